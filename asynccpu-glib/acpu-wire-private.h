@@ -1,0 +1,160 @@
+/* acpu-wire-private.h
+ *
+ * Copyright 2026 The asynccpu-glib authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#ifndef PACKAGE_STRING
+# error "config.h must be included before acpu-wire-private.h"
+#endif
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* The channel: framing, message types, encoding, decoding and validation of
+ * everything that crosses between a pool and a worker. docs/protocol.md
+ * describes the same format for people. */
+
+#define ACPU_WIRE_VERSION           1
+#define ACPU_WIRE_HEADER_SIZE       16
+/* Values at least this large travel in a sealed memfd when the channel can
+ * carry descriptors. */
+#define ACPU_WIRE_MEMFD_THRESHOLD   (64 * 1024)
+#define ACPU_WIRE_DEFAULT_MAX_SIZE  (G_GUINT64_CONSTANT (1) << 30)
+/* Descriptors received but not yet claimed by a frame. */
+#define ACPU_WIRE_MAX_PENDING_FDS   4
+/* Limits on a log record. */
+#define ACPU_WIRE_MAX_LOG_FIELDS    32
+#define ACPU_WIRE_MAX_LOG_KEY       64
+#define ACPU_WIRE_MAX_LOG_VALUE     (64 * 1024)
+/* Limits on a hello. */
+#define ACPU_WIRE_MAX_TASK_NAMES    4096
+#define ACPU_WIRE_MAX_NAME_LEN      256
+
+typedef enum
+{
+  ACPU_WIRE_HELLO   = 1, /* worker → pool: (uuuas) version, pid, flags, task names */
+  ACPU_WIRE_REQUEST = 2, /* pool → worker: (sv) name, args | memfd: (ss) name, type */
+  ACPU_WIRE_RESULT  = 3, /* worker → pool: v value | memfd: s type */
+  ACPU_WIRE_ERROR   = 4, /* worker → pool: (sis) domain, code, message */
+  ACPU_WIRE_CANCEL  = 5, /* pool → worker: no body */
+  ACPU_WIRE_LOG     = 6, /* worker → pool: (ua(say)) log level, fields */
+} ACpuWireType;
+
+typedef enum
+{
+  ACPU_WIRE_FLAG_MEMFD = 1 << 0, /* the value is in the next descriptor received */
+} ACpuWireFlags;
+
+typedef enum
+{
+  ACPU_WIRE_HELLO_CAN_RECEIVE_FDS = 1 << 0, /* the worker's channel is a Unix socket */
+} ACpuWireHelloFlags;
+
+/* Who reads: the pool reads what a worker sends, a worker what the pool sends. */
+typedef enum
+{
+  ACPU_WIRE_READER_POOL,
+  ACPU_WIRE_READER_WORKER,
+} ACpuWireReader;
+
+typedef struct
+{
+  ACpuWireType  type;
+  guint64       id;
+  GVariant     *body;      /* the frame's body, normal form; NULL for CANCEL */
+  GVariant     *value;     /* REQUEST: args; RESULT: the value */
+  const char   *name;      /* REQUEST: task name (borrowed from body) */
+  guint32       version;   /* HELLO */
+  guint32       pid;       /* HELLO */
+  guint32       flags;     /* HELLO */
+  const char  **names;     /* HELLO: task names (container owned, strings borrowed) */
+  const char   *domain;    /* ERROR */
+  gint32        code;      /* ERROR */
+  const char   *message;   /* ERROR */
+  guint32       log_level; /* LOG */
+  GVariant     *fields;    /* LOG: a(say) */
+} ACpuWireMessage;
+
+void      acpu_wire_message_clear (ACpuWireMessage *msg);
+
+/* Outgoing bytes, with the descriptors to send along. */
+typedef struct
+{
+  GByteArray *buf;
+  gsize       head;          /* bytes of buf already written */
+  GArray     *fds;           /* ACpuWireFdMark, by offset */
+  gboolean    can_pass_fds;
+  gsize       memfd_threshold;
+} ACpuWireOut;
+
+void      acpu_wire_out_init      (ACpuWireOut        *out,
+                                   gboolean            can_pass_fds);
+void      acpu_wire_out_clear     (ACpuWireOut        *out);
+gsize     acpu_wire_out_pending   (const ACpuWireOut  *out);
+void      acpu_wire_out_hello     (ACpuWireOut        *out,
+                                   guint32             pid,
+                                   guint32             flags,
+                                   const char * const *names);
+gboolean  acpu_wire_out_request   (ACpuWireOut        *out,
+                                   guint64             id,
+                                   const char         *name,
+                                   GVariant           *args,
+                                   guint64             max_size,
+                                   GError            **error);
+gboolean  acpu_wire_out_result    (ACpuWireOut        *out,
+                                   guint64             id,
+                                   GVariant           *value,
+                                   guint64             max_size,
+                                   GError            **error);
+void      acpu_wire_out_error     (ACpuWireOut        *out,
+                                   guint64             id,
+                                   const GError       *error);
+void      acpu_wire_out_cancel    (ACpuWireOut        *out,
+                                   guint64             id);
+void      acpu_wire_out_log       (ACpuWireOut        *out,
+                                   guint64             id,
+                                   guint32             log_level,
+                                   const GLogField    *fields,
+                                   gsize               n_fields);
+gboolean  acpu_wire_out_flush     (ACpuWireOut        *out,
+                                   int                 fd,
+                                   GError            **error);
+
+/* Incoming bytes and descriptors, parsed into validated messages. */
+typedef struct
+{
+  GByteArray     *buf;
+  gsize           head;      /* bytes of buf already parsed */
+  GQueue          fds;       /* received descriptors not yet claimed */
+  ACpuWireReader  reader;
+  guint64         max_size;
+} ACpuWireIn;
+
+void      acpu_wire_in_init       (ACpuWireIn         *in,
+                                   ACpuWireReader      reader,
+                                   guint64             max_size);
+void      acpu_wire_in_clear      (ACpuWireIn         *in);
+gssize    acpu_wire_in_read       (ACpuWireIn         *in,
+                                   int                 fd,
+                                   GError            **error);
+void      acpu_wire_in_feed       (ACpuWireIn         *in,
+                                   const guint8       *data,
+                                   gsize               len);
+gboolean  acpu_wire_in_feed_fd    (ACpuWireIn         *in,
+                                   int                 fd,
+                                   GError            **error);
+gboolean  acpu_wire_in_next       (ACpuWireIn         *in,
+                                   ACpuWireMessage    *msg,
+                                   GError            **error);
+
+/* Errors across the wire. */
+GError   *acpu_wire_error_new     (const char         *domain,
+                                   gint32              code,
+                                   const char         *message);
+
+G_END_DECLS

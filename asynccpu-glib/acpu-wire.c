@@ -1,0 +1,940 @@
+/* acpu-wire.c
+ *
+ * Copyright 2026 The asynccpu-glib authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/* The wire, in one place.
+ *
+ * A channel is a byte stream (normally an AF_UNIX socketpair) that carries
+ * frames. Each frame is a 16-byte little-endian header followed by a body:
+ *
+ *     offset  size  field
+ *          0     4  size      bytes of body after the header
+ *          4     1  type      ACpuWireType
+ *          5     1  flags     ACpuWireFlags
+ *          6     2  reserved  zero
+ *          8     8  id        the request id (0 for HELLO, and for LOG
+ *                             outside a task)
+ *
+ * The body is a GVariant in normal form, serialized, of the type the message
+ * type fixes (see acpu-wire-private.h). A value at least
+ * ACPU_WIRE_MEMFD_THRESHOLD bytes long does not travel in the stream when the
+ * channel can carry descriptors: it is written to a memfd, the memfd is sealed
+ * against writing, growing and shrinking, and it is passed with SCM_RIGHTS on
+ * the first byte of its frame's header; the frame has ACPU_WIRE_FLAG_MEMFD and
+ * its body carries the value's type string instead of the value.
+ *
+ * Reading trusts nothing. A header whose size is over the limit, an unknown
+ * type or flag, a non-zero reserved field, a body that is not in normal form
+ * for its type, a memfd that is not sealed or is too large, a type string that
+ * is not a definite type: each is an ACPU_ERROR_PROTOCOL error, and the
+ * caller ends the channel. Memory grows only as bytes really arrive, never by
+ * a length the peer claims.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "acpu-error.h"
+#include "acpu-wire-private.h"
+
+#define READ_CHUNK (64 * 1024)
+#define MAX_READ   (4 * 1024 * 1024)
+
+typedef struct
+{
+  gsize offset;
+  int   fd;
+} ACpuWireFdMark;
+
+void
+acpu_wire_message_clear (ACpuWireMessage *msg)
+{
+  g_clear_pointer (&msg->value, g_variant_unref);
+  g_clear_pointer (&msg->fields, g_variant_unref);
+  g_clear_pointer (&msg->names, g_free);
+  g_clear_pointer (&msg->body, g_variant_unref);
+  memset (msg, 0, sizeof *msg);
+}
+
+/* Writing ------------------------------------------------------------------ */
+
+void
+acpu_wire_out_init (ACpuWireOut *out,
+                    gboolean     can_pass_fds)
+{
+  out->buf = g_byte_array_new ();
+  out->head = 0;
+  out->fds = g_array_new (FALSE, FALSE, sizeof (ACpuWireFdMark));
+  out->can_pass_fds = can_pass_fds;
+  out->memfd_threshold = ACPU_WIRE_MEMFD_THRESHOLD;
+}
+
+void
+acpu_wire_out_clear (ACpuWireOut *out)
+{
+  if (out->fds != NULL)
+    {
+      for (guint i = 0; i < out->fds->len; i++)
+        close (g_array_index (out->fds, ACpuWireFdMark, i).fd);
+      g_clear_pointer (&out->fds, g_array_unref);
+    }
+  g_clear_pointer (&out->buf, g_byte_array_unref);
+  out->head = 0;
+}
+
+gsize
+acpu_wire_out_pending (const ACpuWireOut *out)
+{
+  return out->buf->len - out->head;
+}
+
+static void
+acpu_wire_out_header (ACpuWireOut *out,
+                      ACpuWireType type,
+                      guint8       flags,
+                      guint64      id,
+                      gsize        size)
+{
+  guint8 header[ACPU_WIRE_HEADER_SIZE];
+  guint32 size_le = GUINT32_TO_LE ((guint32) size);
+  guint64 id_le = GUINT64_TO_LE (id);
+
+  g_assert (size <= G_MAXUINT32);
+
+  memcpy (header, &size_le, 4);
+  header[4] = type;
+  header[5] = flags;
+  header[6] = header[7] = 0;
+  memcpy (header + 8, &id_le, 8);
+  g_byte_array_append (out->buf, header, sizeof header);
+}
+
+/* Appends a whole frame whose body is @body (sunk if floating), or none. */
+static void
+acpu_wire_out_frame (ACpuWireOut *out,
+                     ACpuWireType type,
+                     guint8       flags,
+                     guint64      id,
+                     GVariant    *body)
+{
+  g_autoptr(GVariant) owned = body ? g_variant_ref_sink (body) : NULL;
+  gsize size = owned ? g_variant_get_size (owned) : 0;
+  gsize at;
+
+  acpu_wire_out_header (out, type, flags, id, size);
+  at = out->buf->len;
+  g_byte_array_set_size (out->buf, at + size);
+  if (owned != NULL)
+    g_variant_store (owned, out->buf->data + at);
+}
+
+/* Puts @value's serialized bytes in a sealed memfd. */
+static int
+acpu_wire_memfd_new (GVariant  *value,
+                     GError   **error)
+{
+  gsize size = g_variant_get_size (value);
+  int fd;
+
+  fd = memfd_create ("acpu-value", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "memfd_create: %s", g_strerror (errsv));
+      return -1;
+    }
+
+  if (size > 0)
+    {
+      gpointer map;
+
+      if (ftruncate (fd, size) < 0 ||
+          (map = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+        {
+          int errsv = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                       "Could not fill a memfd of %" G_GSIZE_FORMAT " bytes: %s",
+                       size, g_strerror (errsv));
+          close (fd);
+          return -1;
+        }
+      g_variant_store (value, map);
+      munmap (map, size);
+    }
+
+  if (fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Could not seal a memfd: %s", g_strerror (errsv));
+      close (fd);
+      return -1;
+    }
+
+  return fd;
+}
+
+static gboolean
+acpu_wire_check_size (gsize     size,
+                      guint64   max_size,
+                      GError  **error)
+{
+  if (size > max_size || size > G_MAXUINT32 - ACPU_WIRE_HEADER_SIZE)
+    {
+      g_set_error (error, ACPU_ERROR, ACPU_ERROR_INVALID_ARGUMENT,
+                   "A value of %" G_GSIZE_FORMAT " bytes is larger than the maximum "
+                   "message size (%" G_GUINT64_FORMAT " bytes)", size, max_size);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Appends a frame that carries @value: out of band when it is large and the
+ * channel can pass descriptors, otherwise inline. @inline_body is the body
+ * to use inline, @memfd_body the one to use with a memfd (both floating). */
+static gboolean
+acpu_wire_out_value_frame (ACpuWireOut  *out,
+                           ACpuWireType  type,
+                           guint64       id,
+                           GVariant     *value,
+                           GVariant     *inline_body,
+                           GVariant     *memfd_body,
+                           guint64       max_size,
+                           GError      **error)
+{
+  g_autoptr(GVariant) inline_owned = g_variant_ref_sink (inline_body);
+  g_autoptr(GVariant) memfd_owned = g_variant_ref_sink (memfd_body);
+  gsize value_size = g_variant_get_size (value);
+
+  if (out->can_pass_fds && value_size >= out->memfd_threshold)
+    {
+      ACpuWireFdMark mark;
+
+      if (!acpu_wire_check_size (value_size, max_size, error))
+        return FALSE;
+
+      mark.fd = acpu_wire_memfd_new (value, error);
+      if (mark.fd < 0)
+        return FALSE;
+      mark.offset = out->buf->len;
+      g_array_append_val (out->fds, mark);
+      acpu_wire_out_frame (out, type, ACPU_WIRE_FLAG_MEMFD, id, g_steal_pointer (&memfd_owned));
+      return TRUE;
+    }
+
+  if (!acpu_wire_check_size (g_variant_get_size (inline_owned), max_size, error))
+    return FALSE;
+
+  acpu_wire_out_frame (out, type, 0, id, g_steal_pointer (&inline_owned));
+  return TRUE;
+}
+
+void
+acpu_wire_out_hello (ACpuWireOut        *out,
+                     guint32             pid,
+                     guint32             flags,
+                     const char * const *names)
+{
+  acpu_wire_out_frame (out, ACPU_WIRE_HELLO, 0, 0,
+                       g_variant_new ("(uuu^as)", ACPU_WIRE_VERSION, pid, flags, names));
+}
+
+gboolean
+acpu_wire_out_request (ACpuWireOut  *out,
+                       guint64       id,
+                       const char   *name,
+                       GVariant     *args,
+                       guint64       max_size,
+                       GError      **error)
+{
+  return acpu_wire_out_value_frame (out, ACPU_WIRE_REQUEST, id, args,
+                                    g_variant_new ("(sv)", name, args),
+                                    g_variant_new ("(ss)", name, g_variant_get_type_string (args)),
+                                    max_size, error);
+}
+
+gboolean
+acpu_wire_out_result (ACpuWireOut  *out,
+                      guint64       id,
+                      GVariant     *value,
+                      guint64       max_size,
+                      GError      **error)
+{
+  return acpu_wire_out_value_frame (out, ACPU_WIRE_RESULT, id, value,
+                                    g_variant_new_variant (value),
+                                    g_variant_new_string (g_variant_get_type_string (value)),
+                                    max_size, error);
+}
+
+void
+acpu_wire_out_error (ACpuWireOut  *out,
+                     guint64       id,
+                     const GError *error)
+{
+  const char *domain = g_quark_to_string (error->domain);
+
+  acpu_wire_out_frame (out, ACPU_WIRE_ERROR, 0, id,
+                       g_variant_new ("(sis)", domain ? domain : "",
+                                      error->code,
+                                      error->message ? error->message : ""));
+}
+
+void
+acpu_wire_out_cancel (ACpuWireOut *out,
+                      guint64      id)
+{
+  acpu_wire_out_frame (out, ACPU_WIRE_CANCEL, 0, id, NULL);
+}
+
+void
+acpu_wire_out_log (ACpuWireOut     *out,
+                   guint64          id,
+                   guint32          log_level,
+                   const GLogField *fields,
+                   gsize            n_fields)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(say)"));
+  for (gsize i = 0; i < n_fields && i < ACPU_WIRE_MAX_LOG_FIELDS; i++)
+    {
+      gsize len = fields[i].length < 0 ? strlen (fields[i].value) : (gsize) fields[i].length;
+
+      if (fields[i].key == NULL || strlen (fields[i].key) > ACPU_WIRE_MAX_LOG_KEY ||
+          !g_utf8_validate (fields[i].key, -1, NULL))
+        continue;
+      len = MIN (len, ACPU_WIRE_MAX_LOG_VALUE);
+      g_variant_builder_add (&builder, "(s@ay)", fields[i].key,
+                             g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE,
+                                                        fields[i].value, len, 1));
+    }
+
+  acpu_wire_out_frame (out, ACPU_WIRE_LOG, 0, id,
+                       g_variant_new ("(ua(say))", log_level, &builder));
+}
+
+static void
+acpu_wire_out_consume (ACpuWireOut *out,
+                       gsize        n)
+{
+  out->head += n;
+  if (out->head == out->buf->len)
+    {
+      g_byte_array_set_size (out->buf, 0);
+      out->head = 0;
+    }
+  else if (out->head > 1024 * 1024 && out->head > out->buf->len / 2)
+    {
+      g_byte_array_remove_range (out->buf, 0, out->head);
+      for (guint i = 0; i < out->fds->len; i++)
+        g_array_index (out->fds, ACpuWireFdMark, i).offset -= out->head;
+      out->head = 0;
+    }
+}
+
+/* Writes as much as @fd takes. Returns FALSE with @error on a real failure;
+ * when a non-blocking @fd is full, returns TRUE with bytes still pending. */
+gboolean
+acpu_wire_out_flush (ACpuWireOut  *out,
+                     int           fd,
+                     GError      **error)
+{
+  while (out->head < out->buf->len)
+    {
+      union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE (sizeof (int))];
+      } control;
+      struct msghdr msg = { 0 };
+      struct iovec iov;
+      gsize end = out->buf->len;
+      gboolean with_fd = FALSE;
+      gssize n;
+
+      if (out->fds->len > 0)
+        {
+          ACpuWireFdMark *mark = &g_array_index (out->fds, ACpuWireFdMark, 0);
+
+          if (mark->offset == out->head)
+            with_fd = TRUE;
+          else
+            end = mark->offset;
+        }
+
+      iov.iov_base = out->buf->data + out->head;
+      iov.iov_len = end - out->head;
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+
+      if (with_fd)
+        {
+          struct cmsghdr *cmsg;
+          int mfd = g_array_index (out->fds, ACpuWireFdMark, 0).fd;
+
+          /* Only the frame's first byte carries the descriptor. */
+          iov.iov_len = 1;
+          memset (&control, 0, sizeof control);
+          msg.msg_control = control.buf;
+          msg.msg_controllen = sizeof control.buf;
+          cmsg = CMSG_FIRSTHDR (&msg);
+          cmsg->cmsg_level = SOL_SOCKET;
+          cmsg->cmsg_type = SCM_RIGHTS;
+          cmsg->cmsg_len = CMSG_LEN (sizeof (int));
+          memcpy (CMSG_DATA (cmsg), &mfd, sizeof (int));
+        }
+
+      n = sendmsg (fd, &msg, MSG_NOSIGNAL);
+      if (n < 0)
+        {
+          int errsv = errno;
+
+          if (errsv == EINTR)
+            continue;
+          if (errsv == EAGAIN)
+            return TRUE;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                       "Could not write to the channel: %s", g_strerror (errsv));
+          return FALSE;
+        }
+
+      if (with_fd)
+        {
+          close (g_array_index (out->fds, ACpuWireFdMark, 0).fd);
+          g_array_remove_index (out->fds, 0);
+        }
+
+      acpu_wire_out_consume (out, n);
+    }
+
+  return TRUE;
+}
+
+/* Reading ------------------------------------------------------------------ */
+
+void
+acpu_wire_in_init (ACpuWireIn     *in,
+                   ACpuWireReader  reader,
+                   guint64         max_size)
+{
+  in->buf = g_byte_array_new ();
+  in->head = 0;
+  g_queue_init (&in->fds);
+  in->reader = reader;
+  in->max_size = max_size;
+}
+
+void
+acpu_wire_in_clear (ACpuWireIn *in)
+{
+  int fd;
+
+  while ((fd = GPOINTER_TO_INT (g_queue_pop_head (&in->fds))) > 0)
+    close (fd - 1);
+  g_clear_pointer (&in->buf, g_byte_array_unref);
+  in->head = 0;
+}
+
+static void
+acpu_wire_in_compact (ACpuWireIn *in)
+{
+  if (in->head == in->buf->len)
+    {
+      g_byte_array_set_size (in->buf, 0);
+      in->head = 0;
+    }
+  else if (in->head > 0 && in->head >= in->buf->len / 2)
+    {
+      g_byte_array_remove_range (in->buf, 0, in->head);
+      in->head = 0;
+    }
+}
+
+void
+acpu_wire_in_feed (ACpuWireIn   *in,
+                   const guint8 *data,
+                   gsize         len)
+{
+  acpu_wire_in_compact (in);
+  g_byte_array_append (in->buf, data, len);
+}
+
+/* Takes @fd as a descriptor received on the channel. */
+gboolean
+acpu_wire_in_feed_fd (ACpuWireIn  *in,
+                      int          fd,
+                      GError     **error)
+{
+  if (g_queue_get_length (&in->fds) >= ACPU_WIRE_MAX_PENDING_FDS)
+    {
+      close (fd);
+      g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                           "The peer sent descriptors that no frame claims");
+      return FALSE;
+    }
+  /* Stored off by one so that descriptor 0 is not NULL. */
+  g_queue_push_tail (&in->fds, GINT_TO_POINTER (fd + 1));
+  return TRUE;
+}
+
+/* How many bytes to ask for: the rest of the frame being read, within bounds. */
+static gsize
+acpu_wire_in_want (ACpuWireIn *in)
+{
+  gsize avail = in->buf->len - in->head;
+
+  if (avail >= ACPU_WIRE_HEADER_SIZE)
+    {
+      guint32 size_le;
+      gsize frame;
+
+      memcpy (&size_le, in->buf->data + in->head, 4);
+      frame = ACPU_WIRE_HEADER_SIZE + (gsize) GUINT32_FROM_LE (size_le);
+      if (frame > avail && frame - avail > READ_CHUNK &&
+          GUINT32_FROM_LE (size_le) <= in->max_size)
+        return MIN (frame - avail, MAX_READ);
+    }
+  return READ_CHUNK;
+}
+
+/* Reads once from @fd. Returns the number of bytes read, 0 at end of stream,
+ * or -1 with @error set (G_IO_ERROR_WOULD_BLOCK when there is nothing yet). */
+gssize
+acpu_wire_in_read (ACpuWireIn  *in,
+                   int          fd,
+                   GError     **error)
+{
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE (sizeof (int) * ACPU_WIRE_MAX_PENDING_FDS)];
+  } control;
+  struct msghdr msg = { 0 };
+  struct iovec iov;
+  gsize want, at;
+  gssize n;
+
+  acpu_wire_in_compact (in);
+  want = acpu_wire_in_want (in);
+  at = in->buf->len;
+  g_byte_array_set_size (in->buf, at + want);
+
+  iov.iov_base = in->buf->data + at;
+  iov.iov_len = want;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+
+  do
+    n = recvmsg (fd, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+
+  if (n < 0)
+    {
+      int errsv = errno;
+
+      g_byte_array_set_size (in->buf, at);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Could not read from the channel: %s", g_strerror (errsv));
+      return -1;
+    }
+
+  g_byte_array_set_size (in->buf, at + n);
+
+  for (struct cmsghdr *cmsg = CMSG_FIRSTHDR (&msg); cmsg; cmsg = CMSG_NXTHDR (&msg, cmsg))
+    {
+      if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+        {
+          gsize n_fds = (cmsg->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+          gboolean ok = TRUE;
+
+          for (gsize i = 0; i < n_fds; i++)
+            {
+              int rfd;
+
+              memcpy (&rfd, CMSG_DATA (cmsg) + i * sizeof (int), sizeof (int));
+              if (ok)
+                ok = acpu_wire_in_feed_fd (in, rfd, error);
+              else
+                close (rfd);
+            }
+          if (!ok)
+            return -1;
+        }
+    }
+
+  if (msg.msg_flags & MSG_CTRUNC)
+    {
+      g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                           "The peer sent more descriptors than a frame may carry");
+      return -1;
+    }
+
+  return n;
+}
+
+typedef struct
+{
+  gpointer data;
+  gsize    size;
+} ACpuWireMapping;
+
+static void
+acpu_wire_mapping_free (gpointer user_data)
+{
+  ACpuWireMapping *mapping = user_data;
+
+  munmap (mapping->data, mapping->size);
+  g_free (mapping);
+}
+
+/* Maps a memfd the peer sent, after checking that it can no longer change. */
+static GBytes *
+acpu_wire_map_memfd (int       fd,
+                     guint64   max_size,
+                     GError  **error)
+{
+  const int required = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  ACpuWireMapping *mapping;
+  struct stat st;
+  gpointer data;
+  int seals;
+
+  seals = fcntl (fd, F_GET_SEALS);
+  if (seals < 0 || (seals & required) != required)
+    {
+      g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                           "The peer sent a descriptor that is not a sealed memfd");
+      return NULL;
+    }
+
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size < 0)
+    {
+      g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                           "The peer sent a memfd that cannot be read");
+      return NULL;
+    }
+
+  if ((guint64) st.st_size > max_size)
+    {
+      g_set_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                   "The peer sent a value of %" G_GUINT64_FORMAT " bytes, over the "
+                   "limit of %" G_GUINT64_FORMAT, (guint64) st.st_size, max_size);
+      return NULL;
+    }
+
+  if (st.st_size == 0)
+    return g_bytes_new (NULL, 0);
+
+  data = mmap (NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (data == MAP_FAILED)
+    {
+      int errsv = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Could not map a memfd: %s", g_strerror (errsv));
+      return NULL;
+    }
+
+  mapping = g_new (ACpuWireMapping, 1);
+  mapping->data = data;
+  mapping->size = st.st_size;
+  return g_bytes_new_with_free_func (data, st.st_size, acpu_wire_mapping_free, mapping);
+}
+
+static GVariant *
+acpu_wire_variant_new (const GVariantType  *type,
+                       GBytes              *bytes,
+                       const char          *what,
+                       GError             **error)
+{
+  g_autoptr(GVariant) variant = g_variant_new_from_bytes (type, bytes, FALSE);
+
+  if (!g_variant_is_normal_form (variant))
+    {
+      g_set_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                   "The peer sent %s that is not a valid “%s”", what,
+                   g_variant_type_peek_string (type));
+      return NULL;
+    }
+
+  return g_steal_pointer (&variant);
+}
+
+/* Reads the value of a memfd frame: type string in the body, bytes in the fd. */
+static GVariant *
+acpu_wire_in_memfd_value (ACpuWireIn  *in,
+                          const char  *type_string,
+                          GError     **error)
+{
+  g_autoptr(GBytes) bytes = NULL;
+  int fd;
+
+  if (!g_variant_type_string_is_valid (type_string) ||
+      !g_variant_type_is_definite (G_VARIANT_TYPE (type_string)))
+    {
+      g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                           "The peer sent a value whose type is not a definite GVariant type");
+      return NULL;
+    }
+
+  fd = GPOINTER_TO_INT (g_queue_pop_head (&in->fds)) - 1;
+  if (fd < 0)
+    {
+      g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                           "The peer sent a memfd frame without a descriptor");
+      return NULL;
+    }
+
+  bytes = acpu_wire_map_memfd (fd, in->max_size, error);
+  close (fd);
+  if (bytes == NULL)
+    return NULL;
+
+  return acpu_wire_variant_new (G_VARIANT_TYPE (type_string), bytes, "a value", error);
+}
+
+static gboolean
+acpu_wire_check_name (const char  *name,
+                      GError     **error)
+{
+  if (*name == '\0' || strlen (name) > ACPU_WIRE_MAX_NAME_LEN)
+    {
+      g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                           "The peer sent an empty or overlong task name");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+acpu_wire_type_allowed (ACpuWireReader reader,
+                        guint          type)
+{
+  switch (type)
+    {
+    case ACPU_WIRE_REQUEST:
+    case ACPU_WIRE_CANCEL:
+      return reader == ACPU_WIRE_READER_WORKER;
+    case ACPU_WIRE_HELLO:
+    case ACPU_WIRE_RESULT:
+    case ACPU_WIRE_ERROR:
+    case ACPU_WIRE_LOG:
+      return reader == ACPU_WIRE_READER_POOL;
+    default:
+      return FALSE;
+    }
+}
+
+static const GVariantType *
+acpu_wire_body_type (ACpuWireType type,
+                     gboolean     memfd)
+{
+  switch (type)
+    {
+    case ACPU_WIRE_HELLO:   return G_VARIANT_TYPE ("(uuuas)");
+    case ACPU_WIRE_REQUEST: return G_VARIANT_TYPE (memfd ? "(ss)" : "(sv)");
+    case ACPU_WIRE_RESULT:  return memfd ? G_VARIANT_TYPE_STRING : G_VARIANT_TYPE_VARIANT;
+    case ACPU_WIRE_ERROR:   return G_VARIANT_TYPE ("(sis)");
+    case ACPU_WIRE_LOG:     return G_VARIANT_TYPE ("(ua(say))");
+    case ACPU_WIRE_CANCEL:
+    default:
+      return NULL;
+    }
+}
+
+/* Fills in @msg's fields from its validated body. */
+static gboolean
+acpu_wire_message_unpack (ACpuWireIn       *in,
+                          ACpuWireMessage  *msg,
+                          gboolean          memfd,
+                          GError          **error)
+{
+  switch (msg->type)
+    {
+    case ACPU_WIRE_HELLO:
+      g_variant_get (msg->body, "(uuu^a&s)", &msg->version, &msg->pid, &msg->flags, &msg->names);
+      if (g_strv_length ((char **) msg->names) > ACPU_WIRE_MAX_TASK_NAMES)
+        {
+          g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                               "The worker registered too many task names");
+          return FALSE;
+        }
+      for (guint i = 0; msg->names[i]; i++)
+        if (!acpu_wire_check_name (msg->names[i], error))
+          return FALSE;
+      return TRUE;
+
+    case ACPU_WIRE_REQUEST:
+      if (memfd)
+        {
+          const char *type_string;
+
+          g_variant_get (msg->body, "(&s&s)", &msg->name, &type_string);
+          msg->value = acpu_wire_in_memfd_value (in, type_string, error);
+          if (msg->value == NULL)
+            return FALSE;
+        }
+      else
+        g_variant_get (msg->body, "(&sv)", &msg->name, &msg->value);
+      return acpu_wire_check_name (msg->name, error);
+
+    case ACPU_WIRE_RESULT:
+      if (memfd)
+        msg->value = acpu_wire_in_memfd_value (in, g_variant_get_string (msg->body, NULL), error);
+      else
+        msg->value = g_variant_get_variant (msg->body);
+      return msg->value != NULL;
+
+    case ACPU_WIRE_ERROR:
+      g_variant_get (msg->body, "(&si&s)", &msg->domain, &msg->code, &msg->message);
+      return TRUE;
+
+    case ACPU_WIRE_LOG:
+      g_variant_get (msg->body, "(u@a(say))", &msg->log_level, &msg->fields);
+      if (g_variant_n_children (msg->fields) > ACPU_WIRE_MAX_LOG_FIELDS)
+        {
+          g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                               "The worker sent a log record with too many fields");
+          return FALSE;
+        }
+      return TRUE;
+
+    case ACPU_WIRE_CANCEL:
+    default:
+      return TRUE;
+    }
+}
+
+/* Parses the next whole frame. Returns TRUE with @msg filled in; FALSE with
+ * @error unset when more bytes are needed; FALSE with @error set
+ * (ACPU_ERROR_PROTOCOL) when the input is malformed: then the channel is
+ * beyond repair and the caller must end it. */
+gboolean
+acpu_wire_in_next (ACpuWireIn       *in,
+                   ACpuWireMessage  *msg,
+                   GError          **error)
+{
+  const guint8 *p;
+  guint32 size_le;
+  guint64 id_le;
+  gsize avail = in->buf->len - in->head;
+  gsize size;
+  guint type, flags;
+  const GVariantType *body_type;
+
+  memset (msg, 0, sizeof *msg);
+
+  if (avail < ACPU_WIRE_HEADER_SIZE)
+    return FALSE;
+
+  p = in->buf->data + in->head;
+  memcpy (&size_le, p, 4);
+  memcpy (&id_le, p + 8, 8);
+  size = GUINT32_FROM_LE (size_le);
+  type = p[4];
+  flags = p[5];
+
+  if (!acpu_wire_type_allowed (in->reader, type))
+    {
+      g_set_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                   "The peer sent a frame of unknown type %u", type);
+      return FALSE;
+    }
+  if ((flags & ~ACPU_WIRE_FLAG_MEMFD) != 0 || p[6] != 0 || p[7] != 0 ||
+      ((flags & ACPU_WIRE_FLAG_MEMFD) && type != ACPU_WIRE_REQUEST && type != ACPU_WIRE_RESULT))
+    {
+      g_set_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                   "The peer sent a frame with unknown flags 0x%02x", flags);
+      return FALSE;
+    }
+  if (size > in->max_size)
+    {
+      g_set_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                   "The peer sent a frame of %" G_GSIZE_FORMAT " bytes, over the "
+                   "limit of %" G_GUINT64_FORMAT, size, in->max_size);
+      return FALSE;
+    }
+  if (type == ACPU_WIRE_CANCEL && size != 0)
+    {
+      g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                           "The peer sent a cancel frame with a body");
+      return FALSE;
+    }
+
+  if (avail - ACPU_WIRE_HEADER_SIZE < size)
+    return FALSE;
+
+  msg->type = type;
+  msg->id = GUINT64_FROM_LE (id_le);
+
+  body_type = acpu_wire_body_type (type, flags & ACPU_WIRE_FLAG_MEMFD);
+  if (body_type != NULL)
+    {
+      g_autoptr(GBytes) bytes = g_bytes_new (p + ACPU_WIRE_HEADER_SIZE, size);
+
+      msg->body = acpu_wire_variant_new (body_type, bytes, "a frame body", error);
+    }
+
+  in->head += ACPU_WIRE_HEADER_SIZE + size;
+
+  if ((body_type != NULL && msg->body == NULL) ||
+      !acpu_wire_message_unpack (in, msg, flags & ACPU_WIRE_FLAG_MEMFD, error))
+    {
+      acpu_wire_message_clear (msg);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* Errors ------------------------------------------------------------------- */
+
+/* Distinct error domains a worker has made this process create. Quarks live
+ * for ever, so a hostile worker must not be able to make them without bound. */
+#define MAX_FOREIGN_DOMAINS 256
+
+static gboolean
+acpu_wire_domain_name_ok (const char *domain)
+{
+  gsize len = strlen (domain);
+
+  if (len == 0 || len > 128)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!g_ascii_isalnum (domain[i]) && domain[i] != '-' && domain[i] != '_' && domain[i] != '.')
+      return FALSE;
+  return TRUE;
+}
+
+/* Makes the GError a worker described, with the same domain (by name) when
+ * the name is a sane one. */
+GError *
+acpu_wire_error_new (const char *domain,
+                     gint32      code,
+                     const char *message)
+{
+  static gint n_foreign = 0;
+  GQuark quark = 0;
+
+  if (acpu_wire_domain_name_ok (domain))
+    {
+      quark = g_quark_try_string (domain);
+      if (quark == 0 && g_atomic_int_add (&n_foreign, 1) < MAX_FOREIGN_DOMAINS)
+        quark = g_quark_from_string (domain);
+    }
+
+  if (quark == 0)
+    return g_error_new (ACPU_ERROR, ACPU_ERROR_FAILED, "%s (%s, %d)", message, domain, code);
+
+  return g_error_new_literal (quark, code, message);
+}

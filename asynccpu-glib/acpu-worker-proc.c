@@ -1,0 +1,640 @@
+/* acpu-worker-proc.c
+ *
+ * Copyright 2026 The asynccpu-glib authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/* A worker process, from birth to death, as the pool sees it.
+ *
+ *   start ──► STARTING ──hello──► READY ──close──► CLOSING
+ *                │                  │                 │
+ *                └──────────────────┴─────────────────┴──► gone: exited()
+ *
+ * A worker is gone when two things have happened: the channel is finished
+ * (end of stream, a read error, a protocol error, or we closed it) and the
+ * process has exited (GSubprocess reaps it and tells us). Either can come
+ * first. When the process exits first, what it wrote before dying is still
+ * read and delivered, so a reply sent just before a crash is not lost. Only
+ * then does exited() run, once, with a GError that says what happened.
+ *
+ * Each worker is the leader of its own process group, so killing it kills
+ * whatever its task started too; and it is told (PR_SET_PDEATHSIG) to die
+ * with the I/O thread, which lives as long as the process.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "acpu-error.h"
+#include "acpu-wire-private.h"
+#include "acpu-worker-proc-private.h"
+
+/* How long a worker may take to exit once its channel is finished. */
+#define EXIT_TIMEOUT_MS 2000
+
+struct _ACpuWorkerProc
+{
+  gatomicrefcount          ref_count;
+
+  char                   **argv;
+  guint64                  max_size;
+  guint                    handshake_timeout_ms;
+  ACpuWorkerProcCallbacks  callbacks;
+  gpointer                 user_data;
+
+  GSubprocess             *subprocess;
+  GPid                     pid;
+  int                      fd;
+  GSource                 *read_source;
+  GSource                 *write_source;
+  GSource                 *timer;
+  ACpuWireIn               in;
+  ACpuWireOut              out;
+  GHashTable              *task_names;
+
+  GError                  *reason;      /* why it is ending, when we know better than the exit status */
+  guint                    started : 1;
+  guint                    ready : 1;
+  guint                    closing : 1;
+  guint                    channel_done : 1;
+  guint                    process_done : 1;
+  guint                    reported : 1;
+  guint                    out_broken : 1;
+};
+
+static void acpu_worker_proc_finish_channel (ACpuWorkerProc *self);
+
+ACpuWorkerProc *
+acpu_worker_proc_new (const char * const            *argv,
+                      guint64                        max_size,
+                      guint                          handshake_timeout_ms,
+                      const ACpuWorkerProcCallbacks *callbacks,
+                      gpointer                       user_data)
+{
+  ACpuWorkerProc *self = g_new0 (ACpuWorkerProc, 1);
+
+  g_atomic_ref_count_init (&self->ref_count);
+  self->argv = g_strdupv ((char **) argv);
+  self->max_size = max_size;
+  self->handshake_timeout_ms = handshake_timeout_ms;
+  self->callbacks = *callbacks;
+  self->user_data = user_data;
+  self->fd = -1;
+  acpu_wire_in_init (&self->in, ACPU_WIRE_READER_POOL, max_size);
+  acpu_wire_out_init (&self->out, FALSE);
+
+  return self;
+}
+
+ACpuWorkerProc *
+acpu_worker_proc_ref (ACpuWorkerProc *self)
+{
+  g_atomic_ref_count_inc (&self->ref_count);
+  return self;
+}
+
+static void
+acpu_worker_proc_clear_timer (ACpuWorkerProc *self)
+{
+  if (self->timer != NULL)
+    {
+      g_source_destroy (self->timer);
+      g_clear_pointer (&self->timer, g_source_unref);
+    }
+}
+
+static void
+acpu_worker_proc_set_timer (ACpuWorkerProc *self,
+                            guint           msec,
+                            GSourceFunc     func)
+{
+  acpu_worker_proc_clear_timer (self);
+  self->timer = g_timeout_source_new (msec);
+  g_source_set_callback (self->timer, func, self, NULL);
+  g_source_attach (self->timer, g_main_context_get_thread_default ());
+}
+
+static void
+acpu_worker_proc_clear_sources (ACpuWorkerProc *self)
+{
+  if (self->read_source != NULL)
+    {
+      g_source_destroy (self->read_source);
+      g_clear_pointer (&self->read_source, g_source_unref);
+    }
+  if (self->write_source != NULL)
+    {
+      g_source_destroy (self->write_source);
+      g_clear_pointer (&self->write_source, g_source_unref);
+    }
+}
+
+void
+acpu_worker_proc_unref (ACpuWorkerProc *self)
+{
+  if (!g_atomic_ref_count_dec (&self->ref_count))
+    return;
+
+  acpu_worker_proc_clear_sources (self);
+  acpu_worker_proc_clear_timer (self);
+  if (self->fd >= 0)
+    close (self->fd);
+  acpu_wire_in_clear (&self->in);
+  acpu_wire_out_clear (&self->out);
+  g_clear_pointer (&self->task_names, g_hash_table_unref);
+  g_clear_error (&self->reason);
+  g_clear_object (&self->subprocess);
+  g_strfreev (self->argv);
+  g_free (self);
+}
+
+GPid
+acpu_worker_proc_get_pid (ACpuWorkerProc *self)
+{
+  return self->pid;
+}
+
+gboolean
+acpu_worker_proc_is_ready (ACpuWorkerProc *self)
+{
+  return self->ready && !self->closing && !self->channel_done && !self->process_done;
+}
+
+gboolean
+acpu_worker_proc_has_task (ACpuWorkerProc *self,
+                           const char     *name)
+{
+  return self->task_names != NULL && g_hash_table_contains (self->task_names, name);
+}
+
+/* Ending ------------------------------------------------------------------- */
+
+static void
+acpu_worker_proc_set_reason (ACpuWorkerProc *self,
+                             const GError   *reason)
+{
+  if (self->reason == NULL && reason != NULL)
+    self->reason = g_error_copy (reason);
+}
+
+static void
+acpu_worker_proc_signal_group (ACpuWorkerProc *self,
+                               int             signum)
+{
+  if (self->pid <= 0 || self->process_done)
+    return;
+  /* The group first: the task's own children go too. */
+  kill (-self->pid, signum);
+  kill (self->pid, signum);
+}
+
+static char *
+acpu_worker_proc_describe_status (ACpuWorkerProc *self)
+{
+  if (self->subprocess == NULL)
+    return g_strdup ("could not be started");
+
+  if (g_subprocess_get_if_signaled (self->subprocess))
+    {
+      int sig = g_subprocess_get_term_sig (self->subprocess);
+      const char *abbrev = sigabbrev_np (sig);
+
+      return g_strdup_printf ("was killed by signal %d (SIG%s, %s)", sig,
+                              abbrev ? abbrev : "?", g_strsignal (sig));
+    }
+
+  if (g_subprocess_get_if_exited (self->subprocess))
+    return g_strdup_printf ("exited with status %d", g_subprocess_get_exit_status (self->subprocess));
+
+  return g_strdup ("ended");
+}
+
+/* Both halves are done: say so, once. */
+static void
+acpu_worker_proc_maybe_report (ACpuWorkerProc *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (self->reported || !self->channel_done || !self->process_done)
+    return;
+
+  self->reported = TRUE;
+  acpu_worker_proc_clear_timer (self);
+
+  if (self->reason != NULL)
+    error = g_error_copy (self->reason);
+  else if (!(self->closing && g_subprocess_get_successful (self->subprocess)))
+    {
+      g_autofree char *status = acpu_worker_proc_describe_status (self);
+
+      if (self->ready)
+        error = g_error_new (ACPU_ERROR, ACPU_ERROR_WORKER_DIED,
+                             "worker process %d (%s) %s", (int) self->pid, self->argv[0], status);
+      else
+        error = g_error_new (ACPU_ERROR, ACPU_ERROR_WORKER_START,
+                             "worker process %d (%s) %s before the handshake",
+                             (int) self->pid, self->argv[0], status);
+    }
+
+  self->callbacks.exited (self, error, self->user_data);
+}
+
+static gboolean
+acpu_worker_proc_exit_timeout_cb (gpointer user_data)
+{
+  ACpuWorkerProc *self = user_data;
+
+  g_clear_pointer (&self->timer, g_source_unref);
+  acpu_worker_proc_signal_group (self, SIGKILL);
+  return G_SOURCE_REMOVE;
+}
+
+/* No more reading or writing. */
+static void
+acpu_worker_proc_finish_channel (ACpuWorkerProc *self)
+{
+  if (self->channel_done)
+    return;
+
+  self->channel_done = TRUE;
+  acpu_worker_proc_clear_sources (self);
+  if (self->fd >= 0)
+    {
+      close (self->fd);
+      self->fd = -1;
+    }
+
+  if (!self->process_done)
+    acpu_worker_proc_set_timer (self, EXIT_TIMEOUT_MS, acpu_worker_proc_exit_timeout_cb);
+
+  acpu_worker_proc_maybe_report (self);
+}
+
+/* Ends the worker now; @reason (nullable) is what the pool will be told. */
+void
+acpu_worker_proc_kill (ACpuWorkerProc *self,
+                       const GError   *reason)
+{
+  acpu_worker_proc_set_reason (self, reason);
+  acpu_worker_proc_signal_group (self, SIGKILL);
+  acpu_worker_proc_finish_channel (self);
+}
+
+static void
+acpu_worker_proc_fail (ACpuWorkerProc *self,
+                       ACpuError       code,
+                       const char     *what)
+{
+  g_autoptr(GError) error = NULL;
+
+  error = g_error_new (ACPU_ERROR, code, "worker process %d (%s) was killed: %s",
+                       (int) self->pid, self->argv[0], what);
+  acpu_worker_proc_kill (self, error);
+}
+
+/* Closes the channel after what is queued has gone: the worker sees the end
+ * of its input and exits. */
+void
+acpu_worker_proc_close (ACpuWorkerProc *self)
+{
+  if (self->closing || self->channel_done)
+    return;
+
+  self->closing = TRUE;
+  acpu_worker_proc_flush (self);
+  if (acpu_wire_out_pending (&self->out) == 0 && self->fd >= 0)
+    shutdown (self->fd, SHUT_WR);
+  acpu_worker_proc_set_timer (self, EXIT_TIMEOUT_MS, acpu_worker_proc_exit_timeout_cb);
+}
+
+/* Reading ------------------------------------------------------------------ */
+
+static void
+acpu_worker_proc_handle_hello (ACpuWorkerProc  *self,
+                               ACpuWireMessage *msg)
+{
+  if (self->ready)
+    {
+      acpu_worker_proc_fail (self, ACPU_ERROR_PROTOCOL, "it sent a second hello");
+      return;
+    }
+
+  if (msg->version != ACPU_WIRE_VERSION)
+    {
+      g_autofree char *what = g_strdup_printf ("it speaks protocol version %u, not %u",
+                                               msg->version, ACPU_WIRE_VERSION);
+      acpu_worker_proc_fail (self, ACPU_ERROR_WORKER_START, what);
+      return;
+    }
+
+  self->ready = TRUE;
+  self->out.can_pass_fds = (msg->flags & ACPU_WIRE_HELLO_CAN_RECEIVE_FDS) != 0;
+  self->task_names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; msg->names[i] != NULL; i++)
+    g_hash_table_add (self->task_names, g_strdup (msg->names[i]));
+  acpu_worker_proc_clear_timer (self);
+
+  self->callbacks.ready (self, self->user_data);
+}
+
+/* Delivers one message. */
+static void
+acpu_worker_proc_handle (ACpuWorkerProc  *self,
+                         ACpuWireMessage *msg)
+{
+  if (msg->type == ACPU_WIRE_HELLO)
+    {
+      acpu_worker_proc_handle_hello (self, msg);
+      return;
+    }
+
+  if (!self->ready)
+    {
+      acpu_worker_proc_fail (self, ACPU_ERROR_WORKER_START, "it sent a message before the handshake");
+      return;
+    }
+
+  switch (msg->type)
+    {
+    case ACPU_WIRE_RESULT:
+      self->callbacks.reply (self, msg->id, msg->value, NULL, self->user_data);
+      break;
+
+    case ACPU_WIRE_ERROR:
+      {
+        g_autoptr(GError) error = acpu_wire_error_new (msg->domain, msg->code, msg->message);
+        self->callbacks.reply (self, msg->id, NULL, error, self->user_data);
+      }
+      break;
+
+    case ACPU_WIRE_LOG:
+      self->callbacks.log (self, msg->id, msg->log_level, msg->fields, self->user_data);
+      break;
+
+    case ACPU_WIRE_HELLO:
+    case ACPU_WIRE_REQUEST:
+    case ACPU_WIRE_CANCEL:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* Reads what is there, up to a bound, and delivers it. */
+static void
+acpu_worker_proc_read (ACpuWorkerProc *self,
+                       guint           max_reads)
+{
+  g_autoptr(ACpuWorkerProc) hold = acpu_worker_proc_ref (self);
+
+  for (guint i = 0; i < max_reads && !self->channel_done; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      ACpuWireMessage msg;
+      gssize n;
+
+      n = acpu_wire_in_read (&self->in, self->fd, &error);
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        return;
+      if (n < 0 && error->domain == ACPU_ERROR)
+        {
+          acpu_worker_proc_fail (self, error->code, error->message);
+          return;
+        }
+
+      while (!self->channel_done && acpu_wire_in_next (&self->in, &msg, &error))
+        {
+          acpu_worker_proc_handle (self, &msg);
+          acpu_wire_message_clear (&msg);
+        }
+
+      if (error != NULL && !self->channel_done)
+        {
+          acpu_worker_proc_fail (self, ACPU_ERROR_PROTOCOL, error->message);
+          return;
+        }
+
+      if (n <= 0)
+        {
+          acpu_worker_proc_finish_channel (self);
+          return;
+        }
+    }
+}
+
+static gboolean
+acpu_worker_proc_read_cb (int          fd,
+                          GIOCondition condition,
+                          gpointer     user_data)
+{
+  acpu_worker_proc_read (user_data, 16);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+acpu_worker_proc_write_cb (int          fd,
+                           GIOCondition condition,
+                           gpointer     user_data)
+{
+  ACpuWorkerProc *self = user_data;
+
+  acpu_worker_proc_flush (self);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+acpu_worker_proc_handshake_timeout_cb (gpointer user_data)
+{
+  ACpuWorkerProc *self = user_data;
+  g_autofree char *what = g_strdup_printf ("it did not finish the handshake within %u ms",
+                                           self->handshake_timeout_ms);
+
+  g_clear_pointer (&self->timer, g_source_unref);
+  acpu_worker_proc_fail (self, ACPU_ERROR_WORKER_START, what);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+acpu_worker_proc_wait_cb (GObject      *object,
+                          GAsyncResult *result,
+                          gpointer      user_data)
+{
+  g_autoptr(ACpuWorkerProc) self = user_data;
+
+  g_subprocess_wait_finish (G_SUBPROCESS (object), result, NULL);
+
+  /* What it wrote before it died still counts. */
+  if (!self->channel_done)
+    acpu_worker_proc_read (self, 1024);
+
+  self->process_done = TRUE;
+  acpu_worker_proc_clear_timer (self);
+  /* Its children may still hold the channel open: do not wait for them. */
+  acpu_worker_proc_signal_group (self, SIGKILL);
+  acpu_worker_proc_finish_channel (self);
+  acpu_worker_proc_maybe_report (self);
+}
+
+/* Writing ------------------------------------------------------------------ */
+
+void
+acpu_worker_proc_flush (ACpuWorkerProc *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (self->channel_done || self->out_broken)
+    return;
+
+  if (!acpu_wire_out_flush (&self->out, self->fd, &error))
+    {
+      /* The worker is going away; its end of stream or exit will tell. */
+      self->out_broken = TRUE;
+      g_byte_array_set_size (self->out.buf, 0);
+      self->out.head = 0;
+    }
+
+  if (acpu_wire_out_pending (&self->out) > 0)
+    {
+      if (self->write_source == NULL)
+        {
+          self->write_source = g_unix_fd_source_new (self->fd, G_IO_OUT);
+          g_source_set_callback (self->write_source, G_SOURCE_FUNC (acpu_worker_proc_write_cb),
+                                 self, NULL);
+          g_source_attach (self->write_source, g_main_context_get_thread_default ());
+        }
+    }
+  else
+    {
+      if (self->write_source != NULL)
+        {
+          g_source_destroy (self->write_source);
+          g_clear_pointer (&self->write_source, g_source_unref);
+        }
+      if (self->closing)
+        shutdown (self->fd, SHUT_WR);
+    }
+}
+
+gboolean
+acpu_worker_proc_send (ACpuWorkerProc  *self,
+                       guint64          id,
+                       const char      *name,
+                       GVariant        *args,
+                       GError         **error)
+{
+  g_return_val_if_fail (acpu_worker_proc_is_ready (self), FALSE);
+
+  return acpu_wire_out_request (&self->out, id, name, args, self->max_size, error);
+}
+
+void
+acpu_worker_proc_cancel (ACpuWorkerProc *self,
+                         guint64         id)
+{
+  if (self->channel_done || self->closing)
+    return;
+
+  acpu_wire_out_cancel (&self->out, id);
+  acpu_worker_proc_flush (self);
+}
+
+/* Starting ----------------------------------------------------------------- */
+
+static void
+acpu_worker_proc_child_setup (gpointer user_data)
+{
+  pid_t parent = GPOINTER_TO_INT (user_data);
+
+  /* Async-signal-safe calls only. */
+  setpgid (0, 0);
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid () != parent)
+    _exit (127);
+}
+
+static gboolean
+acpu_worker_proc_spawn_failed_cb (gpointer user_data)
+{
+  ACpuWorkerProc *self = user_data;
+
+  g_clear_pointer (&self->timer, g_source_unref);
+  self->process_done = TRUE;
+  acpu_worker_proc_maybe_report (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Spawns the process. Always asynchronous in its outcome: a failure to start
+ * is reported through exited() from the main loop, like any other. */
+void
+acpu_worker_proc_start (ACpuWorkerProc *self)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *max_size = NULL;
+  int fds[2];
+
+  g_return_if_fail (!self->started);
+  self->started = TRUE;
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+    {
+      int errsv = errno;
+      error = g_error_new (ACPU_ERROR, ACPU_ERROR_WORKER_START,
+                           "Could not start worker “%s”: socketpair: %s",
+                           self->argv[0], g_strerror (errsv));
+      goto failed;
+    }
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  max_size = g_strdup_printf ("%" G_GUINT64_FORMAT, self->max_size);
+  g_subprocess_launcher_setenv (launcher, "ACPU_WORKER", "1", TRUE);
+  g_subprocess_launcher_setenv (launcher, "ACPU_MAX_MESSAGE_SIZE", max_size, TRUE);
+  g_subprocess_launcher_take_stdin_fd (launcher, fds[1]);
+  g_subprocess_launcher_take_stdout_fd (launcher, fcntl (fds[1], F_DUPFD_CLOEXEC, 3));
+  g_subprocess_launcher_set_child_setup (launcher, acpu_worker_proc_child_setup,
+                                         GINT_TO_POINTER (getpid ()), NULL);
+
+  self->subprocess = g_subprocess_launcher_spawnv (launcher, (const char * const *) self->argv,
+                                                   &error);
+  /* Drops our copies of the child's end, so its death is an end of stream. */
+  g_clear_object (&launcher);
+
+  if (self->subprocess == NULL)
+    {
+      close (fds[0]);
+      g_prefix_error (&error, "Could not start worker “%s”: ", self->argv[0]);
+      error->domain = ACPU_ERROR;
+      error->code = ACPU_ERROR_WORKER_START;
+      goto failed;
+    }
+
+  self->pid = g_ascii_strtoll (g_subprocess_get_identifier (self->subprocess), NULL, 10);
+  self->fd = fds[0];
+  g_unix_set_fd_nonblocking (self->fd, TRUE, NULL);
+
+  self->read_source = g_unix_fd_source_new (self->fd, G_IO_IN);
+  g_source_set_callback (self->read_source, G_SOURCE_FUNC (acpu_worker_proc_read_cb), self, NULL);
+  g_source_attach (self->read_source, g_main_context_get_thread_default ());
+
+  if (self->handshake_timeout_ms > 0)
+    acpu_worker_proc_set_timer (self, self->handshake_timeout_ms,
+                                acpu_worker_proc_handshake_timeout_cb);
+
+  g_subprocess_wait_async (self->subprocess, NULL, acpu_worker_proc_wait_cb,
+                           acpu_worker_proc_ref (self));
+  return;
+
+failed:
+  acpu_worker_proc_set_reason (self, error);
+  self->channel_done = TRUE;
+  acpu_worker_proc_set_timer (self, 0, acpu_worker_proc_spawn_failed_cb);
+}

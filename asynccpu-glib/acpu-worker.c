@@ -1,0 +1,660 @@
+/* acpu-worker.c
+ *
+ * Copyright 2026 The asynccpu-glib authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/* The worker side.
+ *
+ * Two threads. The control thread blocks on the channel: it queues each
+ * request for the main thread, cancels the running task's GCancellable or
+ * answers for a queued one when the pool cancels, and ends the process when
+ * the pool hangs up while a task runs (nobody is left to want the result, and
+ * the task may be deep in a loop that never looks at its cancellable). The
+ * main thread runs the tasks, one at a time in the order they came, from a
+ * GSource on its main loop, so task code written in JavaScript or Python runs
+ * where its interpreter wants it.
+ *
+ * Replies are batched: the main thread flushes when its queue is empty, so a
+ * pipelined burst of small tasks costs a few writes, not one per task.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "acpu-error.h"
+#include "acpu-wire-private.h"
+#include "acpu-worker.h"
+
+/**
+ * ACpuWorker:
+ *
+ * The worker side of a [class@ACpu.ProcessTaskPool]: a program that registers
+ * named task functions and then serves the pool that started it.
+ *
+ * ```c
+ * static GVariant *
+ * square (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+ * {
+ *   gint64 x;
+ *
+ *   g_variant_get (args, "(x)", &x);
+ *   return g_variant_new ("(x)", x * x);
+ * }
+ *
+ * int
+ * main (void)
+ * {
+ *   g_autoptr(ACpuWorker) worker = acpu_worker_new ();
+ *
+ *   acpu_worker_register (worker, "square", square, NULL, NULL);
+ *   return acpu_worker_run (worker);
+ * }
+ * ```
+ *
+ * A worker talks to its pool over its standard input and output, which the
+ * pool connects to a socket. [method@ACpu.Worker.run] moves the channel to
+ * private descriptors first and then points standard output at standard error
+ * and standard input at `/dev/null`, so `printf()` in a task cannot corrupt
+ * the channel. Records the worker logs with `g_log()` and friends go to the
+ * pool's process, where they are logged again with the worker's pid and the
+ * task's name.
+ *
+ * A program can be its own worker: see
+ * [func@ACpu.Worker.is_worker_process] and the `worker_argv` of
+ * [ctor@ACpu.ProcessTaskPool.new].
+ *
+ * Since: 1.0
+ */
+
+typedef struct
+{
+  ACpuTaskFunc   func;
+  gpointer       user_data;
+  GDestroyNotify user_data_free;
+} ACpuWorkerTask;
+
+typedef struct
+{
+  guint64       id;
+  char         *name;
+  GVariant     *args;
+  GCancellable *cancellable;
+} ACpuWorkerJob;
+
+struct _ACpuWorker
+{
+  GObject         parent_instance;
+
+  GHashTable     *tasks;         /* name → ACpuWorkerTask */
+
+  /* While running. */
+  int             in_fd;
+  int             out_fd;
+  guint64         max_size;
+  GMainContext   *context;
+  GMainLoop      *loop;
+  GSource        *jobs_source;
+  GThread        *control;
+  const char     *current_name;  /* main thread only */
+
+  GMutex          lock;          /* guards what follows */
+  GQueue          pending;       /* ACpuWorkerJob */
+  ACpuWorkerJob  *current;
+  gboolean        hung_up;
+  int             status;
+
+  GRecMutex       out_lock;      /* guards out; taken after lock, never before */
+  ACpuWireOut     out;
+  gboolean        out_broken;
+};
+
+G_DEFINE_FINAL_TYPE (ACpuWorker, acpu_worker, G_TYPE_OBJECT)
+
+/* The worker being run, for the log writer. */
+static ACpuWorker *running_worker;
+
+static void
+acpu_worker_task_free (gpointer data)
+{
+  ACpuWorkerTask *task = data;
+
+  if (task->user_data_free)
+    task->user_data_free (task->user_data);
+  g_free (task);
+}
+
+static void
+acpu_worker_job_free (ACpuWorkerJob *job)
+{
+  g_free (job->name);
+  g_clear_pointer (&job->args, g_variant_unref);
+  g_clear_object (&job->cancellable);
+  g_free (job);
+}
+
+static void
+acpu_worker_finalize (GObject *object)
+{
+  ACpuWorker *self = (ACpuWorker *) object;
+
+  g_clear_pointer (&self->tasks, g_hash_table_unref);
+  g_queue_clear_full (&self->pending, (GDestroyNotify) acpu_worker_job_free);
+  g_mutex_clear (&self->lock);
+  g_rec_mutex_clear (&self->out_lock);
+
+  G_OBJECT_CLASS (acpu_worker_parent_class)->finalize (object);
+}
+
+static void
+acpu_worker_class_init (ACpuWorkerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = acpu_worker_finalize;
+}
+
+static void
+acpu_worker_init (ACpuWorker *self)
+{
+  self->tasks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, acpu_worker_task_free);
+  self->in_fd = -1;
+  self->out_fd = -1;
+  self->max_size = ACPU_WIRE_DEFAULT_MAX_SIZE;
+  g_mutex_init (&self->lock);
+  g_rec_mutex_init (&self->out_lock);
+  g_queue_init (&self->pending);
+}
+
+/**
+ * acpu_worker_new:
+ *
+ * Creates a worker with no task registered.
+ *
+ * Returns: (transfer full): a new [class@ACpu.Worker]
+ *
+ * Since: 1.0
+ */
+ACpuWorker *
+acpu_worker_new (void)
+{
+  return g_object_new (ACPU_TYPE_WORKER, NULL);
+}
+
+/**
+ * acpu_worker_register:
+ * @worker: a [class@ACpu.Worker]
+ * @name: the task's name, as callers pass it to
+ *   [method@ACpu.ProcessTaskPool.run_async]
+ * @func: (scope notified) (closure user_data) (destroy user_data_free): the
+ *   function that runs the task
+ * @user_data: data for @func
+ * @user_data_free: (nullable): frees @user_data when the worker is finalized
+ *   or the name is registered again
+ *
+ * Registers @func under @name. Register every task before
+ * [method@ACpu.Worker.run]; registering a name again replaces the function.
+ *
+ * Since: 1.0
+ */
+void
+acpu_worker_register (ACpuWorker     *worker,
+                      const char     *name,
+                      ACpuTaskFunc    func,
+                      gpointer        user_data,
+                      GDestroyNotify  user_data_free)
+{
+  ACpuWorkerTask *task;
+
+  g_return_if_fail (ACPU_IS_WORKER (worker));
+  g_return_if_fail (name != NULL && *name != '\0');
+  g_return_if_fail (strlen (name) <= ACPU_WIRE_MAX_NAME_LEN);
+  g_return_if_fail (g_utf8_validate (name, -1, NULL));
+  g_return_if_fail (func != NULL);
+  g_return_if_fail (worker->loop == NULL);
+
+  task = g_new0 (ACpuWorkerTask, 1);
+  task->func = func;
+  task->user_data = user_data;
+  task->user_data_free = user_data_free;
+  g_hash_table_replace (worker->tasks, g_strdup (name), task);
+}
+
+/**
+ * acpu_worker_is_worker_process:
+ *
+ * Tells whether this process was started by a [class@ACpu.ProcessTaskPool]
+ * as a worker.
+ *
+ * This is how one program can be both the client and its own worker: when
+ * the pool's `worker_argv` is `NULL` it starts the current program again
+ * with the same arguments, and in that copy this function returns %TRUE. Call
+ * it at the top of `main()`, after registering the tasks:
+ *
+ * ```c
+ * if (acpu_worker_is_worker_process ())
+ *   return acpu_worker_run (worker);
+ * ```
+ *
+ * Returns: %TRUE in a worker process started by a pool
+ *
+ * Since: 1.0
+ */
+gboolean
+acpu_worker_is_worker_process (void)
+{
+  return g_getenv ("ACPU_WORKER") != NULL;
+}
+
+/**
+ * acpu_worker_get_current_task:
+ * @worker: a [class@ACpu.Worker]
+ *
+ * Gets the name of the task running now, from the worker's main thread.
+ *
+ * Returns: (nullable): the name of the running task, or `NULL` between tasks
+ *
+ * Since: 1.0
+ */
+const char *
+acpu_worker_get_current_task (ACpuWorker *worker)
+{
+  g_return_val_if_fail (ACPU_IS_WORKER (worker), NULL);
+
+  return worker->current_name;
+}
+
+/* Writing ------------------------------------------------------------------ */
+
+/* Called with out_lock held. On failure the pool is gone: stop writing. */
+static void
+acpu_worker_flush_locked (ACpuWorker *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (self->out_broken)
+    return;
+
+  if (!acpu_wire_out_flush (&self->out, self->out_fd, &error))
+    {
+      self->out_broken = TRUE;
+      g_byte_array_set_size (self->out.buf, 0);
+      self->out.head = 0;
+    }
+}
+
+static void
+acpu_worker_send_error (ACpuWorker   *self,
+                        guint64       id,
+                        const GError *error)
+{
+  g_rec_mutex_lock (&self->out_lock);
+  acpu_wire_out_error (&self->out, id, error);
+  acpu_worker_flush_locked (self);
+  g_rec_mutex_unlock (&self->out_lock);
+}
+
+static GLogWriterOutput
+acpu_worker_log_writer (GLogLevelFlags   log_level,
+                        const GLogField *fields,
+                        gsize            n_fields,
+                        gpointer         user_data)
+{
+  static GPrivate in_writer;
+  ACpuWorker *self = running_worker;
+  guint64 id = 0;
+
+  if (self == NULL || self->out_broken || g_private_get (&in_writer) != NULL)
+    return g_log_writer_default (log_level, fields, n_fields, user_data);
+
+  if (g_log_writer_default_would_drop (log_level, NULL) &&
+      !(log_level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING)))
+    {
+      const char *domain = NULL;
+
+      for (gsize i = 0; i < n_fields; i++)
+        if (g_strcmp0 (fields[i].key, "GLIB_DOMAIN") == 0)
+          domain = fields[i].value;
+      if (g_log_writer_default_would_drop (log_level, domain))
+        return G_LOG_WRITER_HANDLED;
+    }
+
+  g_private_set (&in_writer, GINT_TO_POINTER (1));
+
+  g_mutex_lock (&self->lock);
+  if (self->current != NULL)
+    id = self->current->id;
+  g_mutex_unlock (&self->lock);
+
+  g_rec_mutex_lock (&self->out_lock);
+  acpu_wire_out_log (&self->out, id, log_level, fields, n_fields);
+  /* Fatal records must be out before the process aborts. */
+  if ((log_level & G_LOG_FLAG_FATAL) || acpu_wire_out_pending (&self->out) > 64 * 1024 ||
+      self->current_name == NULL)
+    acpu_worker_flush_locked (self);
+  g_rec_mutex_unlock (&self->out_lock);
+
+  g_private_set (&in_writer, NULL);
+
+  return G_LOG_WRITER_HANDLED;
+}
+
+/* Main thread -------------------------------------------------------------- */
+
+static GVariant *
+acpu_worker_run_job (ACpuWorker     *self,
+                     ACpuWorkerJob  *job,
+                     GError        **error)
+{
+  ACpuWorkerTask *task = g_hash_table_lookup (self->tasks, job->name);
+  GVariant *result;
+
+  if (task == NULL)
+    {
+      g_set_error (error, ACPU_ERROR, ACPU_ERROR_UNKNOWN_TASK,
+                   "No task named “%s” in worker %s", job->name,
+                   g_get_prgname () ? g_get_prgname () : "(unknown)");
+      return NULL;
+    }
+
+  self->current_name = job->name;
+  result = task->func (job->args, job->cancellable, task->user_data, error);
+  self->current_name = NULL;
+
+  if (result == NULL && error != NULL && *error == NULL)
+    g_set_error (error, ACPU_ERROR, ACPU_ERROR_FAILED,
+                 "Task “%s” returned neither a value nor an error", job->name);
+  else if (result != NULL)
+    g_variant_take_ref (result);
+
+  return result;
+}
+
+static gboolean
+acpu_worker_jobs_dispatch (GSource     *source,
+                           GSourceFunc  callback,
+                           gpointer     user_data)
+{
+  ACpuWorker *self = user_data;
+
+  g_source_set_ready_time (source, -1);
+
+  for (;;)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) result = NULL;
+      ACpuWorkerJob *job;
+      gboolean more;
+
+      g_mutex_lock (&self->lock);
+      if (self->hung_up)
+        {
+          g_main_loop_quit (self->loop);
+          g_mutex_unlock (&self->lock);
+          return G_SOURCE_CONTINUE;
+        }
+      job = g_queue_pop_head (&self->pending);
+      self->current = job;
+      g_mutex_unlock (&self->lock);
+
+      if (job == NULL)
+        return G_SOURCE_CONTINUE;
+
+      result = acpu_worker_run_job (self, job, &error);
+
+      g_mutex_lock (&self->lock);
+      self->current = NULL;
+      more = self->pending.length > 0;
+      g_rec_mutex_lock (&self->out_lock);
+      if (result != NULL &&
+          !acpu_wire_out_result (&self->out, job->id, result, self->max_size, &error))
+        g_prefix_error (&error, "Task “%s”: ", job->name);
+      if (error != NULL)
+        acpu_wire_out_error (&self->out, job->id, error);
+      if (!more || acpu_wire_out_pending (&self->out) > 256 * 1024)
+        acpu_worker_flush_locked (self);
+      g_rec_mutex_unlock (&self->out_lock);
+      g_mutex_unlock (&self->lock);
+
+      acpu_worker_job_free (job);
+    }
+}
+
+static GSourceFuncs jobs_source_funcs = {
+  .dispatch = acpu_worker_jobs_dispatch,
+};
+
+/* Control thread ----------------------------------------------------------- */
+
+/* Called with lock held. */
+static void
+acpu_worker_cancel_locked (ACpuWorker *self,
+                           guint64     id)
+{
+  if (self->current != NULL && self->current->id == id)
+    {
+      g_cancellable_cancel (self->current->cancellable);
+      return;
+    }
+
+  for (GList *l = self->pending.head; l != NULL; l = l->next)
+    {
+      ACpuWorkerJob *job = l->data;
+
+      if (job->id == id)
+        {
+          g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                         "Operation was cancelled");
+          g_queue_delete_link (&self->pending, l);
+          acpu_worker_send_error (self, id, error);
+          acpu_worker_job_free (job);
+          return;
+        }
+    }
+  /* Already answered: the reply is on its way, and it is the pool's to drop. */
+}
+
+static gpointer
+acpu_worker_control_thread (gpointer data)
+{
+  ACpuWorker *self = data;
+  ACpuWireIn in;
+  gboolean ok = TRUE;
+
+  acpu_wire_in_init (&in, ACPU_WIRE_READER_WORKER, self->max_size);
+
+  while (ok)
+    {
+      g_autoptr(GError) error = NULL;
+      ACpuWireMessage msg;
+      gssize n;
+
+      n = acpu_wire_in_read (&in, self->in_fd, &error);
+      if (n <= 0)
+        break;
+
+      while (acpu_wire_in_next (&in, &msg, &error))
+        {
+          g_mutex_lock (&self->lock);
+          if (msg.type == ACPU_WIRE_REQUEST)
+            {
+              ACpuWorkerJob *job = g_new0 (ACpuWorkerJob, 1);
+
+              job->id = msg.id;
+              job->name = g_strdup (msg.name);
+              job->args = g_steal_pointer (&msg.value);
+              job->cancellable = g_cancellable_new ();
+              g_queue_push_tail (&self->pending, job);
+              if (self->pending.length == 1)
+                g_source_set_ready_time (self->jobs_source, 0);
+            }
+          else if (msg.type == ACPU_WIRE_CANCEL)
+            acpu_worker_cancel_locked (self, msg.id);
+          g_mutex_unlock (&self->lock);
+          acpu_wire_message_clear (&msg);
+        }
+
+      if (error != NULL)
+        {
+          /* The pool speaks the protocol or nothing: stop serving. */
+          g_printerr ("acpu-worker: %s\n", error->message);
+          ok = FALSE;
+        }
+    }
+
+  acpu_wire_in_clear (&in);
+
+  /* The pool has hung up. A task still running has nobody to report to and
+   * may never look at its cancellable: end the process now. */
+  g_mutex_lock (&self->lock);
+  if (self->current != NULL)
+    _exit (ok ? 0 : 1);
+  self->hung_up = TRUE;
+  self->status = ok ? 0 : 1;
+  g_source_set_ready_time (self->jobs_source, 0);
+  g_mutex_unlock (&self->lock);
+
+  return NULL;
+}
+
+/* Start-up ----------------------------------------------------------------- */
+
+static gboolean
+acpu_worker_is_unix_socket (int fd)
+{
+  struct sockaddr_storage addr;
+  socklen_t len = sizeof addr;
+
+  return getsockname (fd, (struct sockaddr *) &addr, &len) == 0 && addr.ss_family == AF_UNIX;
+}
+
+/* Moves the channel off fds 0 and 1: fd 1 goes to stderr, fd 0 to /dev/null. */
+static gboolean
+acpu_worker_take_stdio (ACpuWorker *self)
+{
+  struct stat st_in, st_out;
+  int null_fd, flags;
+
+  if (isatty (0) || fstat (0, &st_in) < 0 || fstat (1, &st_out) < 0 ||
+      !(S_ISSOCK (st_in.st_mode) || S_ISFIFO (st_in.st_mode)))
+    return FALSE;
+
+  self->in_fd = fcntl (0, F_DUPFD_CLOEXEC, 3);
+  if (st_in.st_dev == st_out.st_dev && st_in.st_ino == st_out.st_ino)
+    self->out_fd = self->in_fd;
+  else
+    self->out_fd = fcntl (1, F_DUPFD_CLOEXEC, 3);
+  if (self->in_fd < 0 || self->out_fd < 0)
+    return FALSE;
+
+  /* Blocking I/O: the control thread waits in read, the main thread in write. */
+  flags = fcntl (self->in_fd, F_GETFL);
+  fcntl (self->in_fd, F_SETFL, flags & ~O_NONBLOCK);
+  flags = fcntl (self->out_fd, F_GETFL);
+  fcntl (self->out_fd, F_SETFL, flags & ~O_NONBLOCK);
+
+  fflush (stdout);
+  dup2 (2, 1);
+  null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd >= 0)
+    {
+      dup2 (null_fd, 0);
+      close (null_fd);
+    }
+
+  return TRUE;
+}
+
+/**
+ * acpu_worker_run:
+ * @worker: a [class@ACpu.Worker]
+ *
+ * Serves the pool that started this process until it hangs up.
+ *
+ * Tasks run on the calling thread, which must be the program's main thread,
+ * through the thread-default main context, one at a time. The function
+ * returns when the pool closes the channel between tasks; when the pool goes
+ * away while a task runs, the process exits at once.
+ *
+ * Returns: an exit status for `main()`: 0 when the pool hung up, 1 when the
+ *   channel broke, 2 when this process was not started by a pool
+ *
+ * Since: 1.0
+ */
+int
+acpu_worker_run (ACpuWorker *worker)
+{
+  g_autofree const char **names = NULL;
+  ACpuWorker *self = worker;
+  gboolean can_pass_fds;
+  const char *env;
+
+  g_return_val_if_fail (ACPU_IS_WORKER (worker), 1);
+  g_return_val_if_fail (worker->loop == NULL, 1);
+
+  if (!acpu_worker_take_stdio (self))
+    {
+      g_printerr ("%s: this program is an asynccpu-glib worker; an ACpuProcessTaskPool "
+                  "starts it with a socket on its standard input and output\n",
+                  g_get_prgname () ? g_get_prgname () : "acpu-worker");
+      return 2;
+    }
+
+  env = g_getenv ("ACPU_MAX_MESSAGE_SIZE");
+  if (env != NULL && g_ascii_strtoull (env, NULL, 10) > 0)
+    self->max_size = g_ascii_strtoull (env, NULL, 10);
+  g_unsetenv ("ACPU_WORKER");
+  g_unsetenv ("ACPU_MAX_MESSAGE_SIZE");
+
+  can_pass_fds = self->in_fd == self->out_fd && acpu_worker_is_unix_socket (self->in_fd);
+  acpu_wire_out_init (&self->out, can_pass_fds);
+
+  self->context = g_main_context_ref_thread_default ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+  self->jobs_source = g_source_new (&jobs_source_funcs, sizeof (GSource));
+  g_source_set_callback (self->jobs_source, NULL, self, NULL);
+  g_source_set_name (self->jobs_source, "[asynccpu-glib] worker tasks");
+  g_source_attach (self->jobs_source, self->context);
+
+  names = (const char **) g_hash_table_get_keys_as_array (self->tasks, NULL);
+  g_rec_mutex_lock (&self->out_lock);
+  acpu_wire_out_hello (&self->out, getpid (), can_pass_fds ? ACPU_WIRE_HELLO_CAN_RECEIVE_FDS : 0,
+                       names);
+  acpu_worker_flush_locked (self);
+  g_rec_mutex_unlock (&self->out_lock);
+
+  running_worker = self;
+  g_log_set_writer_func (acpu_worker_log_writer, NULL, NULL);
+
+  self->control = g_thread_new ("acpu-control", acpu_worker_control_thread, self);
+
+  g_main_loop_run (self->loop);
+
+  g_thread_join (self->control);
+  self->control = NULL;
+
+  g_rec_mutex_lock (&self->out_lock);
+  acpu_worker_flush_locked (self);
+  running_worker = NULL;
+  acpu_wire_out_clear (&self->out);
+  g_rec_mutex_unlock (&self->out_lock);
+
+  g_source_destroy (self->jobs_source);
+  g_clear_pointer (&self->jobs_source, g_source_unref);
+  g_clear_pointer (&self->loop, g_main_loop_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  if (self->out_fd != self->in_fd)
+    close (self->out_fd);
+  close (self->in_fd);
+  self->in_fd = self->out_fd = -1;
+
+  return self->status;
+}
