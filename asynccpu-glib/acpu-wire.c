@@ -19,7 +19,9 @@
  *                             outside a task)
  *
  * The body is a GVariant in normal form, serialized, of the type the message
- * type fixes (see acpu-wire-private.h). A value at least
+ * type fixes (see acpu-wire-private.h), followed by zero bytes up to the next
+ * multiple of 8, so that every header and body is 8-aligned and values can be
+ * serialized in place. A value at least
  * ACPU_WIRE_MEMFD_THRESHOLD bytes long does not travel in the stream when the
  * channel can carry descriptors: it is written to a memfd, the memfd is sealed
  * against writing, growing and shrinking, and it is passed with SCM_RIGHTS on
@@ -98,6 +100,8 @@ acpu_wire_out_pending (const ACpuWireOut *out)
   return out->buf->len - out->head;
 }
 
+#define PAD8(n) (((n) + 7) & ~(gsize) 7)
+
 static void
 acpu_wire_out_header (ACpuWireOut *out,
                       ACpuWireType type,
@@ -133,7 +137,9 @@ acpu_wire_out_frame (ACpuWireOut *out,
 
   acpu_wire_out_header (out, type, flags, id, size);
   at = out->buf->len;
-  g_byte_array_set_size (out->buf, at + size);
+  g_assert (at % 8 == 0);
+  g_byte_array_set_size (out->buf, at + PAD8 (size));
+  memset (out->buf->data + at + size, 0, PAD8 (size) - size);
   if (owned != NULL)
     g_variant_store (owned, out->buf->data + at);
 }
@@ -336,10 +342,13 @@ acpu_wire_out_consume (ACpuWireOut *out,
     }
   else if (out->head > 1024 * 1024 && out->head > out->buf->len / 2)
     {
-      g_byte_array_remove_range (out->buf, 0, out->head);
+      /* Keep frames 8-aligned in the buffer. */
+      gsize drop = out->head & ~(gsize) 7;
+
+      g_byte_array_remove_range (out->buf, 0, drop);
       for (guint i = 0; i < out->fds->len; i++)
-        g_array_index (out->fds, ACpuWireFdMark, i).offset -= out->head;
-      out->head = 0;
+        g_array_index (out->fds, ACpuWireFdMark, i).offset -= drop;
+      out->head -= drop;
     }
 }
 
@@ -499,7 +508,7 @@ acpu_wire_in_want (ACpuWireIn *in)
       gsize frame;
 
       memcpy (&size_le, in->buf->data + in->head, 4);
-      frame = ACPU_WIRE_HEADER_SIZE + (gsize) GUINT32_FROM_LE (size_le);
+      frame = ACPU_WIRE_HEADER_SIZE + PAD8 ((gsize) GUINT32_FROM_LE (size_le));
       if (frame > avail && frame - avail > READ_CHUNK &&
           GUINT32_FROM_LE (size_le) <= in->max_size)
         return MIN (frame - avail, MAX_READ);
@@ -871,7 +880,7 @@ acpu_wire_in_next (ACpuWireIn       *in,
       return FALSE;
     }
 
-  if (avail - ACPU_WIRE_HEADER_SIZE < size)
+  if (avail - ACPU_WIRE_HEADER_SIZE < PAD8 (size))
     return FALSE;
 
   msg->type = type;
@@ -885,7 +894,7 @@ acpu_wire_in_next (ACpuWireIn       *in,
       msg->body = acpu_wire_variant_new (body_type, bytes, "a frame body", error);
     }
 
-  in->head += ACPU_WIRE_HEADER_SIZE + size;
+  in->head += ACPU_WIRE_HEADER_SIZE + PAD8 (size);
 
   if ((body_type != NULL && msg->body == NULL) ||
       !acpu_wire_message_unpack (in, msg, flags & ACPU_WIRE_FLAG_MEMFD, error))

@@ -1,0 +1,141 @@
+/* acpu-test-util.h — helpers shared by the C tests.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <asynccpu-glib.h>
+
+/* The result of one task, filled in by acpu_test_result_cb(). */
+typedef struct
+{
+  GVariant *value;
+  GError   *error;
+  guint     n_calls;
+  GThread  *thread;
+} AcpuTestResult;
+
+static inline void
+acpu_test_result_clear (AcpuTestResult *r)
+{
+  g_clear_pointer (&r->value, g_variant_unref);
+  g_clear_error (&r->error);
+  r->n_calls = 0;
+  r->thread = NULL;
+}
+
+static inline void
+acpu_test_result_cb (GObject      *object,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  AcpuTestResult *r = user_data;
+
+  r->n_calls++;
+  r->thread = g_thread_self ();
+  r->value = acpu_process_task_pool_run_finish (ACPU_PROCESS_TASK_POOL (object), result, &r->error);
+  g_assert_true ((r->value == NULL) != (r->error == NULL));
+}
+
+/* Iterates the thread-default context until @r is done. */
+static inline void
+acpu_test_result_wait (AcpuTestResult *r)
+{
+  while (r->n_calls == 0)
+    g_main_context_iteration (g_main_context_get_thread_default (), TRUE);
+}
+
+static inline char *
+acpu_test_worker_path (void)
+{
+  return g_test_build_filename (G_TEST_BUILT, "acpu-test-worker", NULL);
+}
+
+static inline ACpuProcessTaskPool *
+acpu_test_pool_new (guint max_workers)
+{
+  g_autofree char *path = acpu_test_worker_path ();
+  const char *argv[] = { path, NULL };
+
+  return acpu_process_task_pool_new (argv, max_workers);
+}
+
+/* State of a process from /proc: 0 when it is gone, 'Z' for a zombie … */
+static inline char
+acpu_test_pid_state (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *contents = NULL;
+  const char *p;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return 0;
+  p = strrchr (contents, ')');
+  return p && p[1] == ' ' ? p[2] : 0;
+}
+
+static inline gboolean
+acpu_test_pid_alive (GPid pid)
+{
+  char state = acpu_test_pid_state (pid);
+
+  return state != 0 && state != 'Z' && state != 'X';
+}
+
+/* Children of this process, zombies included. */
+static inline guint
+acpu_test_count_children (void)
+{
+  DIR *dir = opendir ("/proc");
+  struct dirent *entry;
+  guint n = 0;
+
+  while ((entry = readdir (dir)) != NULL)
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *contents = NULL;
+      const char *p;
+      int ppid;
+
+      if (!g_ascii_isdigit (entry->d_name[0]))
+        continue;
+      path = g_strdup_printf ("/proc/%s/stat", entry->d_name);
+      if (!g_file_get_contents (path, &contents, NULL, NULL))
+        continue;
+      p = strrchr (contents, ')');
+      if (p && sscanf (p + 2, "%*c %d", &ppid) == 1 && ppid == getpid ())
+        n++;
+    }
+  closedir (dir);
+  return n;
+}
+
+/* Waits (up to @seconds) for something that must happen soon: the bound is
+ * only there so that a broken build fails instead of hanging. */
+#define ACPU_TEST_WAIT_FOR(cond, seconds)                              \
+  G_STMT_START {                                                       \
+    gint64 _deadline = g_get_monotonic_time () + (seconds) * G_USEC_PER_SEC; \
+    while (!(cond) && g_get_monotonic_time () < _deadline)             \
+      g_usleep (2000);                                                 \
+    g_assert_true (cond);                                              \
+  } G_STMT_END
+
+static inline GPid
+acpu_test_read_pid_file (const char *path)
+{
+  g_autofree char *contents = NULL;
+
+  while (!g_file_get_contents (path, &contents, NULL, NULL) || contents[0] == '\0')
+    {
+      g_clear_pointer (&contents, g_free);
+      g_usleep (1000);
+    }
+  return atoi (contents);
+}

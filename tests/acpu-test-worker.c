@@ -1,0 +1,295 @@
+/* acpu-test-worker.c — the worker the tests run, written with our own API.
+ *
+ * Usage: acpu-test-worker   (started by an ACpuProcessTaskPool)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asynccpu-glib.h>
+
+/* echo: returns its arguments. */
+static GVariant *
+task_echo (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  return g_variant_ref (args);
+}
+
+/* pid: returns (i) this worker's pid. */
+static GVariant *
+task_pid (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  return g_variant_new ("(i)", (gint32) getpid ());
+}
+
+/* sleep (u msec): sleeps, looking at the cancellable every millisecond;
+ * returns (i) pid. */
+static GVariant *
+task_sleep (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  guint32 msec;
+  gint64 end;
+
+  g_variant_get (args, "(u)", &msec);
+  end = g_get_monotonic_time () + (gint64) msec * 1000;
+  while (g_get_monotonic_time () < end)
+    {
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return NULL;
+      g_usleep (1000);
+    }
+  return g_variant_new ("(i)", (gint32) getpid ());
+}
+
+/* spin (s path): writes its pid to @path (if not empty), then burns the CPU
+ * for ever and never looks at its cancellable. */
+static GVariant *
+task_spin (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  volatile guint64 x = 0;
+  const char *path;
+
+  g_variant_get (args, "(&s)", &path);
+  if (*path)
+    {
+      g_autofree char *pid = g_strdup_printf ("%d", (int) getpid ());
+      g_file_set_contents (path, pid, -1, NULL);
+    }
+  for (;;)
+    x++;
+  return NULL;
+}
+
+/* wait-cancel (s path): writes its pid to @path, then waits until cancelled
+ * and returns G_IO_ERROR_CANCELLED, as a cooperative task does. */
+static GVariant *
+task_wait_cancel (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  g_autofree char *pid = g_strdup_printf ("%d", (int) getpid ());
+  const char *path;
+
+  g_variant_get (args, "(&s)", &path);
+  g_file_set_contents (path, pid, -1, NULL);
+  while (!g_cancellable_is_cancelled (cancellable))
+    g_usleep (1000);
+  g_cancellable_set_error_if_cancelled (cancellable, error);
+  return NULL;
+}
+
+/* crash (s how): segv, abort, exit (status 3), kill (SIGKILL itself). */
+static GVariant *
+task_crash (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  const char *how;
+
+  g_variant_get (args, "(&s)", &how);
+  if (g_str_equal (how, "segv"))
+    raise (SIGSEGV);
+  else if (g_str_equal (how, "abort"))
+    abort ();
+  else if (g_str_equal (how, "exit"))
+    _exit (3);
+  else if (g_str_equal (how, "kill"))
+    raise (SIGKILL);
+  return g_variant_new ("()");
+}
+
+/* error (sis domain, code, message): fails with that error. */
+static GVariant *
+task_error (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  const char *domain, *message;
+  gint32 code;
+
+  g_variant_get (args, "(&si&s)", &domain, &code, &message);
+  g_set_error_literal (error, g_quark_from_string (domain), code, message);
+  return NULL;
+}
+
+/* null: returns neither a value nor an error. */
+static GVariant *
+task_null (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  return NULL;
+}
+
+/* print: writes to stdout every way a task might, then returns "ok". */
+static GVariant *
+task_print (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  static const char junk[] = "\x10\x00\x00\x00\x03\x00\x00\x00garbage on stdout\n";
+
+  printf ("printf from a task\n");
+  fflush (stdout);
+  g_print ("g_print from a task\n");
+  if (write (1, junk, sizeof junk) < 0)
+    return NULL;
+  return g_variant_new_string ("ok");
+}
+
+/* bytes (t n): returns ay of @n bytes, byte i being i % 251. */
+static GVariant *
+task_bytes (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  guint64 n;
+  guint8 *data;
+
+  g_variant_get (args, "(t)", &n);
+  data = g_malloc (n);
+  for (guint64 i = 0; i < n; i++)
+    data[i] = i % 251;
+  return g_variant_new_from_data (G_VARIANT_TYPE_BYTESTRING, data, n, TRUE, g_free, data);
+}
+
+/* log (s message): g_message()s it, returns (). */
+static GVariant *
+task_log (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  const char *message;
+
+  g_variant_get (args, "(&s)", &message);
+  g_message ("%s", message);
+  return g_variant_new ("()");
+}
+
+/* grandchild: starts `sleep 1000` (in this worker's process group) and
+ * returns (i) its pid. */
+static GVariant *
+task_grandchild (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  const char *argv[] = { "sleep", "1000", NULL };
+  GPid pid;
+
+  if (!g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                      NULL, NULL, &pid, error))
+    return NULL;
+  return g_variant_new ("(i)", (gint32) pid);
+}
+
+/* The channel's descriptor: the only socket this process has open above 2. */
+static int
+find_channel (void)
+{
+  DIR *dir = opendir ("/proc/self/fd");
+  struct dirent *entry;
+  int found = -1;
+
+  while (dir && (entry = readdir (dir)) != NULL)
+    {
+      int fd = atoi (entry->d_name);
+      struct stat st;
+
+      if (fd > 2 && fd != dirfd (dir) && fstat (fd, &st) == 0 && S_ISSOCK (st.st_mode))
+        found = fd;
+    }
+  if (dir)
+    closedir (dir);
+  return found;
+}
+
+static void
+write_all (int fd, const void *data, gsize len)
+{
+  const guint8 *p = data;
+
+  while (len > 0)
+    {
+      gssize n = write (fd, p, len);
+      if (n <= 0)
+        _exit (9);
+      p += n;
+      len -= n;
+    }
+}
+
+static void
+write_frame (int fd, guint8 type, guint64 id, const void *body, guint32 size)
+{
+  guint8 header[16] = { 0 };
+  guint32 size_le = GUINT32_TO_LE (size);
+  guint64 id_le = GUINT64_TO_LE (id);
+
+  memcpy (header, &size_le, 4);
+  header[4] = type;
+  memcpy (header + 8, &id_le, 8);
+  write_all (fd, header, sizeof header);
+  if (size && body)
+    {
+      static const guint8 zeros[8] = { 0 };
+
+      write_all (fd, body, size);
+      write_all (fd, zeros, (8 - size % 8) % 8);
+    }
+}
+
+/* hostile (s how): breaks the protocol on purpose, on the channel itself.
+ *   garbage      random-looking bytes
+ *   huge         a header that claims a 4 GiB body
+ *   wrong-type   a result frame whose body is not a `v`
+ *   unknown-id   a result for a request it was never given
+ *   truncated    half a frame, then silence */
+static GVariant *
+task_hostile (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  int fd = find_channel ();
+  const char *how;
+
+  g_variant_get (args, "(&s)", &how);
+  if (fd < 0)
+    _exit (8);
+
+  if (g_str_equal (how, "garbage"))
+    write_all (fd, "\xff\xfe\xfd\xfc this is not a frame at all, not at all", 41);
+  else if (g_str_equal (how, "huge"))
+    write_frame (fd, 3, 1, NULL, G_MAXUINT32);
+  else if (g_str_equal (how, "wrong-type"))
+    write_frame (fd, 3, 1, "\x01\x02\x03", 3);
+  else if (g_str_equal (how, "unknown-id"))
+    {
+      g_autoptr(GVariant) body = g_variant_ref_sink (g_variant_new_variant (g_variant_new ("()")));
+      write_frame (fd, 3, 987654321, g_variant_get_data (body), g_variant_get_size (body));
+    }
+  else if (g_str_equal (how, "truncated"))
+    write_all (fd, "\x10\x00\x00\x00\x03\x00\x00\x00", 8);
+
+  /* Wait to be killed. */
+  for (;;)
+    g_usleep (G_USEC_PER_SEC);
+  return NULL;
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(ACpuWorker) worker = acpu_worker_new ();
+
+  g_set_prgname ("acpu-test-worker");
+
+  acpu_worker_register (worker, "echo", task_echo, NULL, NULL);
+  acpu_worker_register (worker, "pid", task_pid, NULL, NULL);
+  acpu_worker_register (worker, "sleep", task_sleep, NULL, NULL);
+  acpu_worker_register (worker, "spin", task_spin, NULL, NULL);
+  acpu_worker_register (worker, "wait-cancel", task_wait_cancel, NULL, NULL);
+  acpu_worker_register (worker, "crash", task_crash, NULL, NULL);
+  acpu_worker_register (worker, "error", task_error, NULL, NULL);
+  acpu_worker_register (worker, "null", task_null, NULL, NULL);
+  acpu_worker_register (worker, "print", task_print, NULL, NULL);
+  acpu_worker_register (worker, "bytes", task_bytes, NULL, NULL);
+  acpu_worker_register (worker, "log", task_log, NULL, NULL);
+  acpu_worker_register (worker, "grandchild", task_grandchild, NULL, NULL);
+  acpu_worker_register (worker, "hostile", task_hostile, NULL, NULL);
+
+  return acpu_worker_run (worker);
+}

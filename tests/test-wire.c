@@ -1,0 +1,309 @@
+/* test-wire.c — the channel's framing, encoding and validation.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "acpu-error.h"
+#include "acpu-wire-private.h"
+
+/* Moves everything @out holds into @in, as bytes (no descriptors). */
+static void
+pipe_bytes (ACpuWireOut *out,
+            ACpuWireIn  *in,
+            gsize        chunk)
+{
+  const guint8 *p = out->buf->data + out->head;
+  gsize len = acpu_wire_out_pending (out);
+
+  for (gsize i = 0; i < len; i += chunk)
+    acpu_wire_in_feed (in, p + i, MIN (chunk, len - i));
+  g_byte_array_set_size (out->buf, 0);
+  out->head = 0;
+}
+
+static void
+test_wire_roundtrip (void)
+{
+  const char *names[] = { "alpha", "beta", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) task_error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "gone");
+  GLogField fields[] = {
+    { "MESSAGE", "hello", -1 },
+    { "GLIB_DOMAIN", "Test", -1 },
+  };
+  ACpuWireOut out;
+  ACpuWireIn pool_in, worker_in;
+  ACpuWireMessage msg;
+
+  g_test_summary ("Every message type survives encoding and decoding, fed byte by byte");
+
+  acpu_wire_out_init (&out, FALSE);
+  acpu_wire_in_init (&pool_in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
+  acpu_wire_in_init (&worker_in, ACPU_WIRE_READER_WORKER, ACPU_WIRE_DEFAULT_MAX_SIZE);
+
+  /* Worker → pool. */
+  acpu_wire_out_hello (&out, 1234, ACPU_WIRE_HELLO_CAN_RECEIVE_FDS, names);
+  g_assert_true (acpu_wire_out_result (&out, 7, g_variant_new ("(sx)", "r", (gint64) -5),
+                                       G_MAXUINT32, &error));
+  acpu_wire_out_error (&out, 8, task_error);
+  acpu_wire_out_log (&out, 7, G_LOG_LEVEL_MESSAGE, fields, G_N_ELEMENTS (fields));
+  pipe_bytes (&out, &pool_in, 1);
+
+  g_assert_true (acpu_wire_in_next (&pool_in, &msg, &error));
+  g_assert_cmpint (msg.type, ==, ACPU_WIRE_HELLO);
+  g_assert_cmpuint (msg.version, ==, ACPU_WIRE_VERSION);
+  g_assert_cmpuint (msg.pid, ==, 1234);
+  g_assert_cmpuint (msg.flags, ==, ACPU_WIRE_HELLO_CAN_RECEIVE_FDS);
+  g_assert_cmpstrv (msg.names, names);
+  acpu_wire_message_clear (&msg);
+
+  g_assert_true (acpu_wire_in_next (&pool_in, &msg, &error));
+  g_assert_cmpint (msg.type, ==, ACPU_WIRE_RESULT);
+  g_assert_cmpuint (msg.id, ==, 7);
+  g_assert_cmpstr (g_variant_print (msg.value, FALSE), ==, "('r', -5)");
+  acpu_wire_message_clear (&msg);
+
+  g_assert_true (acpu_wire_in_next (&pool_in, &msg, &error));
+  g_assert_cmpint (msg.type, ==, ACPU_WIRE_ERROR);
+  g_assert_cmpuint (msg.id, ==, 8);
+  g_assert_cmpstr (msg.domain, ==, g_quark_to_string (G_IO_ERROR));
+  g_assert_cmpint (msg.code, ==, G_IO_ERROR_NOT_FOUND);
+  g_assert_cmpstr (msg.message, ==, "gone");
+  acpu_wire_message_clear (&msg);
+
+  g_assert_true (acpu_wire_in_next (&pool_in, &msg, &error));
+  g_assert_cmpint (msg.type, ==, ACPU_WIRE_LOG);
+  g_assert_cmpuint (msg.log_level, ==, G_LOG_LEVEL_MESSAGE);
+  g_assert_cmpuint (g_variant_n_children (msg.fields), ==, 2);
+  acpu_wire_message_clear (&msg);
+
+  g_assert_false (acpu_wire_in_next (&pool_in, &msg, &error));
+  g_assert_no_error (error);
+
+  /* Pool → worker. */
+  g_assert_true (acpu_wire_out_request (&out, 9, "alpha", g_variant_new ("(i)", 3),
+                                        G_MAXUINT32, &error));
+  acpu_wire_out_cancel (&out, 9);
+  pipe_bytes (&out, &worker_in, 5);
+
+  g_assert_true (acpu_wire_in_next (&worker_in, &msg, &error));
+  g_assert_cmpint (msg.type, ==, ACPU_WIRE_REQUEST);
+  g_assert_cmpstr (msg.name, ==, "alpha");
+  g_assert_cmpstr (g_variant_print (msg.value, FALSE), ==, "(3,)");
+  acpu_wire_message_clear (&msg);
+  g_assert_true (acpu_wire_in_next (&worker_in, &msg, &error));
+  g_assert_cmpint (msg.type, ==, ACPU_WIRE_CANCEL);
+  g_assert_cmpuint (msg.id, ==, 9);
+  acpu_wire_message_clear (&msg);
+
+  acpu_wire_out_clear (&out);
+  acpu_wire_in_clear (&pool_in);
+  acpu_wire_in_clear (&worker_in);
+}
+
+/* Feeds @bytes to a reader and expects a protocol error. */
+static void
+expect_protocol_error (ACpuWireReader  reader,
+                       const void     *bytes,
+                       gsize           len,
+                       guint64         max_size)
+{
+  g_autoptr(GError) error = NULL;
+  ACpuWireIn in;
+  ACpuWireMessage msg;
+
+  guint8 padded[128] = { 0 };
+
+  /* Frames are padded to 8 bytes. */
+  g_assert_cmpuint (len, <=, 120);
+  memcpy (padded, bytes, len);
+  acpu_wire_in_init (&in, reader, max_size);
+  acpu_wire_in_feed (&in, padded, (len + 7) & ~7);
+  g_assert_false (acpu_wire_in_next (&in, &msg, &error));
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
+  g_test_message ("%s", error->message);
+  acpu_wire_in_clear (&in);
+}
+
+static void
+make_header (guint8  *header,
+             guint32  size,
+             guint8   type,
+             guint8   flags,
+             guint64  id)
+{
+  guint32 size_le = GUINT32_TO_LE (size);
+  guint64 id_le = GUINT64_TO_LE (id);
+
+  memset (header, 0, 16);
+  memcpy (header, &size_le, 4);
+  header[4] = type;
+  header[5] = flags;
+  memcpy (header + 8, &id_le, 8);
+}
+
+static void
+test_wire_rejects (void)
+{
+  guint8 frame[64] = { 0 };
+  g_autoptr(GError) error = NULL;
+  ACpuWireIn in;
+  ACpuWireMessage msg;
+
+  g_test_summary ("Malformed frames are protocol errors: oversize, unknown "
+                  "type or flag, wrong direction, bad body, body on a cancel");
+
+  /* A header that claims 4 GiB fails before anything is allocated for it. */
+  make_header (frame, G_MAXUINT32, ACPU_WIRE_RESULT, 0, 1);
+  expect_protocol_error (ACPU_WIRE_READER_POOL, frame, 16, ACPU_WIRE_DEFAULT_MAX_SIZE);
+
+  make_header (frame, 0, 99, 0, 1);
+  expect_protocol_error (ACPU_WIRE_READER_POOL, frame, 16, ACPU_WIRE_DEFAULT_MAX_SIZE);
+
+  make_header (frame, 0, ACPU_WIRE_RESULT, 0x80, 1);
+  expect_protocol_error (ACPU_WIRE_READER_POOL, frame, 16, ACPU_WIRE_DEFAULT_MAX_SIZE);
+
+  make_header (frame, 0, ACPU_WIRE_RESULT, 0, 1);
+  frame[6] = 1;
+  expect_protocol_error (ACPU_WIRE_READER_POOL, frame, 16, ACPU_WIRE_DEFAULT_MAX_SIZE);
+
+  /* A worker may not send requests; the pool may not send results. */
+  make_header (frame, 0, ACPU_WIRE_REQUEST, 0, 1);
+  expect_protocol_error (ACPU_WIRE_READER_POOL, frame, 16, ACPU_WIRE_DEFAULT_MAX_SIZE);
+  make_header (frame, 0, ACPU_WIRE_RESULT, 0, 1);
+  expect_protocol_error (ACPU_WIRE_READER_WORKER, frame, 16, ACPU_WIRE_DEFAULT_MAX_SIZE);
+
+  /* A result whose body is not a valid `v`. */
+  make_header (frame, 3, ACPU_WIRE_RESULT, 0, 1);
+  memcpy (frame + 16, "\x01\x02\x03", 3);
+  expect_protocol_error (ACPU_WIRE_READER_POOL, frame, 19, ACPU_WIRE_DEFAULT_MAX_SIZE);
+
+  /* An error whose body is empty. */
+  make_header (frame, 0, ACPU_WIRE_ERROR, 0, 1);
+  expect_protocol_error (ACPU_WIRE_READER_POOL, frame, 16, ACPU_WIRE_DEFAULT_MAX_SIZE);
+
+  /* A cancel with a body. */
+  make_header (frame, 1, ACPU_WIRE_CANCEL, 0, 1);
+  expect_protocol_error (ACPU_WIRE_READER_WORKER, frame, 17, ACPU_WIRE_DEFAULT_MAX_SIZE);
+
+  /* A memfd frame with no descriptor. */
+  make_header (frame, 3, ACPU_WIRE_RESULT, ACPU_WIRE_FLAG_MEMFD, 1);
+  memcpy (frame + 16, "ay\0", 3);
+  expect_protocol_error (ACPU_WIRE_READER_POOL, frame, 19, ACPU_WIRE_DEFAULT_MAX_SIZE);
+
+  /* A frame over a small limit. */
+  make_header (frame, 2048, ACPU_WIRE_RESULT, 0, 1);
+  expect_protocol_error (ACPU_WIRE_READER_POOL, frame, 16, 1024);
+
+  /* A truncated frame is not an error: it waits for more. */
+  acpu_wire_in_init (&in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
+  make_header (frame, 40, ACPU_WIRE_RESULT, 0, 1);
+  acpu_wire_in_feed (&in, frame, 30);
+  g_assert_false (acpu_wire_in_next (&in, &msg, &error));
+  g_assert_no_error (error);
+  acpu_wire_in_clear (&in);
+}
+
+static void
+test_wire_memfd (void)
+{
+  const gsize size = 1024 * 1024 + 3;
+  g_autofree guint8 *data = g_malloc (size);
+  g_autoptr(GVariant) value = NULL;
+  g_autoptr(GError) error = NULL;
+  ACpuWireOut out;
+  ACpuWireIn in;
+  ACpuWireMessage msg;
+  int sv[2];
+
+  g_test_summary ("A large value travels in a sealed memfd over a socket and arrives intact");
+
+  for (gsize i = 0; i < size; i++)
+    data[i] = i * 7;
+  value = g_variant_ref_sink (g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, size, 1));
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+  acpu_wire_out_init (&out, TRUE);
+  acpu_wire_in_init (&in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
+
+  g_assert_true (acpu_wire_out_result (&out, 5, value, G_MAXUINT32, &error));
+  g_assert_no_error (error);
+  /* The stream carries only the header and the type. */
+  g_assert_cmpuint (acpu_wire_out_pending (&out), <, 64);
+  g_assert_true (acpu_wire_out_flush (&out, sv[0], &error));
+  g_assert_cmpuint (acpu_wire_out_pending (&out), ==, 0);
+
+  while (!acpu_wire_in_next (&in, &msg, &error))
+    {
+      g_assert_no_error (error);
+      g_assert_cmpint (acpu_wire_in_read (&in, sv[1], &error), >, 0);
+    }
+  g_assert_cmpuint (msg.id, ==, 5);
+  g_assert_true (g_variant_equal (msg.value, value));
+  acpu_wire_message_clear (&msg);
+
+  acpu_wire_out_clear (&out);
+  acpu_wire_in_clear (&in);
+  close (sv[0]);
+  close (sv[1]);
+}
+
+static void
+test_wire_memfd_unsealed (void)
+{
+  g_autoptr(GError) error = NULL;
+  guint8 frame[24] = { 0 };
+  ACpuWireIn in;
+  ACpuWireMessage msg;
+  int fd;
+
+  g_test_summary ("A memfd that is not sealed is refused before it is mapped");
+
+  fd = memfd_create ("unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  g_assert_cmpint (write (fd, "abcd", 4), ==, 4);
+
+  acpu_wire_in_init (&in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
+  make_header (frame, 3, ACPU_WIRE_RESULT, ACPU_WIRE_FLAG_MEMFD, 1);
+  memcpy (frame + 16, "ay\0", 3);
+  acpu_wire_in_feed (&in, frame, sizeof frame);
+  g_assert_true (acpu_wire_in_feed_fd (&in, fd, &error));
+  g_assert_false (acpu_wire_in_next (&in, &msg, &error));
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
+  acpu_wire_in_clear (&in);
+}
+
+static void
+test_wire_error_domains (void)
+{
+  g_autoptr(GError) known = acpu_wire_error_new ("g-io-error-quark", 1, "m");
+  g_autoptr(GError) bad = acpu_wire_error_new ("not a domain!", 5, "m");
+
+  g_test_summary ("Error domains cross by name; an unusable name becomes ACPU_ERROR_FAILED");
+
+  g_assert_error (known, G_IO_ERROR, 1);
+  g_assert_error (bad, ACPU_ERROR, ACPU_ERROR_FAILED);
+  g_assert_nonnull (strstr (bad->message, "not a domain!"));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  g_test_add_func ("/acpu/wire/roundtrip", test_wire_roundtrip);
+  g_test_add_func ("/acpu/wire/rejects", test_wire_rejects);
+  g_test_add_func ("/acpu/wire/memfd", test_wire_memfd);
+  g_test_add_func ("/acpu/wire/memfd-unsealed", test_wire_memfd_unsealed);
+  g_test_add_func ("/acpu/wire/error-domains", test_wire_error_domains);
+
+  return g_test_run ();
+}

@@ -1,0 +1,29 @@
+#!/bin/bash
+# Builds asynccpu-glib and runs the whole test suite: once in a normal build
+# (C, Python and GJS tests, docs), once under AddressSanitizer + UBSan.
+set -eu
+cd "$(dirname "$0")/.."
+sh tools/install-deps.sh all
+
+# The Python tests need the interpreter that has PyGObject: Debian's.
+export PATH=/usr/bin:$PATH
+
+setup () {
+  dir=$1; shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson setup "$dir" --reconfigure "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+}
+
+setup _build-test -Dwerror=true
+meson compile -C _build-test >/dev/null
+meson test -C _build-test --print-errorlogs --num-processes 2
+
+echo "== the suite again under AddressSanitizer and UBSan =="
+setup _build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+  -Dintrospection=disabled -Ddocumentation=disabled -Dbenchmarks=false
+meson compile -C _build-asan >/dev/null
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  meson test -C _build-asan --print-errorlogs --num-processes 2 --no-suite bindings
