@@ -845,8 +845,10 @@ core_cancel_all (ACpuPoolCore *core)
 
   core->cancelling_all = TRUE;
 
-  while ((job = g_queue_pop_head (&core->queue)) != NULL)
+  while ((job = g_queue_peek_head (&core->queue)) != NULL)
     {
+      /* Links are embedded in jobs: unlink, never pop (pop frees the link). */
+      g_queue_unlink (&core->queue, &job->link);
       job_return_cancelled (core, job);
       job_free (job);
     }

@@ -617,7 +617,9 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
       goto failed;
     }
 
-  self->pid = g_ascii_strtoll (g_subprocess_get_identifier (self->subprocess), NULL, 10);
+  /* NULL when the process has already exited and been reaped. */
+  if (g_subprocess_get_identifier (self->subprocess) != NULL)
+    self->pid = g_ascii_strtoll (g_subprocess_get_identifier (self->subprocess), NULL, 10);
   self->fd = fds[0];
   g_unix_set_fd_nonblocking (self->fd, TRUE, NULL);
 

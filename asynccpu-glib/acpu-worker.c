@@ -105,6 +105,7 @@ struct _ACpuWorker
   GSource        *jobs_source;
   GThread        *control;
   const char     *current_name;  /* main thread only */
+  GError         *task_error;    /* main thread only: acpu_worker_set_task_error() */
 
   GMutex          lock;          /* guards what follows */
   GQueue          pending;       /* ACpuWorkerJob */
@@ -147,6 +148,7 @@ acpu_worker_finalize (GObject *object)
   ACpuWorker *self = (ACpuWorker *) object;
 
   g_clear_pointer (&self->tasks, g_hash_table_unref);
+  g_clear_error (&self->task_error);
   g_queue_clear_full (&self->pending, (GDestroyNotify) acpu_worker_job_free);
   g_mutex_clear (&self->lock);
   g_rec_mutex_clear (&self->out_lock);
@@ -272,6 +274,36 @@ acpu_worker_get_current_task (ACpuWorker *worker)
   return worker->current_name;
 }
 
+/**
+ * acpu_worker_set_task_error:
+ * @worker: a [class@ACpu.Worker]
+ * @domain: the error domain's name, as `g_quark_to_string()` gives it
+ * @code: the error code
+ * @message: the error message
+ *
+ * Fails the task running now with this error, whatever the task function
+ * returns. It is for language bindings whose callbacks cannot set a
+ * `GError`: the Python and JavaScript overrides catch an exception in a task
+ * function and call this. C task functions set their `error` argument
+ * instead. Call it from the worker's main thread, while a task runs.
+ *
+ * Since: 1.0
+ */
+void
+acpu_worker_set_task_error (ACpuWorker *worker,
+                            const char *domain,
+                            int         code,
+                            const char *message)
+{
+  g_return_if_fail (ACPU_IS_WORKER (worker));
+  g_return_if_fail (domain != NULL);
+  g_return_if_fail (message != NULL);
+  g_return_if_fail (worker->current_name != NULL);
+
+  g_clear_error (&worker->task_error);
+  worker->task_error = acpu_wire_error_new (domain, code, message);
+}
+
 /* Writing ------------------------------------------------------------------ */
 
 /* Called with out_lock held. On failure the pool is gone: stop writing. */
@@ -366,8 +398,18 @@ acpu_worker_run_job (ACpuWorker     *self,
     }
 
   self->current_name = job->name;
+  g_clear_error (&self->task_error);
   result = task->func (job->args, job->cancellable, task->user_data, error);
   self->current_name = NULL;
+
+  /* A binding that cannot raise a GError from a callback said it this way. */
+  if (self->task_error != NULL)
+    {
+      g_clear_pointer (&result, g_variant_unref);
+      g_clear_error (error);
+      g_propagate_error (error, g_steal_pointer (&self->task_error));
+      return NULL;
+    }
 
   if (result == NULL && error != NULL && *error == NULL)
     g_set_error (error, ACPU_ERROR, ACPU_ERROR_FAILED,

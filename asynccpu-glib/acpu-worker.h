@@ -61,5 +61,10 @@ ACPU_AVAILABLE_IN_ALL
 gboolean     acpu_worker_is_worker_process  (void);
 ACPU_AVAILABLE_IN_ALL
 const char  *acpu_worker_get_current_task   (ACpuWorker     *worker);
+ACPU_AVAILABLE_IN_ALL
+void         acpu_worker_set_task_error     (ACpuWorker     *worker,
+                                             const char     *domain,
+                                             int             code,
+                                             const char     *message);
 
 G_END_DECLS

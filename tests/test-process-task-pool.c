@@ -66,10 +66,15 @@ worker_pid (ACpuProcessTaskPool *pool)
   return pid;
 }
 
+/* A fresh path for a pid file, unique to this run. */
 static char *
 temp_path (const char *name)
 {
-  return g_build_filename (g_get_tmp_dir (), name, NULL);
+  g_autofree char *base = g_strdup_printf ("acpu-%d-%s", (int) getpid (), name);
+  char *path = g_build_filename (g_get_tmp_dir (), base, NULL);
+
+  g_unlink (path);
+  return path;
 }
 
 /* 1. run_async returns at once; callbacks in the caller's context ---------- */
