@@ -177,6 +177,19 @@ task_grandchild (GVariant *args, GCancellable *cancellable, gpointer user_data, 
   return g_variant_new ("(i)", (gint32) pid);
 }
 
+/* say-and-abort (s text): writes @text to stderr, then aborts. */
+static GVariant *
+task_say_and_abort (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  const char *text;
+
+  g_variant_get (args, "(&s)", &text);
+  fprintf (stderr, "%s\n", text);
+  fflush (stderr);
+  abort ();
+  return NULL;
+}
+
 /* The channel's descriptor: the only socket this process has open above 2. */
 static int
 find_channel (void)
@@ -290,6 +303,7 @@ main (int   argc,
   acpu_worker_register (worker, "log", task_log, NULL, NULL);
   acpu_worker_register (worker, "grandchild", task_grandchild, NULL, NULL);
   acpu_worker_register (worker, "hostile", task_hostile, NULL, NULL);
+  acpu_worker_register (worker, "say-and-abort", task_say_and_abort, NULL, NULL);
 
   return acpu_worker_run (worker);
 }
