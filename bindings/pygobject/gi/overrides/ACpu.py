@@ -1,0 +1,213 @@
+# ACpu.py — PyGObject overrides for asynccpu-glib (the ACpu-1.0 namespace)
+#
+# Copyright 2026 The asynccpu-glib authors
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+
+"""Pythonic sugar for ``from gi.repository import ACpu``.
+
+What these overrides change, and nothing more:
+
+* Wherever the C API takes a ``GVariant`` — the *args* of
+  :meth:`ProcessTaskPool.run`, :meth:`ProcessTaskPool.run_async`, and the
+  value a task function returns in a worker — a plain Python value is
+  accepted too and converted with :func:`to_variant` (the mapping is in its
+  docstring). A ``GLib.Variant`` passes through untouched.
+* A task function registered with :meth:`Worker.register` may raise. PyGObject
+  (3.42 at least) cannot turn an exception raised in a callback into a
+  ``GError``: it prints the traceback and returns ``NULL``. The override
+  catches the exception and fails the task with
+  ``acpu_worker_set_task_error()``: a ``GLib.Error`` keeps its domain, code
+  and message (so ``cancellable.set_error_if_cancelled()`` gives the caller
+  ``G_IO_ERROR_CANCELLED``); any other exception becomes
+  ``ACpu.Error.FAILED`` with the message
+  ``"<type>: <message> (File "<file>", line <n>, in <function>)"``.
+* A :class:`ProcessTaskPool` is a context manager: leaving the ``with`` block
+  shuts it down (blocking), which waits for the tasks left or cancels them
+  according to ``cancel-tasks-when-shutdown``, as asynccpu's executor does.
+
+Results are still ``GLib.Variant``; call ``.unpack()`` for Python values.
+"""
+
+import traceback
+import weakref
+
+from gi.repository import GLib
+
+from ..module import get_introspection_module
+from ..overrides import override
+
+ACpu = get_introspection_module('ACpu')
+
+__all__ = ['to_variant', 'ProcessTaskPool', 'Worker']
+
+
+def _convert_array(items):
+    variants = [_convert(item) for item in items]
+    types = {v.get_type_string() for v in variants}
+    if len(types) == 1:
+        (element,) = types
+        return element, variants
+    # Empty, or of mixed types: an array of variants.
+    return 'v', [GLib.Variant.new_variant(v) for v in variants]
+
+
+def _convert(value):
+    if isinstance(value, GLib.Variant):
+        return value
+    # bool before int: a bool is an int in Python.
+    if isinstance(value, bool):
+        return GLib.Variant.new_boolean(value)
+    if isinstance(value, int):
+        if -2**63 <= value < 2**63:
+            return GLib.Variant.new_int64(value)
+        if 0 <= value < 2**64:
+            return GLib.Variant.new_uint64(value)
+        raise OverflowError(
+            'ACpu: %d does not fit in 64 bits; pass it as a str' % value)
+    if isinstance(value, float):
+        return GLib.Variant.new_double(value)
+    if isinstance(value, str):
+        return GLib.Variant.new_string(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return GLib.Variant.new_from_bytes(GLib.VariantType.new('ay'),
+                                           GLib.Bytes.new(bytes(value)),
+                                           True)
+    if isinstance(value, tuple):
+        return GLib.Variant.new_tuple(*[_convert(item) for item in value])
+    if isinstance(value, list):
+        element, variants = _convert_array(value)
+        return GLib.Variant.new_array(GLib.VariantType.new(element), variants)
+    if isinstance(value, dict):
+        keys = [_convert(k) for k in value]
+        key_types = {k.get_type_string() for k in keys}
+        if len(key_types) > 1:
+            raise TypeError('ACpu: dict keys of mixed types (%s)'
+                            % ', '.join(sorted(key_types)))
+        key_type = key_types.pop() if key_types else 's'
+        if not GLib.VariantType.new(key_type).is_basic():
+            raise TypeError('ACpu: dict keys must be bool, int, float or str, '
+                            'not %s' % key_type)
+        value_type, values = _convert_array(value.values())
+        entries = [GLib.Variant.new_dict_entry(k, v)
+                   for k, v in zip(keys, values)]
+        return GLib.Variant.new_array(
+            GLib.VariantType.new('{%s%s}' % (key_type, value_type)), entries)
+    raise TypeError('ACpu: cannot convert %s to a GVariant'
+                    % type(value).__name__)
+
+
+def to_variant(value):
+    """Converts a plain Python value to a ``GLib.Variant``.
+
+    ==========================  ================================================
+    Python                      GVariant
+    ==========================  ================================================
+    ``GLib.Variant``            itself
+    ``None``                    ``()``, the empty tuple
+    ``bool``                    ``b``
+    ``int``                     ``x`` (int64); ``t`` (uint64) from 2**63 to
+                                2**64 - 1; larger ones raise ``OverflowError``
+    ``float``                   ``d``
+    ``str``                     ``s``
+    ``bytes``, ``bytearray``    ``ay``
+    ``tuple``                   a tuple of its items, ``(…)``
+    ``list``                    ``aT`` when every item converts to the same
+                                type ``T``; ``av`` when they differ or the
+                                list is empty
+    ``dict``                    ``a{KT}``: keys all of one basic type ``K``
+                                (``s`` for an empty dict), values ``T`` as for
+                                a list (``v`` when they differ)
+    ==========================  ================================================
+
+    Nothing is wrapped implicitly: ``7`` is ``x``, while a C task that reads
+    its arguments with ``g_variant_get (args, "(x)", …)`` wants ``(7,)``.
+    Anything else raises ``TypeError``.
+    """
+    if value is None:
+        return GLib.Variant.new_tuple()
+    return _convert(value)
+
+
+def _describe_exception(exc):
+    """``"<type>: <message> (File "<file>", line <n>, in <function>)"``."""
+    kind = type(exc)
+    name = kind.__qualname__
+    if kind.__module__ not in ('builtins', '__main__'):
+        name = '%s.%s' % (kind.__module__, name)
+    text = str(exc)
+    message = '%s: %s' % (name, text) if text else name
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        message += ' (File "%s", line %d, in %s)' % (last.filename,
+                                                     last.lineno, last.name)
+    return message
+
+
+class Worker(ACpu.Worker):
+    """The worker side; see ``ACpu.Worker`` in the reference."""
+
+    def register(self, name, func, *user_data):
+        """Registers *func* as the task *name*.
+
+        *func* is called as ``func(args, cancellable, *user_data)`` with the
+        task's arguments (a ``GLib.Variant``) and a ``Gio.Cancellable``. It
+        returns a ``GLib.Variant`` or a plain value for :func:`to_variant`
+        (``None`` gives ``()``), or raises: the caller then gets a
+        ``GLib.Error`` (see the module's docstring).
+        """
+        if not callable(func):
+            raise TypeError('ACpu.Worker.register: func must be callable')
+
+        # A weak reference: the C closure keeps `task` alive, and a strong
+        # one to self would keep the worker alive for ever.
+        worker_ref = weakref.ref(self)
+
+        def task(args, cancellable, *data):
+            try:
+                return to_variant(func(args, cancellable, *data))
+            except GLib.Error as error:
+                worker_ref().set_task_error(error.domain, error.code,
+                                            error.message)
+            except Exception as exc:  # noqa: BLE001 — it crosses to the caller
+                worker_ref().set_task_error(
+                    GLib.quark_to_string(ACpu.error_quark()),
+                    int(ACpu.Error.FAILED), _describe_exception(exc))
+            return None
+
+        task.__name__ = getattr(func, '__name__', 'task')
+        task.__qualname__ = getattr(func, '__qualname__', task.__name__)
+        super().register(name, task, *user_data)
+
+
+Worker = override(Worker)
+
+
+class ProcessTaskPool(ACpu.ProcessTaskPool):
+    """The pool; see ``ACpu.ProcessTaskPool`` in the reference.
+
+    ``args`` may be a plain Python value (see :func:`to_variant`), and the
+    pool is a context manager::
+
+        with ACpu.ProcessTaskPool.new(None, 4) as pool:
+            print(pool.run('square', (7,)).unpack())
+    """
+
+    def run(self, task_name, args=None, cancellable=None):
+        return super().run(task_name, to_variant(args), cancellable)
+
+    def run_async(self, task_name, args=None, cancellable=None,
+                  callback=None, *user_data):
+        super().run_async(task_name, to_variant(args), cancellable,
+                          callback, *user_data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_value, tb):
+        self.shutdown(None)
+        return False
+
+
+ProcessTaskPool = override(ProcessTaskPool)
