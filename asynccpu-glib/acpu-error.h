@@ -45,6 +45,8 @@ G_BEGIN_DECLS
  *   takes no new task. Since: 1.0
  * @ACPU_ERROR_INVALID_ARGUMENT: the arguments or the result cannot be sent:
  *   for example they are larger than the pool's maximum message size. Since: 1.0
+ * @ACPU_ERROR_QUEUE_FULL: the pool already has
+ *   [property@ACpu.ProcessTaskPool:max-queued] tasks waiting. Since: 1.0
  *
  * Error codes in the [const@ACpu.ERROR] domain.
  *
@@ -59,6 +61,7 @@ typedef enum /*< underscore_name=acpu_error >*/
   ACPU_ERROR_PROTOCOL,
   ACPU_ERROR_CLOSED,
   ACPU_ERROR_INVALID_ARGUMENT,
+  ACPU_ERROR_QUEUE_FULL,
 } ACpuError;
 
 ACPU_AVAILABLE_IN_ALL

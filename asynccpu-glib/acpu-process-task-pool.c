@@ -49,6 +49,7 @@
 #define MAX_START_FAILURES      3
 #define DEFAULT_GRACE_MS        500
 #define DEFAULT_HANDSHAKE_MS    10000
+#define DEFAULT_IDLE_TIMEOUT_MS 30000
 
 /**
  * ACpuProcessTaskPool:
@@ -122,6 +123,7 @@ typedef struct
   ACpuJobState  state;
   ACpuSlot     *slot;
   GSource      *cancel_source;
+  GSource      *timeout_source;
   gint64        sent_time;
   gint64        cancel_time;    /* 0, or when it was cancelled while sent */
 } ACpuJob;
@@ -134,7 +136,10 @@ struct _ACpuSlot
   GSource        *grace_timer;
   gint64          last_reply_time;
   guint           n_cancelling;
+  guint           n_sent;
+  gint64          idle_since;   /* 0 while it has work */
   gboolean        ready;
+  gboolean        closing;      /* closed or killed by us: takes no more work */
   gboolean        dirty;
 };
 
@@ -148,7 +153,13 @@ struct _ACpuPoolCore
   guint            grace_ms;
   guint            handshake_ms;
   gint             cancel_tasks_when_shutdown;
+  guint            task_timeout_ms;
+  guint            max_queued;
+  guint            min_workers;
+  guint            idle_timeout_ms;
+  guint            max_tasks_per_worker;
   guint64          max_size;    /* under lock */
+  guint64          memory_limit; /* under lock */
 
   /* Counters, written on the I/O thread, read anywhere. */
   gint             n_workers;
@@ -170,6 +181,7 @@ struct _ACpuPoolCore
 
   /* I/O thread only. */
   GSource         *wake_source;
+  GSource         *idle_timer;
   GQueue           queue;
   GPtrArray       *slots;
   GPtrArray       *shutdown_waiters;
@@ -201,6 +213,12 @@ enum {
   PROP_CANCEL_GRACE_PERIOD,
   PROP_HANDSHAKE_TIMEOUT,
   PROP_MAX_MESSAGE_SIZE,
+  PROP_TASK_TIMEOUT,
+  PROP_WORKER_MEMORY_LIMIT,
+  PROP_MAX_QUEUED,
+  PROP_MIN_WORKERS,
+  PROP_IDLE_TIMEOUT,
+  PROP_MAX_TASKS_PER_WORKER,
   PROP_N_WORKERS,
   PROP_N_RUNNING,
   PROP_N_QUEUED,
@@ -211,8 +229,9 @@ static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (ACpuProcessTaskPool, acpu_process_task_pool, G_TYPE_OBJECT)
 
-static void core_schedule (ACpuPoolCore *core);
-static void core_wake     (ACpuPoolCore *core);
+static void     core_schedule  (ACpuPoolCore *core);
+static void     core_wake      (ACpuPoolCore *core);
+static gboolean job_timeout_cb (gpointer      user_data);
 
 /* Core life ---------------------------------------------------------------- */
 
@@ -237,6 +256,11 @@ core_unref (ACpuPoolCore *core)
     {
       g_source_destroy (core->wake_source);
       g_source_unref (core->wake_source);
+    }
+  if (core->idle_timer != NULL)
+    {
+      g_source_destroy (core->idle_timer);
+      g_source_unref (core->idle_timer);
     }
   g_ptr_array_unref (core->slots);
   g_ptr_array_unref (core->shutdown_requests);
@@ -319,6 +343,7 @@ job_free (ACpuJob *job)
 {
   g_assert (job->task == NULL);
   g_assert (job->cancel_source == NULL);
+  g_assert (job->timeout_source == NULL);
   g_free (job->name);
   g_variant_unref (job->args);
   g_free (job);
@@ -341,6 +366,11 @@ job_return (ACpuPoolCore *core,
     {
       g_source_destroy (job->cancel_source);
       g_clear_pointer (&job->cancel_source, g_source_unref);
+    }
+  if (job->timeout_source != NULL)
+    {
+      g_source_destroy (job->timeout_source);
+      g_clear_pointer (&job->timeout_source, g_source_unref);
     }
 
   if (job->state == JOB_SENT)
@@ -419,6 +449,7 @@ slot_grace_cb (gpointer user_data)
       if (job->cancel_time + grace <= now)
         {
           /* It ignored the cancellation: kill its process group. */
+          slot->closing = TRUE;
           acpu_worker_proc_kill (slot->proc, NULL);
           return G_SOURCE_REMOVE;
         }
@@ -455,6 +486,78 @@ slot_find (ACpuSlot *slot,
   return NULL;
 }
 
+static void core_arm_idle_timer (ACpuPoolCore *core, gint64 delay_us);
+
+/* Closes idle workers above min-workers that have been idle long enough. */
+static gboolean
+core_idle_cb (gpointer user_data)
+{
+  ACpuPoolCore *core = user_data;
+  gint64 now = g_get_monotonic_time ();
+  gint64 timeout = (gint64) g_atomic_int_get (&core->idle_timeout_ms) * 1000;
+  guint min_workers = g_atomic_int_get (&core->min_workers);
+  gint64 next = G_MAXINT64;
+  guint alive = 0;
+
+  g_clear_pointer (&core->idle_timer, g_source_unref);
+
+  for (guint i = 0; i < core->slots->len; i++)
+    alive += !((ACpuSlot *) g_ptr_array_index (core->slots, i))->closing;
+
+  for (guint i = 0; i < core->slots->len && alive > min_workers && timeout > 0; i++)
+    {
+      ACpuSlot *slot = g_ptr_array_index (core->slots, i);
+
+      if (slot->closing || !slot->ready || slot->idle_since == 0)
+        continue;
+      if (now - slot->idle_since >= timeout)
+        {
+          slot->closing = TRUE;
+          acpu_worker_proc_close (slot->proc);
+          alive--;
+        }
+      else
+        next = MIN (next, slot->idle_since + timeout);
+    }
+
+  if (next != G_MAXINT64 && alive > min_workers)
+    core_arm_idle_timer (core, next - now);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+core_arm_idle_timer (ACpuPoolCore *core,
+                     gint64        delay_us)
+{
+  if (core->idle_timer != NULL || g_atomic_int_get (&core->idle_timeout_ms) == 0)
+    return;
+  core->idle_timer = g_timeout_source_new (MAX (1, delay_us / 1000));
+  g_source_set_callback (core->idle_timer, core_idle_cb, core, NULL);
+  g_source_attach (core->idle_timer, acpu_io_get_context ());
+}
+
+/* @slot has nothing to do now. */
+static void
+slot_went_idle (ACpuSlot *slot)
+{
+  ACpuPoolCore *core = slot->core;
+  guint max_tasks = g_atomic_int_get (&core->max_tasks_per_worker);
+
+  slot->idle_since = g_get_monotonic_time ();
+
+  /* Recycled after max-tasks-per-worker, as Python's max_tasks_per_child. */
+  if (max_tasks > 0 && slot->n_sent >= max_tasks && !slot->closing)
+    {
+      slot->closing = TRUE;
+      acpu_worker_proc_close (slot->proc);
+      return;
+    }
+
+  if (core->slots->len > g_atomic_int_get (&core->min_workers))
+    core_arm_idle_timer (core, (gint64) g_atomic_int_get (&core->idle_timeout_ms) * 1000);
+}
+
 static void
 slot_ready_cb (ACpuWorkerProc *proc,
                gpointer        user_data)
@@ -465,6 +568,7 @@ slot_ready_cb (ACpuWorkerProc *proc,
   slot->ready = TRUE;
   core->n_starting--;
   core->start_failures = 0;
+  slot_went_idle (slot);
   core_schedule (core);
 }
 
@@ -509,6 +613,9 @@ slot_reply_cb (ACpuWorkerProc *proc,
 
   job_return (core, job, value, error);
   job_free (job);
+
+  if (g_queue_is_empty (&slot->inflight))
+    slot_went_idle (slot);
 
   core_schedule (core);
 }
@@ -668,16 +775,18 @@ static void
 core_spawn (ACpuPoolCore *core)
 {
   ACpuSlot *slot = g_new0 (ACpuSlot, 1);
-  guint64 max_size;
+  guint64 max_size, memory_limit;
 
   g_mutex_lock (&core->lock);
   max_size = core->max_size;
+  memory_limit = core->memory_limit;
   g_mutex_unlock (&core->lock);
 
   slot->core = core_ref (core);
   slot->proc = acpu_worker_proc_new ((const char * const *) core->argv, max_size,
                                      g_atomic_int_get (&core->handshake_ms),
                                      &slot_callbacks, slot);
+  acpu_worker_proc_set_memory_limit (slot->proc, memory_limit);
   g_queue_init (&slot->inflight);
   g_ptr_array_add (core->slots, slot);
   core->n_starting++;
@@ -701,14 +810,15 @@ static ACpuSlot *
 core_pick_slot (ACpuPoolCore *core,
                 guint         window)
 {
+  guint max_tasks = g_atomic_int_get (&core->max_tasks_per_worker);
   ACpuSlot *best = NULL;
 
   for (guint i = 0; i < core->slots->len; i++)
     {
       ACpuSlot *slot = g_ptr_array_index (core->slots, i);
 
-      if (!slot->ready || !acpu_worker_proc_is_ready (slot->proc) ||
-          slot->inflight.length >= window)
+      if (!slot->ready || slot->closing || !acpu_worker_proc_is_ready (slot->proc) ||
+          slot->inflight.length >= window || (max_tasks > 0 && slot->n_sent >= max_tasks))
         continue;
       if (best == NULL || slot->inflight.length < best->inflight.length)
         best = slot;
@@ -750,6 +860,15 @@ core_send (ACpuPoolCore *core,
   job->sent_time = g_get_monotonic_time ();
   g_queue_push_tail_link (&slot->inflight, &job->link);
   slot->dirty = TRUE;
+  slot->n_sent++;
+  slot->idle_since = 0;
+
+  if (g_atomic_int_get (&core->task_timeout_ms) > 0)
+    {
+      job->timeout_source = g_timeout_source_new (g_atomic_int_get (&core->task_timeout_ms));
+      g_source_set_callback (job->timeout_source, job_timeout_cb, job, NULL);
+      g_source_attach (job->timeout_source, acpu_io_get_context ());
+    }
 }
 
 static void
@@ -760,9 +879,15 @@ core_close_idle (ACpuPoolCore *core)
       ACpuSlot *slot = g_ptr_array_index (core->slots, i);
 
       if (!slot->ready)
-        acpu_worker_proc_kill (slot->proc, NULL);
+        {
+          slot->closing = TRUE;
+          acpu_worker_proc_kill (slot->proc, NULL);
+        }
       else if (g_queue_is_empty (&slot->inflight))
-        acpu_worker_proc_close (slot->proc);
+        {
+          slot->closing = TRUE;
+          acpu_worker_proc_close (slot->proc);
+        }
     }
 }
 
@@ -814,6 +939,11 @@ core_dispatch (ACpuPoolCore *core)
   want = core->queue.length > core->n_starting ? core->queue.length - core->n_starting : 0;
   while (want-- > 0 && core->slots->len < max_workers)
     core_spawn (core);
+
+  /* And keep min-workers ready, unless they cannot start. */
+  while (!core->shutting_down && core->start_failures < MAX_START_FAILURES &&
+         core->slots->len < MIN (g_atomic_int_get (&core->min_workers), max_workers))
+    core_spawn (core);
 }
 
 static void
@@ -861,34 +991,21 @@ core_cancel_all (ACpuPoolCore *core)
         {
           for (GList *l = slot->inflight.head; l != NULL; l = l->next)
             job_return_cancelled (core, l->data);
+          slot->closing = TRUE;
           acpu_worker_proc_kill (slot->proc, NULL);
         }
     }
 }
 
-static gboolean
-job_cancelled_cb (GCancellable *cancellable,
-                  gpointer      user_data)
+/* @job, sent to @slot, has been answered already (cancelled or timed out):
+ * ask the worker to stop it, and give it the grace period before its process
+ * group is killed. */
+static void
+slot_abandon (ACpuSlot *slot,
+              ACpuJob  *job)
 {
-  ACpuJob *job = user_data;
-  ACpuSlot *slot = job->slot;
-  ACpuPoolCore *core;
+  ACpuPoolCore *core = slot->core;
 
-  g_clear_pointer (&job->cancel_source, g_source_unref);
-
-  if (job->state == JOB_QUEUED)
-    {
-      core = g_task_get_task_data (job->task);
-      g_queue_unlink (&core->queue, &job->link);
-      job_return_cancelled (core, job);
-      job_free (job);
-      return G_SOURCE_REMOVE;
-    }
-
-  /* Sent: answer the caller now, ask the worker to stop, and give it the
-   * grace period before its process group is killed. */
-  core = slot->core;
-  job_return_cancelled (core, job);
   job->cancel_time = g_get_monotonic_time ();
   slot->n_cancelling++;
   acpu_worker_proc_cancel (slot->proc, job->id);
@@ -898,6 +1015,44 @@ job_cancelled_cb (GCancellable *cancellable,
       g_source_set_callback (slot->grace_timer, slot_grace_cb, slot, NULL);
       g_source_attach (slot->grace_timer, acpu_io_get_context ());
     }
+}
+
+static gboolean
+job_cancelled_cb (GCancellable *cancellable,
+                  gpointer      user_data)
+{
+  ACpuJob *job = user_data;
+  ACpuPoolCore *core = g_task_get_task_data (job->task);
+
+  g_clear_pointer (&job->cancel_source, g_source_unref);
+
+  if (job->state == JOB_QUEUED)
+    {
+      g_queue_unlink (&core->queue, &job->link);
+      job_return_cancelled (core, job);
+      job_free (job);
+      return G_SOURCE_REMOVE;
+    }
+
+  /* Sent: answer the caller now; the worker is asked to stop. */
+  job_return_cancelled (core, job);
+  slot_abandon (job->slot, job);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* The task ran past task-timeout: it fails, and is stopped like a cancel. */
+static gboolean
+job_timeout_cb (gpointer user_data)
+{
+  ACpuJob *job = user_data;
+  ACpuPoolCore *core = g_task_get_task_data (job->task);
+
+  g_clear_pointer (&job->timeout_source, g_source_unref);
+  job_return_new_error (core, job, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                        "Task “%s” did not finish within %u ms", job->name,
+                        g_atomic_int_get (&core->task_timeout_ms));
+  slot_abandon (job->slot, job);
 
   return G_SOURCE_REMOVE;
 }
@@ -1009,6 +1164,7 @@ core_new (ACpuProcessTaskPool *pool)
   core->max_workers = MAX (1, g_get_num_processors ());
   core->grace_ms = DEFAULT_GRACE_MS;
   core->handshake_ms = DEFAULT_HANDSHAKE_MS;
+  core->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
   core->max_size = ACPU_WIRE_DEFAULT_MAX_SIZE;
   core->slots = g_ptr_array_new ();
   core->shutdown_requests = g_ptr_array_new_with_free_func (g_object_unref);
@@ -1027,6 +1183,15 @@ core_new (ACpuProcessTaskPool *pool)
 }
 
 /* The GObject ------------------------------------------------------------- */
+
+/* Has the I/O thread look again, after a setting changed. */
+static void
+acpu_process_task_pool_wake (ACpuProcessTaskPool *self)
+{
+  g_mutex_lock (&self->core->lock);
+  core_wake (self->core);
+  g_mutex_unlock (&self->core->lock);
+}
 
 /* The current program, with its arguments: how a pool with no worker_argv
  * starts workers (see acpu_worker_is_worker_process()). */
@@ -1119,6 +1284,24 @@ acpu_process_task_pool_get_property (GObject    *object,
     case PROP_MAX_MESSAGE_SIZE:
       g_value_set_uint64 (value, acpu_process_task_pool_get_max_message_size (self));
       break;
+    case PROP_TASK_TIMEOUT:
+      g_value_set_uint (value, acpu_process_task_pool_get_task_timeout (self));
+      break;
+    case PROP_WORKER_MEMORY_LIMIT:
+      g_value_set_uint64 (value, acpu_process_task_pool_get_worker_memory_limit (self));
+      break;
+    case PROP_MAX_QUEUED:
+      g_value_set_uint (value, acpu_process_task_pool_get_max_queued (self));
+      break;
+    case PROP_MIN_WORKERS:
+      g_value_set_uint (value, acpu_process_task_pool_get_min_workers (self));
+      break;
+    case PROP_IDLE_TIMEOUT:
+      g_value_set_uint (value, acpu_process_task_pool_get_idle_timeout (self));
+      break;
+    case PROP_MAX_TASKS_PER_WORKER:
+      g_value_set_uint (value, acpu_process_task_pool_get_max_tasks_per_worker (self));
+      break;
     case PROP_N_WORKERS:
       g_value_set_uint (value, acpu_process_task_pool_get_n_workers (self));
       break;
@@ -1160,6 +1343,24 @@ acpu_process_task_pool_set_property (GObject      *object,
       break;
     case PROP_MAX_MESSAGE_SIZE:
       acpu_process_task_pool_set_max_message_size (self, g_value_get_uint64 (value));
+      break;
+    case PROP_TASK_TIMEOUT:
+      acpu_process_task_pool_set_task_timeout (self, g_value_get_uint (value));
+      break;
+    case PROP_WORKER_MEMORY_LIMIT:
+      acpu_process_task_pool_set_worker_memory_limit (self, g_value_get_uint64 (value));
+      break;
+    case PROP_MAX_QUEUED:
+      acpu_process_task_pool_set_max_queued (self, g_value_get_uint (value));
+      break;
+    case PROP_MIN_WORKERS:
+      acpu_process_task_pool_set_min_workers (self, g_value_get_uint (value));
+      break;
+    case PROP_IDLE_TIMEOUT:
+      acpu_process_task_pool_set_idle_timeout (self, g_value_get_uint (value));
+      break;
+    case PROP_MAX_TASKS_PER_WORKER:
+      acpu_process_task_pool_set_max_tasks_per_worker (self, g_value_get_uint (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1266,6 +1467,95 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
     g_param_spec_uint64 ("max-message-size", NULL, NULL,
                          1024, G_MAXUINT32 - ACPU_WIRE_HEADER_SIZE, ACPU_WIRE_DEFAULT_MAX_SIZE,
                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * ACpuProcessTaskPool:task-timeout:
+   *
+   * How long, in milliseconds, a task may run once it is handed to a worker.
+   * A task that runs longer fails with %G_IO_ERROR_TIMED_OUT and is stopped
+   * like a cancelled one: its worker's cancellable is cancelled, and its
+   * process group killed after the grace period. 0 (the default) means no
+   * limit.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_TASK_TIMEOUT] =
+    g_param_spec_uint ("task-timeout", NULL, NULL,
+                       0, G_MAXINT, 0,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * ACpuProcessTaskPool:worker-memory-limit:
+   *
+   * The address-space limit (`RLIMIT_AS`), in bytes, of each worker started
+   * from now on; 0 (the default) means none. A worker that dies while one is
+   * set fails its task with %ACPU_ERROR_WORKER_DIED, and the message says the
+   * limit may be why.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_WORKER_MEMORY_LIMIT] =
+    g_param_spec_uint64 ("worker-memory-limit", NULL, NULL,
+                         0, G_MAXUINT64, 0,
+                         (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * ACpuProcessTaskPool:max-queued:
+   *
+   * The most tasks that may wait for a worker; 0 (the default) means no
+   * bound. Past it, [method@ACpu.ProcessTaskPool.run_async] fails with
+   * %ACPU_ERROR_QUEUE_FULL. For back-pressure, watch
+   * [property@ACpu.ProcessTaskPool:n-queued] (it is notified) and submit
+   * again when it drops.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_MAX_QUEUED] =
+    g_param_spec_uint ("max-queued", NULL, NULL,
+                       0, G_MAXINT, 0,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * ACpuProcessTaskPool:min-workers:
+   *
+   * How many workers to keep started even when there is no task, so the
+   * first tasks do not wait for a process to start; never more than
+   * [property@ACpu.ProcessTaskPool:max-workers]. The default is 0.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_MIN_WORKERS] =
+    g_param_spec_uint ("min-workers", NULL, NULL,
+                       0, G_MAXINT, 0,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * ACpuProcessTaskPool:idle-timeout:
+   *
+   * How long, in milliseconds, a worker above
+   * [property@ACpu.ProcessTaskPool:min-workers] may stay idle before it is
+   * closed. 0 keeps idle workers for ever. The default is 30 seconds.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_IDLE_TIMEOUT] =
+    g_param_spec_uint ("idle-timeout", NULL, NULL,
+                       0, G_MAXINT, DEFAULT_IDLE_TIMEOUT_MS,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * ACpuProcessTaskPool:max-tasks-per-worker:
+   *
+   * How many tasks a worker runs before it is replaced by a fresh one (as
+   * Python's `max_tasks_per_child`), to bound what a leaky task function can
+   * hold; 0 (the default) means no limit.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_MAX_TASKS_PER_WORKER] =
+    g_param_spec_uint ("max-tasks-per-worker", NULL, NULL,
+                       0, G_MAXINT, 0,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
    * ACpuProcessTaskPool:n-workers:
@@ -1404,6 +1694,16 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
       job_free (job);
       g_task_return_new_error (task, ACPU_ERROR, ACPU_ERROR_CLOSED,
                                "The pool is shut down: task “%s” was not run", task_name);
+      return;
+    }
+  if (g_atomic_int_get (&core->max_queued) > 0 &&
+      (guint) g_atomic_int_get (&core->n_queued) >= g_atomic_int_get (&core->max_queued))
+    {
+      g_mutex_unlock (&core->lock);
+      job_free (job);
+      g_task_return_new_error (task, ACPU_ERROR, ACPU_ERROR_QUEUE_FULL,
+                               "The pool's queue is full (%u tasks): task “%s” was not run",
+                               g_atomic_int_get (&core->max_queued), task_name);
       return;
     }
   job->task = g_steal_pointer (&task);
@@ -1698,9 +1998,7 @@ acpu_process_task_pool_set_max_workers (ACpuProcessTaskPool *pool,
   if ((guint) g_atomic_int_exchange (&core->max_workers, max_workers) == max_workers)
     return;
 
-  g_mutex_lock (&core->lock);
-  core_wake (core);
-  g_mutex_unlock (&core->lock);
+  acpu_process_task_pool_wake (pool);
   g_object_notify_by_pspec (G_OBJECT (pool), properties[PROP_MAX_WORKERS]);
 }
 
@@ -1868,6 +2166,256 @@ acpu_process_task_pool_set_max_message_size (ACpuProcessTaskPool *pool,
 
   if (changed)
     g_object_notify_by_pspec (G_OBJECT (pool), properties[PROP_MAX_MESSAGE_SIZE]);
+}
+
+/**
+ * acpu_process_task_pool_get_task_timeout:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ *
+ * Gets [property@ACpu.ProcessTaskPool:task-timeout].
+ *
+ * Returns: the timeout in milliseconds, or 0
+ *
+ * Since: 1.0
+ */
+guint
+acpu_process_task_pool_get_task_timeout (ACpuProcessTaskPool *pool)
+{
+  g_return_val_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool), 0);
+
+  return g_atomic_int_get (&pool->core->task_timeout_ms);
+}
+
+/**
+ * acpu_process_task_pool_set_task_timeout:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ * @msec: the timeout in milliseconds, or 0 for none
+ *
+ * Sets [property@ACpu.ProcessTaskPool:task-timeout].
+ *
+ * Since: 1.0
+ */
+void
+acpu_process_task_pool_set_task_timeout (ACpuProcessTaskPool *pool,
+                                         guint                msec)
+{
+  g_return_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool));
+  g_return_if_fail (msec <= G_MAXINT);
+
+  if ((guint) g_atomic_int_exchange (&pool->core->task_timeout_ms, msec) == msec)
+    return;
+
+  g_object_notify_by_pspec (G_OBJECT (pool), properties[PROP_TASK_TIMEOUT]);
+}
+
+/**
+ * acpu_process_task_pool_get_max_queued:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ *
+ * Gets [property@ACpu.ProcessTaskPool:max-queued].
+ *
+ * Returns: the bound, or 0
+ *
+ * Since: 1.0
+ */
+guint
+acpu_process_task_pool_get_max_queued (ACpuProcessTaskPool *pool)
+{
+  g_return_val_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool), 0);
+
+  return g_atomic_int_get (&pool->core->max_queued);
+}
+
+/**
+ * acpu_process_task_pool_set_max_queued:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ * @max_queued: the bound, or 0 for none
+ *
+ * Sets [property@ACpu.ProcessTaskPool:max-queued].
+ *
+ * Since: 1.0
+ */
+void
+acpu_process_task_pool_set_max_queued (ACpuProcessTaskPool *pool,
+                                       guint                max_queued)
+{
+  g_return_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool));
+  g_return_if_fail (max_queued <= G_MAXINT);
+
+  if ((guint) g_atomic_int_exchange (&pool->core->max_queued, max_queued) == max_queued)
+    return;
+
+  g_object_notify_by_pspec (G_OBJECT (pool), properties[PROP_MAX_QUEUED]);
+}
+
+/**
+ * acpu_process_task_pool_get_min_workers:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ *
+ * Gets [property@ACpu.ProcessTaskPool:min-workers].
+ *
+ * Returns: the number of workers kept started
+ *
+ * Since: 1.0
+ */
+guint
+acpu_process_task_pool_get_min_workers (ACpuProcessTaskPool *pool)
+{
+  g_return_val_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool), 0);
+
+  return g_atomic_int_get (&pool->core->min_workers);
+}
+
+/**
+ * acpu_process_task_pool_set_min_workers:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ * @min_workers: the number of workers to keep started
+ *
+ * Sets [property@ACpu.ProcessTaskPool:min-workers].
+ *
+ * Since: 1.0
+ */
+void
+acpu_process_task_pool_set_min_workers (ACpuProcessTaskPool *pool,
+                                        guint                min_workers)
+{
+  g_return_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool));
+  g_return_if_fail (min_workers <= G_MAXINT);
+
+  if ((guint) g_atomic_int_exchange (&pool->core->min_workers, min_workers) == min_workers)
+    return;
+
+  acpu_process_task_pool_wake (pool);
+  g_object_notify_by_pspec (G_OBJECT (pool), properties[PROP_MIN_WORKERS]);
+}
+
+/**
+ * acpu_process_task_pool_get_idle_timeout:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ *
+ * Gets [property@ACpu.ProcessTaskPool:idle-timeout].
+ *
+ * Returns: the idle timeout in milliseconds, or 0
+ *
+ * Since: 1.0
+ */
+guint
+acpu_process_task_pool_get_idle_timeout (ACpuProcessTaskPool *pool)
+{
+  g_return_val_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool), 0);
+
+  return g_atomic_int_get (&pool->core->idle_timeout_ms);
+}
+
+/**
+ * acpu_process_task_pool_set_idle_timeout:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ * @msec: the idle timeout in milliseconds, or 0 for none
+ *
+ * Sets [property@ACpu.ProcessTaskPool:idle-timeout].
+ *
+ * Since: 1.0
+ */
+void
+acpu_process_task_pool_set_idle_timeout (ACpuProcessTaskPool *pool,
+                                         guint                msec)
+{
+  g_return_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool));
+  g_return_if_fail (msec <= G_MAXINT);
+
+  if ((guint) g_atomic_int_exchange (&pool->core->idle_timeout_ms, msec) == msec)
+    return;
+
+  g_object_notify_by_pspec (G_OBJECT (pool), properties[PROP_IDLE_TIMEOUT]);
+}
+
+/**
+ * acpu_process_task_pool_get_max_tasks_per_worker:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ *
+ * Gets [property@ACpu.ProcessTaskPool:max-tasks-per-worker].
+ *
+ * Returns: the limit, or 0
+ *
+ * Since: 1.0
+ */
+guint
+acpu_process_task_pool_get_max_tasks_per_worker (ACpuProcessTaskPool *pool)
+{
+  g_return_val_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool), 0);
+
+  return g_atomic_int_get (&pool->core->max_tasks_per_worker);
+}
+
+/**
+ * acpu_process_task_pool_set_max_tasks_per_worker:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ * @max_tasks: the limit, or 0 for none
+ *
+ * Sets [property@ACpu.ProcessTaskPool:max-tasks-per-worker].
+ *
+ * Since: 1.0
+ */
+void
+acpu_process_task_pool_set_max_tasks_per_worker (ACpuProcessTaskPool *pool,
+                                                 guint                max_tasks)
+{
+  g_return_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool));
+  g_return_if_fail (max_tasks <= G_MAXINT);
+
+  if ((guint) g_atomic_int_exchange (&pool->core->max_tasks_per_worker, max_tasks) == max_tasks)
+    return;
+
+  g_object_notify_by_pspec (G_OBJECT (pool), properties[PROP_MAX_TASKS_PER_WORKER]);
+}
+
+/**
+ * acpu_process_task_pool_get_worker_memory_limit:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ *
+ * Gets [property@ACpu.ProcessTaskPool:worker-memory-limit].
+ *
+ * Returns: the limit in bytes, or 0
+ *
+ * Since: 1.0
+ */
+guint64
+acpu_process_task_pool_get_worker_memory_limit (ACpuProcessTaskPool *pool)
+{
+  guint64 limit;
+
+  g_return_val_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool), 0);
+
+  g_mutex_lock (&pool->core->lock);
+  limit = pool->core->memory_limit;
+  g_mutex_unlock (&pool->core->lock);
+  return limit;
+}
+
+/**
+ * acpu_process_task_pool_set_worker_memory_limit:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ * @bytes: the limit in bytes, or 0 for none
+ *
+ * Sets [property@ACpu.ProcessTaskPool:worker-memory-limit].
+ *
+ * Since: 1.0
+ */
+void
+acpu_process_task_pool_set_worker_memory_limit (ACpuProcessTaskPool *pool,
+                                                guint64              bytes)
+{
+  gboolean changed;
+
+  g_return_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool));
+
+  g_mutex_lock (&pool->core->lock);
+  changed = pool->core->memory_limit != bytes;
+  pool->core->memory_limit = bytes;
+  g_mutex_unlock (&pool->core->lock);
+
+  if (changed)
+    g_object_notify_by_pspec (G_OBJECT (pool), properties[PROP_WORKER_MEMORY_LIMIT]);
 }
 
 /**

@@ -84,6 +84,36 @@ ACPU_AVAILABLE_IN_ALL
 void                  acpu_process_task_pool_set_max_message_size           (ACpuProcessTaskPool *pool,
                                                                              guint64              max_message_size);
 ACPU_AVAILABLE_IN_ALL
+guint                 acpu_process_task_pool_get_task_timeout                   (ACpuProcessTaskPool *pool);
+ACPU_AVAILABLE_IN_ALL
+void                  acpu_process_task_pool_set_task_timeout                   (ACpuProcessTaskPool *pool,
+                                                                             guint                msec);
+ACPU_AVAILABLE_IN_ALL
+guint                 acpu_process_task_pool_get_max_queued                     (ACpuProcessTaskPool *pool);
+ACPU_AVAILABLE_IN_ALL
+void                  acpu_process_task_pool_set_max_queued                     (ACpuProcessTaskPool *pool,
+                                                                             guint                max_queued);
+ACPU_AVAILABLE_IN_ALL
+guint                 acpu_process_task_pool_get_min_workers                    (ACpuProcessTaskPool *pool);
+ACPU_AVAILABLE_IN_ALL
+void                  acpu_process_task_pool_set_min_workers                    (ACpuProcessTaskPool *pool,
+                                                                             guint                min_workers);
+ACPU_AVAILABLE_IN_ALL
+guint                 acpu_process_task_pool_get_idle_timeout                   (ACpuProcessTaskPool *pool);
+ACPU_AVAILABLE_IN_ALL
+void                  acpu_process_task_pool_set_idle_timeout                   (ACpuProcessTaskPool *pool,
+                                                                             guint                msec);
+ACPU_AVAILABLE_IN_ALL
+guint                 acpu_process_task_pool_get_max_tasks_per_worker           (ACpuProcessTaskPool *pool);
+ACPU_AVAILABLE_IN_ALL
+void                  acpu_process_task_pool_set_max_tasks_per_worker           (ACpuProcessTaskPool *pool,
+                                                                             guint                max_tasks);
+ACPU_AVAILABLE_IN_ALL
+guint64               acpu_process_task_pool_get_worker_memory_limit        (ACpuProcessTaskPool *pool);
+ACPU_AVAILABLE_IN_ALL
+void                  acpu_process_task_pool_set_worker_memory_limit        (ACpuProcessTaskPool *pool,
+                                                                             guint64              bytes);
+ACPU_AVAILABLE_IN_ALL
 guint                 acpu_process_task_pool_get_n_workers                  (ACpuProcessTaskPool *pool);
 ACPU_AVAILABLE_IN_ALL
 guint                 acpu_process_task_pool_get_n_running                  (ACpuProcessTaskPool *pool);

@@ -54,6 +54,8 @@ ACpuWorkerProc *acpu_worker_proc_new          (const char * const            *ar
                                                gpointer                       user_data);
 ACpuWorkerProc *acpu_worker_proc_ref          (ACpuWorkerProc                *proc);
 void            acpu_worker_proc_unref        (ACpuWorkerProc                *proc);
+void            acpu_worker_proc_set_memory_limit (ACpuWorkerProc            *proc,
+                                                   guint64                    bytes);
 void            acpu_worker_proc_start        (ACpuWorkerProc                *proc);
 gboolean        acpu_worker_proc_send         (ACpuWorkerProc                *proc,
                                                guint64                        id,

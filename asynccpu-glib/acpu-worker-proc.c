@@ -30,10 +30,12 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
+#include <gio/gunixinputstream.h>
 
 #include "acpu-error.h"
 #include "acpu-wire-private.h"
@@ -41,6 +43,11 @@
 
 /* How long a worker may take to exit once its channel is finished. */
 #define EXIT_TIMEOUT_MS 2000
+/* How much of a worker's stderr is kept for the message when it dies. */
+#define STDERR_TAIL_BYTES 2048
+#define STDERR_TAIL_LINES 5
+/* Log records a worker may send per second; the rest are counted and dropped. */
+#define MAX_LOGS_PER_SECOND 2000
 
 struct _ACpuWorkerProc
 {
@@ -58,6 +65,14 @@ struct _ACpuWorkerProc
   GSource                 *read_source;
   GSource                 *write_source;
   GSource                 *timer;
+  GSource                 *stall_timer;
+  GSource                 *stderr_source;
+  int                      stderr_fd;
+  GString                 *stderr_tail;
+  guint64                  memory_limit;
+  gint64                   log_window_start;
+  guint                    log_count;
+  guint                    log_dropped;
   ACpuWireIn               in;
   ACpuWireOut              out;
   GHashTable              *task_names;
@@ -90,6 +105,8 @@ acpu_worker_proc_new (const char * const            *argv,
   self->callbacks = *callbacks;
   self->user_data = user_data;
   self->fd = -1;
+  self->stderr_fd = -1;
+  self->stderr_tail = g_string_new (NULL);
   acpu_wire_in_init (&self->in, ACPU_WIRE_READER_POOL, max_size);
   acpu_wire_out_init (&self->out, FALSE);
 
@@ -125,8 +142,31 @@ acpu_worker_proc_set_timer (ACpuWorkerProc *self,
 }
 
 static void
+acpu_worker_proc_clear_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+/* Stops reading the worker's stderr. */
+static void
+acpu_worker_proc_clear_stderr (ACpuWorkerProc *self)
+{
+  acpu_worker_proc_clear_source (&self->stderr_source);
+  if (self->stderr_fd >= 0)
+    {
+      close (self->stderr_fd);
+      self->stderr_fd = -1;
+    }
+}
+
+static void
 acpu_worker_proc_clear_sources (ACpuWorkerProc *self)
 {
+  acpu_worker_proc_clear_source (&self->stall_timer);
   if (self->read_source != NULL)
     {
       g_source_destroy (self->read_source);
@@ -147,8 +187,10 @@ acpu_worker_proc_unref (ACpuWorkerProc *self)
 
   acpu_worker_proc_clear_sources (self);
   acpu_worker_proc_clear_timer (self);
+  acpu_worker_proc_clear_stderr (self);
   if (self->fd >= 0)
     close (self->fd);
+  g_string_free (self->stderr_tail, TRUE);
   acpu_wire_in_clear (&self->in);
   acpu_wire_out_clear (&self->out);
   g_clear_pointer (&self->task_names, g_hash_table_unref);
@@ -219,6 +261,30 @@ acpu_worker_proc_describe_status (ACpuWorkerProc *self)
   return g_strdup ("ended");
 }
 
+/* The last lines the worker wrote to stderr, for the message when it dies. */
+static char *
+acpu_worker_proc_stderr_tail (ACpuWorkerProc *self)
+{
+  g_auto(GStrv) lines = g_strsplit (self->stderr_tail->str, "\n", -1);
+  g_autoptr(GPtrArray) kept = g_ptr_array_new ();
+  g_autofree char *joined = NULL;
+
+  for (gint i = (gint) g_strv_length (lines) - 1; i >= 0 && kept->len < STDERR_TAIL_LINES; i--)
+    {
+      g_strstrip (lines[i]);
+      if (*lines[i] != '\0')
+        g_ptr_array_insert (kept, 0, lines[i]);
+    }
+  if (kept->len == 0)
+    return g_strdup ("");
+
+  g_ptr_array_add (kept, NULL);
+  joined = g_strjoinv (" | ", (char **) kept->pdata);
+  return g_strdup_printf ("; its stderr ended with: “%s”", joined);
+}
+
+static gboolean acpu_worker_proc_read_stderr (ACpuWorkerProc *self);
+
 /* Both halves are done: say so, once. */
 static void
 acpu_worker_proc_maybe_report (ACpuWorkerProc *self)
@@ -236,16 +302,29 @@ acpu_worker_proc_maybe_report (ACpuWorkerProc *self)
   else if (!(self->closing && g_subprocess_get_successful (self->subprocess)))
     {
       g_autofree char *status = acpu_worker_proc_describe_status (self);
+      g_autofree char *tail = NULL;
+      g_autofree char *limit = NULL;
+
+      /* What it said before it died. */
+      while (self->stderr_fd >= 0 && acpu_worker_proc_read_stderr (self))
+        ;
+      tail = acpu_worker_proc_stderr_tail (self);
+
+      if (self->memory_limit > 0 && g_subprocess_get_if_signaled (self->subprocess))
+        limit = g_strdup_printf (" (its memory limit is %" G_GUINT64_FORMAT " bytes: it may have "
+                                 "run out)", self->memory_limit);
 
       if (self->ready)
         error = g_error_new (ACPU_ERROR, ACPU_ERROR_WORKER_DIED,
-                             "worker process %d (%s) %s", (int) self->pid, self->argv[0], status);
+                             "worker process %d (%s) %s%s%s", (int) self->pid, self->argv[0],
+                             status, limit ? limit : "", tail);
       else
         error = g_error_new (ACPU_ERROR, ACPU_ERROR_WORKER_START,
-                             "worker process %d (%s) %s before the handshake",
-                             (int) self->pid, self->argv[0], status);
+                             "worker process %d (%s) %s before the handshake%s%s",
+                             (int) self->pid, self->argv[0], status, limit ? limit : "", tail);
     }
 
+  acpu_worker_proc_clear_stderr (self);
   self->callbacks.exited (self, error, self->user_data);
 }
 
@@ -378,7 +457,24 @@ acpu_worker_proc_handle (ACpuWorkerProc  *self,
       break;
 
     case ACPU_WIRE_LOG:
-      self->callbacks.log (self, msg->id, msg->log_level, msg->fields, self->user_data);
+      {
+        gint64 now = g_get_monotonic_time ();
+
+        /* A worker that floods the log costs us little: count and drop. */
+        if (now - self->log_window_start >= G_USEC_PER_SEC)
+          {
+            if (self->log_dropped > 0)
+              g_warning ("Dropped %u log records from worker process %d (%s): more than %d a second",
+                         self->log_dropped, (int) self->pid, self->argv[0], MAX_LOGS_PER_SECOND);
+            self->log_window_start = now;
+            self->log_count = 0;
+            self->log_dropped = 0;
+          }
+        if (self->log_count++ < MAX_LOGS_PER_SECOND)
+          self->callbacks.log (self, msg->id, msg->log_level, msg->fields, self->user_data);
+        else
+          self->log_dropped++;
+      }
       break;
 
     case ACPU_WIRE_HELLO:
@@ -387,6 +483,33 @@ acpu_worker_proc_handle (ACpuWorkerProc  *self,
     default:
       g_assert_not_reached ();
     }
+}
+
+static gboolean
+acpu_worker_proc_stall_cb (gpointer user_data)
+{
+  ACpuWorkerProc *self = user_data;
+  g_autofree char *what = g_strdup_printf ("it stopped for %u ms in the middle of a frame",
+                                           self->handshake_timeout_ms);
+
+  g_clear_pointer (&self->stall_timer, g_source_unref);
+  acpu_worker_proc_fail (self, ACPU_ERROR_PROTOCOL, what);
+  return G_SOURCE_REMOVE;
+}
+
+/* A frame begun and not finished may only wait so long for the rest: a
+ * worker writes a frame in one go. */
+static void
+acpu_worker_proc_watch_stall (ACpuWorkerProc *self)
+{
+  acpu_worker_proc_clear_source (&self->stall_timer);
+  if (self->channel_done || self->handshake_timeout_ms == 0 ||
+      self->in.buf->len == self->in.head)
+    return;
+
+  self->stall_timer = g_timeout_source_new (self->handshake_timeout_ms);
+  g_source_set_callback (self->stall_timer, acpu_worker_proc_stall_cb, self, NULL);
+  g_source_attach (self->stall_timer, g_main_context_get_thread_default ());
 }
 
 /* Reads what is there, up to a bound, and delivers it. */
@@ -404,7 +527,11 @@ acpu_worker_proc_read (ACpuWorkerProc *self,
 
       n = acpu_wire_in_read (&self->in, self->fd, &error);
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        return;
+        {
+          if (i > 0 || self->stall_timer == NULL)
+            acpu_worker_proc_watch_stall (self);
+          return;
+        }
       if (n < 0 && error->domain == ACPU_ERROR)
         {
           acpu_worker_proc_fail (self, error->code, error->message);
@@ -547,18 +674,81 @@ acpu_worker_proc_cancel (ACpuWorkerProc *self,
   acpu_worker_proc_flush (self);
 }
 
+/* Stderr ------------------------------------------------------------------- */
+
+/* Passes what the worker wrote to stderr on to ours, keeping the tail.
+ * Returns FALSE when there is nothing more for now. */
+static gboolean
+acpu_worker_proc_read_stderr (ACpuWorkerProc *self)
+{
+  char buf[16 * 1024];
+  gssize n;
+
+  do
+    n = read (self->stderr_fd, buf, sizeof buf);
+  while (n < 0 && errno == EINTR);
+
+  if (n < 0 && errno == EAGAIN)
+    return FALSE;
+  if (n <= 0)
+    {
+      acpu_worker_proc_clear_stderr (self);
+      return FALSE;
+    }
+
+  if (write (2, buf, n) < 0)
+    {
+      /* Nowhere to pass it on; the tail is still kept. */
+    }
+  g_string_append_len (self->stderr_tail, buf, n);
+  if (self->stderr_tail->len > STDERR_TAIL_BYTES)
+    g_string_erase (self->stderr_tail, 0, self->stderr_tail->len - STDERR_TAIL_BYTES);
+  return TRUE;
+}
+
+static gboolean
+acpu_worker_proc_stderr_cb (int          fd,
+                            GIOCondition condition,
+                            gpointer     user_data)
+{
+  ACpuWorkerProc *self = user_data;
+
+  for (guint i = 0; i < 4 && self->stderr_fd >= 0; i++)
+    if (!acpu_worker_proc_read_stderr (self))
+      break;
+  return G_SOURCE_CONTINUE;
+}
+
 /* Starting ----------------------------------------------------------------- */
+
+void
+acpu_worker_proc_set_memory_limit (ACpuWorkerProc *self,
+                                   guint64         bytes)
+{
+  self->memory_limit = bytes;
+}
+
+typedef struct
+{
+  pid_t   parent;
+  guint64 memory_limit;
+} ACpuChildSetup;
 
 static void
 acpu_worker_proc_child_setup (gpointer user_data)
 {
-  pid_t parent = GPOINTER_TO_INT (user_data);
+  const ACpuChildSetup *setup = user_data;
 
   /* Async-signal-safe calls only. */
   setpgid (0, 0);
   prctl (PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid () != parent)
+  if (getppid () != setup->parent)
     _exit (127);
+  if (setup->memory_limit > 0)
+    {
+      struct rlimit limit = { setup->memory_limit, setup->memory_limit };
+      setrlimit (RLIMIT_AS, &limit);
+    }
 }
 
 static gboolean
@@ -580,6 +770,7 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *max_size = NULL;
+  ACpuChildSetup setup = { getpid (), self->memory_limit };
   int fds[2];
 
   g_return_if_fail (!self->started);
@@ -594,14 +785,14 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
       goto failed;
     }
 
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_PIPE);
   max_size = g_strdup_printf ("%" G_GUINT64_FORMAT, self->max_size);
   g_subprocess_launcher_setenv (launcher, "ACPU_WORKER", "1", TRUE);
   g_subprocess_launcher_setenv (launcher, "ACPU_MAX_MESSAGE_SIZE", max_size, TRUE);
   g_subprocess_launcher_take_stdin_fd (launcher, fds[1]);
   g_subprocess_launcher_take_stdout_fd (launcher, fcntl (fds[1], F_DUPFD_CLOEXEC, 3));
-  g_subprocess_launcher_set_child_setup (launcher, acpu_worker_proc_child_setup,
-                                         GINT_TO_POINTER (getpid ()), NULL);
+  /* The launcher calls it synchronously, in the child, during spawnv(). */
+  g_subprocess_launcher_set_child_setup (launcher, acpu_worker_proc_child_setup, &setup, NULL);
 
   self->subprocess = g_subprocess_launcher_spawnv (launcher, (const char * const *) self->argv,
                                                    &error);
@@ -622,6 +813,20 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
     self->pid = g_ascii_strtoll (g_subprocess_get_identifier (self->subprocess), NULL, 10);
   self->fd = fds[0];
   g_unix_set_fd_nonblocking (self->fd, TRUE, NULL);
+
+  /* Its stderr: passed on to ours, the tail kept for when it dies. */
+  self->stderr_fd = fcntl (g_unix_input_stream_get_fd (G_UNIX_INPUT_STREAM (
+                             g_subprocess_get_stderr_pipe (self->subprocess))),
+                           F_DUPFD_CLOEXEC, 3);
+  if (self->stderr_fd >= 0)
+    {
+      g_unix_set_fd_nonblocking (self->stderr_fd, TRUE, NULL);
+      self->stderr_source = g_unix_fd_source_new (self->stderr_fd, G_IO_IN);
+      g_source_set_callback (self->stderr_source, G_SOURCE_FUNC (acpu_worker_proc_stderr_cb),
+                             self, NULL);
+      g_source_attach (self->stderr_source, g_main_context_get_thread_default ());
+    }
+  g_input_stream_close (g_subprocess_get_stderr_pipe (self->subprocess), NULL, NULL);
 
   self->read_source = g_unix_fd_source_new (self->fd, G_IO_IN);
   g_source_set_callback (self->read_source, G_SOURCE_FUNC (acpu_worker_proc_read_cb), self, NULL);

@@ -21,7 +21,7 @@ test_error_codes (void)
 {
   g_autoptr(GEnumClass) klass = g_type_class_ref (ACPU_TYPE_ERROR);
   const char *nicks[] = { "failed", "unknown-task", "worker-died", "worker-start",
-                          "protocol", "closed", "invalid-argument" };
+                          "protocol", "closed", "invalid-argument", "queue-full" };
 
   g_test_summary ("Every error code has a stable value and nick, FAILED first");
 
