@@ -1,0 +1,227 @@
+// test-acpu.js — ACpu from GJS, both sides: this module is the client and,
+// started again by the pool (worker_argv null), its own worker.
+//
+// Run by meson (suite "bindings") as `gjs -m test-acpu.js` with
+// GI_TYPELIB_PATH and LD_LIBRARY_PATH on the build tree. Prints TAP.
+//
+// SPDX-License-Identifier: LGPL-2.1-or-later
+
+import GLib from 'gi://GLib';
+import Gio from 'gi://Gio';
+import ACpu from 'gi://ACpu?version=1.0';
+import System from 'system';
+
+const TEST_ERROR_DOMAIN = 'acpu-test-gjs-error-quark';
+
+// The tasks, run in the worker processes ------------------------------------
+
+function getPid() {
+    // /proc/self is this process; its target is the pid.
+    return Number(GLib.file_read_link('/proc/self'));
+}
+
+const worker = ACpu.Worker.new();
+worker.register('square', args => {
+    const [x] = args.deepUnpack();
+    return new GLib.Variant('(x)', [x * x]);
+});
+worker.register('pid', () => new GLib.Variant('(i)', [getPid()]));
+worker.register('throw', args => {
+    const [message] = args.deepUnpack();
+    throw new TypeError(message);
+});
+worker.register('gerror', args => {
+    const [code, message] = args.deepUnpack();
+    throw new GLib.Error(GLib.quark_from_string(TEST_ERROR_DOMAIN), code, message);
+});
+worker.register('closure', (() => {
+    let calls = 0;
+    return () => new GLib.Variant('(u)', [++calls]);
+})());
+worker.register('wait-cancel', (args, cancellable) => {
+    // Writes the pid to a file, then waits until cancelled, cooperatively.
+    const [path] = args.deepUnpack();
+    GLib.file_set_contents(path, String(getPid()));
+    while (!cancellable.is_cancelled())
+        GLib.usleep(1000);
+    cancellable.set_error_if_cancelled();
+    return new GLib.Variant('(s)', ['not reached']);
+});
+
+if (ACpu.Worker.is_worker_process())
+    System.exit(worker.run());
+
+// The client side -------------------------------------------------------------
+
+Gio._promisify(ACpu.ProcessTaskPool.prototype, 'run_async', 'run_finish');
+Gio._promisify(ACpu.ProcessTaskPool.prototype, 'shutdown_async', 'shutdown_finish');
+
+function assert(condition, what) {
+    if (!condition)
+        throw new Error(`assertion failed: ${what}`);
+}
+
+function assertEqual(actual, expected, what) {
+    const a = JSON.stringify(actual), e = JSON.stringify(expected);
+    if (a !== e)
+        throw new Error(`${what}: got ${a}, expected ${e}`);
+}
+
+async function waitForFile(path) {
+    // Polls for a file a task writes; the meson timeout is the only limit.
+    while (!GLib.file_test(path, GLib.FileTest.EXISTS)) {
+        // eslint-disable-next-line no-await-in-loop
+        await new Promise(resolve => GLib.timeout_add(GLib.PRIORITY_DEFAULT, 5, () => {
+            resolve();
+            return GLib.SOURCE_REMOVE;
+        }));
+    }
+    return Number(new TextDecoder().decode(GLib.file_get_contents(path)[1]));
+}
+
+const tmpdir = GLib.dir_make_tmp('acpu-gjs-XXXXXX');
+
+const tests = {
+    async 'await run_async gives the result'(pool) {
+        const result = await pool.run_async('square', new GLib.Variant('(x)', [7]), null);
+        assert(result instanceof GLib.Variant, 'a GLib.Variant');
+        assertEqual(result.get_type_string(), '(x)', 'type');
+        assertEqual(result.deepUnpack(), [49], 'value');
+    },
+
+    async 'tasks run in parallel promises, in other processes'(pool) {
+        const values = await Promise.all([1, 2, 3, 4].map(i =>
+            pool.run_async('square', new GLib.Variant('(x)', [i]), null)));
+        assertEqual(values.map(v => v.deepUnpack()[0]), [1, 4, 9, 16], 'values');
+        const [pid] = (await pool.run_async('pid', null, null)).deepUnpack();
+        assert(pid !== getPid(), 'not this process');
+    },
+
+    async 'blocking run'(pool) {
+        assertEqual(pool.run('square', new GLib.Variant('(x)', [-3]), null).deepUnpack(), [9],
+            'value');
+    },
+
+    async 'a closure keeps its state in the worker'() {
+        const pool = ACpu.ProcessTaskPool.new(null, 1);
+        const first = (await pool.run_async('closure', null, null)).deepUnpack();
+        const second = (await pool.run_async('closure', null, null)).deepUnpack();
+        await pool.shutdown_async(null);
+        assertEqual([first, second], [[1], [2]], 'calls');
+    },
+
+    async 'a JS exception arrives with its class and message'() {
+        const pool = ACpu.ProcessTaskPool.new(null, 1);
+        const [before] = (await pool.run_async('pid', null, null)).deepUnpack();
+        let caught = null;
+        try {
+            await pool.run_async('throw', new GLib.Variant('(s)', ['bad value']), null);
+        } catch (e) {
+            caught = e;
+        }
+        // GJS turns the exception into a GError in its gjs-js-error-quark
+        // domain, and that GError back into a TypeError here.
+        assert(caught instanceof TypeError, `a TypeError, got ${caught}`);
+        assertEqual(caught.message, 'bad value', 'message');
+        // The worker survived it.
+        const [after] = (await pool.run_async('pid', null, null)).deepUnpack();
+        await pool.shutdown_async(null);
+        assertEqual(after, before, 'same worker');
+    },
+
+    async 'a thrown GLib.Error keeps its domain and code'(pool) {
+        let caught = null;
+        try {
+            await pool.run_async('gerror', new GLib.Variant('(is)', [42, 'custom failure']), null);
+        } catch (e) {
+            caught = e;
+        }
+        assert(caught instanceof GLib.Error, `a GLib.Error, got ${caught}`);
+        assertEqual(GLib.quark_to_string(caught.domain), TEST_ERROR_DOMAIN, 'domain');
+        assertEqual(caught.code, 42, 'code');
+        assertEqual(caught.message, 'custom failure', 'message');
+    },
+
+    async 'an unknown task fails with ACpu.Error.UNKNOWN_TASK'(pool) {
+        let caught = null;
+        try {
+            await pool.run_async('no-such-task', null, null);
+        } catch (e) {
+            caught = e;
+        }
+        assert(caught?.matches(ACpu.error_quark(), ACpu.Error.UNKNOWN_TASK), `${caught}`);
+    },
+
+    async 'cancelling a running task'() {
+        const pool = ACpu.ProcessTaskPool.new(null, 1);
+        pool.cancel_grace_period = 60000;
+        const path = GLib.build_filenamev([tmpdir, 'pid']);
+        const cancellable = new Gio.Cancellable();
+        const promise = pool.run_async('wait-cancel', new GLib.Variant('(s)', [path]),
+            cancellable);
+        const pid = await waitForFile(path);
+        cancellable.cancel();
+        let caught = null;
+        try {
+            await promise;
+        } catch (e) {
+            caught = e;
+        }
+        assert(caught?.matches(Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED), `${caught}`);
+        // The task saw its cancellable and returned: the same worker, not a
+        // replacement for a killed one, runs the next task.
+        const [next] = (await pool.run_async('pid', null, null)).deepUnpack();
+        await pool.shutdown_async(null);
+        assertEqual(next, pid, 'same worker');
+    },
+
+    async 'shutdown with cancel-tasks-when-shutdown cancels a running task'() {
+        const pool = ACpu.ProcessTaskPool.new(null, 1);
+        pool.cancel_tasks_when_shutdown = true;
+        const path = GLib.build_filenamev([tmpdir, 'pid2']);
+        const promise = pool.run_async('wait-cancel', new GLib.Variant('(s)', [path]), null);
+        const pid = await waitForFile(path);
+        await pool.shutdown_async(null);
+        let caught = null;
+        try {
+            await promise;
+        } catch (e) {
+            caught = e;
+        }
+        assert(caught?.matches(Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED), `${caught}`);
+        assert(!GLib.file_test(`/proc/${pid}`, GLib.FileTest.EXISTS), 'worker gone');
+    },
+};
+
+const loop = new GLib.MainLoop(null, false);
+let failed = 0;
+
+(async () => {
+    const pool = ACpu.ProcessTaskPool.new(null, 2);
+    pool.cancel_grace_period = 60000;
+    const names = Object.keys(tests);
+    print(`1..${names.length}`);
+    for (const [i, name] of names.entries()) {
+        try {
+            // eslint-disable-next-line no-await-in-loop
+            await tests[name](pool);
+            print(`ok ${i + 1} - ${name}`);
+        } catch (e) {
+            failed++;
+            print(`not ok ${i + 1} - ${name}`);
+            for (const line of `${e}\n${e.stack ?? ''}`.split('\n'))
+                print(`# ${line}`);
+        }
+    }
+    pool.cancel_tasks_when_shutdown = true;
+    await pool.shutdown_async(null);
+})().catch(e => {
+    failed++;
+    print(`Bail out! ${e}`);
+}).finally(() => {
+    GLib.spawn_command_line_sync(`rm -rf ${GLib.shell_quote(tmpdir)}`);
+    loop.quit();
+});
+
+loop.run();
+System.exit(failed ? 1 : 0);
