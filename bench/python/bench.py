@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Drop-in benchmark: asynccpu_glib against concurrent.futures.ProcessPoolExecutor.
+
+Prints, one per line:
+  py_rtt_us              round trip of one trivial task, awaited one at a time
+                         (Python client, generic Python worker), median
+  py_throughput_per_s    trivial tasks per second, N in flight at once
+  ppe_rtt_us             the same round trip with ProcessPoolExecutor
+  ppe_throughput_per_s   the same throughput with ProcessPoolExecutor
+  quickstart_speedup     the seed's quick start (10 tasks of sum(i*i ...)) with 2
+                         workers, against the ten calls one after the other here
+                         (skipped with --quick)
+Options: --workers N (2), --tasks N (20000), --rtt N (500), --quick.
+
+Run from a build tree with PYTHONPATH=<src>/bindings,
+GI_TYPELIB_PATH and LD_LIBRARY_PATH=<build>/asynccpu-glib.
+"""
+
+import argparse
+import asyncio
+import concurrent.futures
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from asynccpu_glib import ProcessTaskPoolExecutor  # noqa: E402
+
+
+def trivial(x):
+    return x
+
+
+async def process_cpu_bound(task_id):
+    return f"task_id: {task_id}, result: {sum(i * i for i in range(10 ** 7))}"
+
+
+def process_cpu_bound_sync(task_id):
+    return f"task_id: {task_id}, result: {sum(i * i for i in range(10 ** 7))}"
+
+
+async def acpu_rtt(ex, n):
+    times = []
+    for i in range(n):
+        t = time.perf_counter()
+        await ex.create_process_task(trivial, i)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e6
+
+
+async def acpu_throughput(ex, n):
+    t = time.perf_counter()
+    await asyncio.gather(*[ex.create_process_task(trivial, i) for i in range(n)])
+    return n / (time.perf_counter() - t)
+
+
+def ppe_rtt(ex, n):
+    times = []
+    for i in range(n):
+        t = time.perf_counter()
+        ex.submit(trivial, i).result()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e6
+
+
+def ppe_throughput(ex, n):
+    t = time.perf_counter()
+    futures = [ex.submit(trivial, i) for i in range(n)]
+    for f in futures:
+        f.result()
+    return n / (time.perf_counter() - t)
+
+
+async def quickstart(workers):
+    t = time.perf_counter()
+    with ProcessTaskPoolExecutor(max_workers=workers, cancel_tasks_when_shutdown=True) as ex:
+        results = await asyncio.gather(*[ex.create_process_task(process_cpu_bound, x)
+                                         for x in range(10)])
+    assert len(results) == 10
+    return time.perf_counter() - t
+
+
+async def main_async(args):
+    out = {}
+    with ProcessTaskPoolExecutor(max_workers=args.workers) as ex:
+        # warm up: start the workers
+        await asyncio.gather(*[ex.create_process_task(trivial, i) for i in range(200)])
+        out["py_rtt_us"] = await acpu_rtt(ex, args.rtt)
+        out["py_throughput_per_s"] = await acpu_throughput(ex, args.tasks)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=args.workers) as ex:
+        list(ex.map(trivial, range(200)))
+        out["ppe_rtt_us"] = ppe_rtt(ex, args.rtt)
+        out["ppe_throughput_per_s"] = ppe_throughput(ex, args.tasks)
+    if not args.quick:
+        t = time.perf_counter()
+        for x in range(10):
+            process_cpu_bound_sync(x)
+        serial = time.perf_counter() - t
+        parallel = await quickstart(2)
+        out["quickstart_serial_s"] = serial
+        out["quickstart_2workers_s"] = parallel
+        out["quickstart_speedup"] = serial / parallel
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--tasks", type=int, default=20000)
+    p.add_argument("--rtt", type=int, default=500)
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    out = asyncio.run(main_async(args))
+    for k, v in out.items():
+        print("%s: %.3f" % (k, v) if isinstance(v, float) else "%s: %s" % (k, v))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

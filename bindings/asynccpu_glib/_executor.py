@@ -1,0 +1,474 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""ProcessTaskPoolExecutor: asynccpu's API over ACpu.ProcessTaskPool.
+
+Threads: the caller's thread (an asyncio event loop, a GLib main loop, any)
+only encodes the call and appends it to a list; a private daemon thread owns a
+private GLib.MainContext, hands the calls to the pool (whose callbacks then run
+in that context), decodes the replies and hands each outcome back: to an
+asyncio future with loop.call_soon_threadsafe(), or to a
+concurrent.futures.Future. Nothing on the caller's side waits for a worker.
+"""
+
+import asyncio
+import atexit
+import builtins
+import concurrent.futures
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import weakref
+
+import gi
+
+gi.require_version("ACpu", "1.0")
+from gi.repository import ACpu, Gio, GLib  # noqa: E402
+
+from . import _refs, _values  # noqa: E402
+from ._worker import TASK_NAME  # noqa: E402
+
+__all__ = ["ProcessTaskPoolExecutor", "AsyncCpuGlibError", "RemoteError", "RemoteTraceback",
+           "WorkerDied", "Terminated"]
+
+
+class AsyncCpuGlibError(Exception):
+    """Base class of the errors asynccpu_glib raises itself."""
+
+
+class RemoteTraceback(Exception):
+    """The worker's traceback, attached as ``__cause__`` of a task's exception."""
+
+    def __init__(self, tb):
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self):
+        return '\n"""\n%s"""' % self.tb
+
+
+class RemoteError(AsyncCpuGlibError):
+    """A task raised an exception that is not a built-in exception type (or
+    could not be rebuilt): ``type_name`` is its qualified type name
+    (``module.Class``), ``message`` its ``str()``, ``remote_args`` its args
+    when they could be sent (else None), ``remote_traceback`` the worker's
+    traceback text. ``str()`` gives ``"type_name: message"``."""
+
+    def __init__(self, type_name, message, remote_args=None, remote_traceback=""):
+        super().__init__(type_name, message)
+        self.type_name = type_name
+        self.message = message
+        self.remote_args = remote_args
+        self.remote_traceback = remote_traceback
+
+    def __str__(self):
+        return "%s: %s" % (self.type_name, self.message)
+
+
+class WorkerDied(AsyncCpuGlibError):
+    """The worker process running the task died (crashed, was killed, or
+    exited) before it replied. ``signal`` is the signal number that killed it
+    (or None), ``signal_name`` its name (``"SIGSEGV"``) and ``message`` the
+    library's description. The executor goes on with a fresh worker."""
+
+    def __init__(self, message, signal_number=None):
+        super().__init__(message)
+        self.message = message
+        self.signal = signal_number
+        try:
+            self.signal_name = signal.Signals(signal_number).name if signal_number else None
+        except ValueError:
+            self.signal_name = None
+
+
+class Terminated(WorkerDied):
+    """A WorkerDied whose worker was killed by SIGTERM (asynccpu's name)."""
+
+
+_SIGNAL_RE = re.compile(r"signal (\d+)")
+_TASK_VT = GLib.VariantType.new("(ssav)")
+_ACPU_DOMAIN = GLib.quark_to_string(ACpu.error_quark())
+_IO_DOMAIN = GLib.quark_to_string(Gio.io_error_quark())
+
+_BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); del sys.argv[1]; "
+              "import asynccpu_glib._worker as w; w.main()")
+
+
+def _translate_glib_error(e):
+    domain = e.domain if isinstance(e.domain, str) else GLib.quark_to_string(e.domain)
+    if domain == _ACPU_DOMAIN and e.code == ACpu.Error.WORKER_DIED:
+        m = _SIGNAL_RE.search(e.message)
+        sig = int(m.group(1)) if m else None
+        cls = Terminated if sig == signal.SIGTERM else WorkerDied
+        return cls(e.message, sig)
+    if domain == _IO_DOMAIN and e.code == Gio.IOErrorEnum.CANCELLED:
+        return asyncio.CancelledError()
+    if domain == _ACPU_DOMAIN and e.code == ACpu.Error.CLOSED:
+        return RuntimeError("cannot schedule new futures after shutdown")
+    return AsyncCpuGlibError("%s (%s, %d)" % (e.message, domain, e.code))
+
+
+def _rebuild_exception(desc):
+    name = desc.get("type") or "Exception"
+    module = desc.get("module") or ""
+    message = desc.get("message") or ""
+    args = desc.get("args")
+    tb = desc.get("traceback") or ""
+    exc = None
+    if module == "builtins":
+        cls = getattr(builtins, name, None)
+        if (isinstance(cls, type) and issubclass(cls, Exception) and args is not None):
+            try:
+                exc = cls(*args)
+            except Exception:  # noqa: BLE001
+                exc = None
+            if exc is not None and str(exc) != message:
+                exc = None
+    if exc is None:
+        full = name if module in ("builtins", "") else "%s.%s" % (module, name)
+        exc = RemoteError(full, message, args, tb)
+    if tb:
+        exc.__cause__ = RemoteTraceback(tb)
+    return exc
+
+
+class _Job:
+    __slots__ = ("payload", "cancellable", "sink")
+
+    def __init__(self, payload, sink):
+        self.payload = payload
+        self.cancellable = Gio.Cancellable.new()
+        self.sink = sink
+
+
+class _LoopSink:
+    """Hands outcomes to one asyncio loop, in batches."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.lock = threading.Lock()
+        self.items = []
+
+    def post(self, fut, ok, value):
+        with self.lock:
+            self.items.append((fut, ok, value))
+            first = len(self.items) == 1
+        if first:
+            try:
+                self.loop.call_soon_threadsafe(self.flush)
+            except RuntimeError:  # the loop is closed: nobody waits
+                with self.lock:
+                    self.items.clear()
+
+    def flush(self):
+        with self.lock:
+            items, self.items = self.items, []
+        for fut, ok, value in items:
+            if fut.done():
+                continue
+            if ok:
+                fut.set_result(value)
+            elif isinstance(value, asyncio.CancelledError):
+                fut.cancel()
+            else:
+                fut.set_exception(value)
+
+
+_live = weakref.WeakSet()
+
+
+@atexit.register
+def _shutdown_all():
+    for ex in list(_live):
+        try:
+            ex.shutdown(wait=True)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+class ProcessTaskPoolExecutor:
+    """Runs functions in a pool of worker processes and gives asyncio
+    awaitables (``create_process_task``) or concurrent futures (``submit``).
+
+    ``max_workers``: the largest number of worker processes (None: the number
+    of CPUs). ``cancel_tasks_when_shutdown``: whether ``shutdown()`` and leaving
+    the ``with`` block cancel the tasks left (their workers are killed) rather
+    than wait for them. ``queue``: an object with ``put()`` (``queue.Queue``,
+    ``multiprocessing`` queue) that receives every ``logging.LogRecord`` a
+    worker logs; without it the records go to this process's own loggers.
+    ``configurer``: a module-level function run in each worker before its first
+    task. ``mp_context`` is accepted for compatibility and ignored;
+    ``initializer(*initargs)`` runs in each worker like ``configurer``.
+    """
+
+    def __init__(self, max_workers=None, mp_context=None, initializer=None, initargs=(), *,
+                 cancel_tasks_when_shutdown=False, queue=None, configurer=None):
+        if _refs.bootstrapping:
+            # A worker is running the parent's unguarded main script: stop it here.
+            raise _refs._StopBootstrap()
+        if max_workers is None:
+            max_workers = os.cpu_count() or 1
+        if not isinstance(max_workers, int) or max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        self._max_workers = max_workers
+        self._cancel_when_shutdown = bool(cancel_tasks_when_shutdown)
+        self._queue = queue
+
+        config = {"sys_path": [p for p in sys.path if isinstance(p, str)]}
+        try:
+            config["main"] = list(_refs.main_info())
+        except TypeError:
+            config["main"] = None
+        if configurer is not None:
+            config["configurer"] = list(_refs.reference(configurer))
+        if initializer is not None:
+            config["initializer"] = list(_refs.reference(initializer))
+            config["initargs"] = _values.encode(tuple(initargs)).print_(True)
+        config["log_level"] = 0 if queue is not None else logging.getLogger().getEffectiveLevel()
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        argv = [sys.executable, "-c", _BOOTSTRAP, package_parent, json.dumps(config)]
+
+        self._pool = ACpu.ProcessTaskPool.new(argv, max_workers)
+        self._pool.set_cancel_tasks_when_shutdown(self._cancel_when_shutdown)
+
+        self._lock = threading.Lock()
+        self._pending = []
+        self._shutdown = False
+        self._shutdown_done = threading.Event()
+        self._pool_shut = False
+        self._in_flight = 0
+        self._sinks = weakref.WeakKeyDictionary()
+        self._context = GLib.MainContext.new()
+        self._thread = threading.Thread(target=self._thread_main, name="asynccpu_glib",
+                                        daemon=True)
+        self._thread.start()
+        _live.add(self)
+
+    # The private thread ------------------------------------------------------
+
+    def _thread_main(self):
+        ctx = self._context
+        ctx.push_thread_default()
+        try:
+            while not (self._pool_shut and self._in_flight == 0):
+                ctx.iteration(True)
+        finally:
+            ctx.pop_thread_default()
+            self._shutdown_done.set()
+
+    def _post(self, func):
+        src = GLib.idle_source_new()
+        src.set_callback(func)
+        src.attach(self._context)
+
+    def _drain(self, *_):
+        with self._lock:
+            jobs, self._pending = self._pending, []
+        pool = self._pool
+        for job in jobs:
+            if isinstance(job, _Job):
+                self._in_flight += 1
+                pool.run_async(TASK_NAME, job.payload, job.cancellable, self._on_done, job)
+            else:
+                job()
+        return False
+
+    def _on_done(self, pool, result, job):
+        self._in_flight -= 1
+        try:
+            reply = pool.run_finish(result)
+        except GLib.Error as e:
+            job.sink(False, _translate_glib_error(e))
+            return
+        try:
+            status = reply.get_child_value(0).get_byte()
+            value = _values.decode(reply.get_child_value(1))
+            records = _values.decode_args(reply.get_child_value(2))
+        except Exception as e:  # noqa: BLE001
+            job.sink(False, AsyncCpuGlibError("cannot decode the worker's reply: %s" % e))
+            return
+        if records:
+            self._handle_records(records)
+        if status == 0:
+            job.sink(True, value)
+        else:
+            job.sink(False, _rebuild_exception(value))
+
+    def _handle_records(self, records):
+        for d in records:
+            if not isinstance(d, dict):
+                continue
+            record = logging.makeLogRecord(d)
+            if self._queue is not None:
+                try:
+                    self._queue.put(record)
+                except Exception:  # noqa: BLE001
+                    pass
+                continue
+            name = record.name
+            logger = logging.getLogger() if name in ("root", None) else logging.getLogger(name)
+            if logger.isEnabledFor(record.levelno):
+                logger.handle(record)
+
+    def _enqueue(self, item):
+        with self._lock:
+            if self._shutdown and isinstance(item, _Job):
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._pending.append(item)
+            first = len(self._pending) == 1
+        if first:
+            self._post(self._drain)
+
+    # Submitting --------------------------------------------------------------
+
+    @staticmethod
+    def _payload(function, args):
+        module, qualname = _refs.reference(function)
+        return GLib.Variant.new_tuple(GLib.Variant.new_string(module),
+                                      GLib.Variant.new_string(qualname),
+                                      _values.encode_args(args))
+
+    def create_process_task(self, function, *args):
+        """Runs ``function(*args)`` in a worker and returns an asyncio future
+        for its result. ``function`` is a module-level function, plain or
+        ``async def``; cancelling the future cancels the task in its worker.
+        Raises TypeError at once for a function or a value that cannot be
+        sent, RuntimeError after shutdown."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        payload = self._payload(function, args)
+        sink = self._sinks.get(loop)
+        if sink is None:
+            sink = self._sinks[loop] = _LoopSink(loop)
+        fut = loop.create_future()
+        post = sink.post
+        job = _Job(payload, lambda ok, value: post(fut, ok, value))
+        cancellable = job.cancellable
+        fut.add_done_callback(lambda f: f.cancelled() and cancellable.cancel())
+        self._enqueue(job)
+        return fut
+
+    def submit(self, fn, /, *args, **kwargs):
+        """Like concurrent.futures: returns a concurrent.futures.Future. Its
+        cancel() cancels the task even while it runs. No keyword arguments."""
+        if kwargs:
+            raise TypeError("keyword arguments cannot be sent to a worker")
+        payload = self._payload(fn, args)
+        fut = concurrent.futures.Future()
+
+        def sink(ok, value):
+            if fut.done():
+                return
+            try:
+                if ok:
+                    fut.set_result(value)
+                elif isinstance(value, asyncio.CancelledError):
+                    if fut.cancel():
+                        fut.set_running_or_notify_cancel()
+                else:
+                    fut.set_exception(value)
+            except concurrent.futures.InvalidStateError:
+                pass
+
+        job = _Job(payload, sink)
+        cancellable = job.cancellable
+        fut.add_done_callback(lambda f: f.cancelled() and cancellable.cancel())
+        self._enqueue(job)
+        return fut
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
+        """Like concurrent.futures.Executor.map."""
+        futures = [self.submit(fn, *args) for args in zip(*iterables)]
+
+        def results():
+            try:
+                for f in futures:
+                    yield f.result(timeout)
+            finally:
+                for f in futures:
+                    f.cancel()
+        return results()
+
+    # Shutting down -----------------------------------------------------------
+
+    def shutdown(self, wait=True, *, cancel_futures=None):
+        """Stops taking tasks and shuts the pool down. ``cancel_futures``
+        (None: ``cancel_tasks_when_shutdown``) cancels the queued and running
+        tasks and kills their workers; otherwise they finish first. With
+        ``wait`` this returns once no worker process is left."""
+        cancel = self._cancel_when_shutdown if cancel_futures is None else bool(cancel_futures)
+        with self._lock:
+            first = not self._shutdown
+            self._shutdown = True
+        if first:
+            pool = self._pool
+
+            def do_shutdown():
+                pool.set_cancel_tasks_when_shutdown(cancel)
+                pool.shutdown_async(None, self._on_shutdown)
+            self._enqueue(do_shutdown)
+        elif cancel:
+            self._enqueue(lambda: self._pool.set_cancel_tasks_when_shutdown(True) or
+                          self._pool.shutdown_async(None, lambda *a: None))
+        _live.discard(self)
+        if wait and threading.current_thread() is not self._thread:
+            self._shutdown_done.wait()
+
+    def _on_shutdown(self, pool, result):
+        try:
+            pool.shutdown_finish(result)
+        except GLib.Error:
+            pass
+        self._pool_shut = True
+        self._context.wakeup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        # Leaving on KeyboardInterrupt, CancelledError, SystemExit: nobody will
+        # want the results; do not wait for them.
+        interrupted = exc_type is not None and not issubclass(exc_type, Exception)
+        self.shutdown(wait=True, cancel_futures=True if interrupted else None)
+        return False
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, exc_type, exc_val, exc_tb):
+        """``async with``: like ``with``, but waits without blocking the loop."""
+        interrupted = exc_type is not None and not issubclass(exc_type, Exception)
+        self.shutdown(wait=False, cancel_futures=True if interrupted else None)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._shutdown_done.wait)
+        return False
+
+    # Extras ------------------------------------------------------------------
+
+    @property
+    def pool(self):
+        """The ACpu.ProcessTaskPool underneath (for its properties)."""
+        return self._pool
+
+    @property
+    def max_workers(self):
+        return self._max_workers
+
+    def shutdown_on_signal(self, signum=signal.SIGTERM):
+        """Installs a handler for ``signum`` (SIGTERM by default), asynccpu's
+        behaviour made explicit: the executor is shut down cancelling its tasks
+        (no worker left) and the process then dies of that signal. Uses the
+        running asyncio loop's add_signal_handler when there is one, else
+        signal.signal (main thread only)."""
+        def handler(*_):
+            self.shutdown(wait=True, cancel_futures=True)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        try:
+            asyncio.get_running_loop().add_signal_handler(signum, handler)
+        except RuntimeError:
+            signal.signal(signum, handler)

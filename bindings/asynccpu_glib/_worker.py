@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The generic Python worker of asynccpu_glib.
+
+Started by the executor as ``python3 -c <bootstrap> <json config>``. It serves one
+task, ``asynccpu_glib.call``, whose arguments are ``(ssav)``: module, qualified name
+and arguments of the function to run; it imports the function, runs it (an
+``async def`` one to completion in this process's event loop) and replies with
+``(yvav)`` (see asynccpu_glib._values).
+"""
+
+import inspect
+import json
+import logging
+import os
+import sys
+import traceback
+
+TASK_NAME = "asynccpu_glib.call"
+
+_config = {}
+_worker = None
+_loop = None
+_configured = False
+_configure_error = None
+_records = []
+_current_cancellable = None
+
+
+class _CaptureHandler(logging.Handler):
+    """Keeps the records logged in this worker, to be sent with the next reply."""
+
+    def emit(self, record):
+        try:
+            msg = self.format(record)
+            d = {}
+            for k, v in record.__dict__.items():
+                if v is None or type(v) in (str, int, float, bool):
+                    d[k] = v
+                elif k not in ("args", "exc_info", "msg"):
+                    d[k] = repr(v)
+            d["msg"] = msg
+            d["message"] = msg
+            d["args"] = None
+            d["exc_info"] = None
+            d["exc_text"] = None
+            d["worker_pid"] = os.getpid()
+            d["processName"] = "asynccpu_glib-worker-%d" % os.getpid()
+            _records.append(d)
+        except Exception:  # noqa: BLE001
+            self.handleError(record)
+
+
+class _Formatter(logging.Formatter):
+    """Message plus traceback text, as QueueHandler.prepare() does."""
+
+    def format(self, record):
+        msg = record.getMessage()
+        if record.exc_info:
+            if not record.exc_text:
+                record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            msg = msg + "\n" + record.exc_text if msg else record.exc_text
+        if record.stack_info:
+            msg = msg + "\n" + self.formatStack(record.stack_info)
+        return msg
+
+
+def current_task_cancelled():
+    """True when the task running in this worker has been cancelled by its caller."""
+    c = _current_cancellable
+    return c is not None and c.is_cancelled()
+
+
+def _configure():
+    global _configured, _configure_error
+    if _configured:
+        if _configure_error is not None:
+            raise _configure_error
+        return
+    _configured = True
+    from . import _refs, _values
+    conf = _config.get("configurer")
+    if conf:
+        try:
+            fn = _refs.resolve(conf[0], conf[1], _config.get("main"))
+            fn()
+        except BaseException as e:  # noqa: BLE001
+            _configure_error = e
+            raise
+    init = _config.get("initializer")
+    if init:
+        try:
+            from gi.repository import GLib
+            fn = _refs.resolve(init[0], init[1], _config.get("main"))
+            initargs = _values.decode(GLib.Variant.parse(None, _config["initargs"], None, None))
+            fn(*initargs)
+        except BaseException as e:  # noqa: BLE001
+            _configure_error = e
+            raise
+
+
+def _error_description(exc):
+    from . import _values
+    t = type(exc)
+    args = []
+    for a in exc.args:
+        try:
+            _values.encode(a)
+            args.append(a)
+        except TypeError:
+            args = None
+            break
+    return {
+        "type": t.__qualname__,
+        "module": t.__module__,
+        "message": str(exc),
+        "args": args,
+        "traceback": "".join(traceback.format_exception(t, exc, exc.__traceback__)),
+    }
+
+
+def _run_coroutine(coro, cancellable):
+    import asyncio
+    global _loop
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_loop)
+    task = _loop.create_task(coro) if asyncio.iscoroutine(coro) else asyncio.ensure_future(
+        coro, loop=_loop)
+    loop = _loop
+
+    def on_cancelled(_c):
+        # The control thread: ask the task to stop (cooperative cancel).
+        try:
+            loop.call_soon_threadsafe(task.cancel)
+        except RuntimeError:
+            pass
+
+    from gi.repository import GObject
+    # GObject's connect: Gio.Cancellable.connect is g_cancellable_connect().
+    handler = GObject.Object.connect(cancellable, "cancelled", on_cancelled) if cancellable else 0
+    try:
+        if cancellable is not None and cancellable.is_cancelled():
+            task.cancel()
+        return _loop.run_until_complete(task)
+    finally:
+        if handler:
+            GObject.Object.disconnect(cancellable, handler)
+
+
+def _call(args, cancellable):
+    global _current_cancellable
+    from gi.repository import GLib
+    from . import _refs, _values
+
+    status = 0
+    try:
+        module = args.get_child_value(0).get_string()
+        qualname = args.get_child_value(1).get_string()
+        fargs = _values.decode_args(args.get_child_value(2))
+        _configure()
+        fn = _refs.resolve(module, qualname, _config.get("main"))
+        _current_cancellable = cancellable
+        try:
+            result = fn(*fargs)
+            if inspect.isawaitable(result):
+                result = _run_coroutine(result, cancellable)
+        finally:
+            _current_cancellable = None
+        value = _values.encode(result)
+    except BaseException as exc:  # noqa: BLE001
+        status = 1
+        try:
+            value = _values.encode(_error_description(exc))
+        except BaseException as exc2:  # noqa: BLE001
+            value = _values.encode({"type": type(exc2).__qualname__, "module": "builtins",
+                                    "message": str(exc2), "args": None, "traceback": ""})
+    records = _records[:]
+    del _records[:]
+    try:
+        logs = _values.encode_args(records)
+    except TypeError:
+        logs = _values.encode_args([])
+    return GLib.Variant.new_tuple(GLib.Variant.new_byte(status), value, logs)
+
+
+def main():
+    global _config, _worker
+    _config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    path = _config.get("sys_path")
+    if path:
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        sys.path[:] = path + ([here] if here not in path else [])
+
+    root = logging.getLogger()
+    handler = _CaptureHandler()
+    handler.setFormatter(_Formatter())
+    root.addHandler(handler)
+    root.setLevel(_config.get("log_level", logging.WARNING))
+
+    import gi
+    gi.require_version("ACpu", "1.0")
+    from gi.repository import ACpu
+
+    _worker = ACpu.Worker.new()
+    _worker.register(TASK_NAME, _call)
+    status = _worker.run()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    # Run as python3 -m asynccpu_glib._worker: use the module proper, not __main__.
+    import asynccpu_glib._worker as _w
+    _w.main()

@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Module-level task functions for the drop-in tests (imported by workers)."""
+
+import asyncio
+import logging
+import os
+import signal
+import time
+
+import asynccpu_glib
+
+
+def identity(x):
+    return x
+
+
+def add(a, b):
+    return a + b
+
+
+async def async_square(x):
+    await asyncio.sleep(0)
+    return x * x
+
+
+def getpid():
+    return os.getpid()
+
+
+def raise_builtin(kind, message):
+    exc = {"ValueError": ValueError, "KeyError": KeyError,
+           "ZeroDivisionError": ZeroDivisionError, "OSError": OSError}[kind]
+    raise exc(message)
+
+
+def divide(a, b):
+    return a / b
+
+
+class CustomError(Exception):
+    pass
+
+
+def raise_custom(message):
+    raise CustomError(message)
+
+
+def return_set():
+    return {1, 2}
+
+
+def crash(signum):
+    os.kill(os.getpid(), signum)
+    time.sleep(10)
+
+
+def sleep_forever():
+    """Ignores cancellation: only killing the worker stops it."""
+    while True:
+        time.sleep(0.05)
+
+
+def sleep_then_return(seconds, value):
+    time.sleep(seconds)
+    return value
+
+
+def spin_until_cancelled(seconds):
+    """Cooperative plain function: looks at current_task_cancelled()."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if asynccpu_glib.current_task_cancelled():
+            return "noticed"
+        time.sleep(0.01)
+    return "timeout"
+
+
+async def async_wait_cancel(marker):
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        with open(marker, "w") as f:
+            f.write(str(os.getpid()))
+        raise
+    return "not cancelled"
+
+
+def log_something(tag):
+    logging.getLogger("dropin.test").warning("warning from %s", tag)
+    logging.getLogger("dropin.test").info("info from %s", tag)
+    logging.getLogger("dropin.test").debug("debug from %s", tag)
+    return os.getpid()
+
+
+def configurer():
+    logging.getLogger("dropin.test").setLevel(logging.INFO)
+    logging.getLogger("dropin.test").info("configured in %d", os.getpid())
+
+
+def initializer(path, text):
+    with open(path, "a") as f:
+        f.write(text + "\n")
+
+
+class Holder:
+    @staticmethod
+    def static_add(a, b):
+        return a + b
+
+    @classmethod
+    def class_name(cls):
+        return cls.__name__
+
+    def method(self):
+        return 1

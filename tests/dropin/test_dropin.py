@@ -1,0 +1,431 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The asynccpu drop-in (asynccpu_glib), with real worker processes."""
+
+import asyncio
+import concurrent.futures
+import enum
+import functools
+import logging
+import math
+import os
+import queue
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import dropin_tasks as T
+from asynccpu_glib import (ProcessTaskPoolExecutor, RemoteError, RemoteTraceback, WorkerDied,
+                           decode, encode)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.dirname(os.path.dirname(HERE))
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+async def call(ex, fn, *args):
+    return await ex.create_process_task(fn, *args)
+
+
+def alive(pid):
+    """True while @pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def children(pid):
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+            out.append(int(entry))
+    return out
+
+
+def wait_until(pred, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
+
+
+@pytest.fixture(scope="module")
+def executor():
+    with ProcessTaskPoolExecutor(max_workers=2) as ex:
+        yield ex
+
+
+# 1. The package and the example ------------------------------------------------
+
+def test_quickstart_example_prints_ten_lines():
+    example = os.path.join(SRCDIR, "examples", "python", "asynccpu_quickstart.py")
+    with open(example) as f:
+        source = f.read()
+    assert "from asynccpu_glib import ProcessTaskPoolExecutor" in source
+    out = subprocess.run([sys.executable, example], capture_output=True, text=True, timeout=100,
+                         check=True).stdout.splitlines()
+    assert sorted(out) == sorted("task_id: %d, result: 333333283333335000000" % i
+                                 for i in range(10))
+
+
+def test_max_workers_default_is_cpu_count():
+    with ProcessTaskPoolExecutor() as ex:
+        assert ex.max_workers == os.cpu_count()
+        assert ex.pool.props.max_workers == os.cpu_count()
+    with pytest.raises(ValueError):
+        ProcessTaskPoolExecutor(max_workers=0)
+
+
+# 2. Functions by reference -----------------------------------------------------
+
+def test_plain_async_builtin_and_class_functions(executor):
+    async def main():
+        return await asyncio.gather(
+            executor.create_process_task(T.add, 2, 3),
+            executor.create_process_task(T.async_square, 12),
+            executor.create_process_task(math.factorial, 25),
+            executor.create_process_task(T.Holder.static_add, 1, 1),
+            executor.create_process_task(T.Holder.class_name),
+            executor.create_process_task(T.getpid),
+        )
+    r = run(main())
+    assert r[:5] == [5, 144, math.factorial(25), 2, "Holder"]
+    assert r[5] != os.getpid()
+
+
+def test_refused_functions_raise_type_error_at_once(executor):
+    captured = 3
+
+    def local_function(x):
+        return x + captured
+
+    async def main():
+        with pytest.raises(TypeError, match="lambda"):
+            executor.create_process_task(lambda x: x, 1)
+        with pytest.raises(TypeError, match="closure"):
+            executor.create_process_task(local_function, 1)
+        with pytest.raises(TypeError, match="instance"):
+            executor.create_process_task(T.Holder().method)
+        with pytest.raises(TypeError, match="partial"):
+            executor.create_process_task(functools.partial(T.add, 1), 2)
+        with pytest.raises(TypeError):
+            executor.create_process_task(42)
+    run(main())
+
+
+def test_main_module_functions_guarded_script():
+    script = os.path.join(HERE, "scripts", "main_funcs.py")
+    out = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=60,
+                         check=True).stdout.split()
+    # run as __mp_main__ in the worker, as multiprocessing's spawn does
+    assert out == ["42", "__mp_main__", "True"]
+
+
+# 3. Values ---------------------------------------------------------------------
+
+VALUES = [
+    None, True, False, 0, -1, 2 ** 63 - 1, -2 ** 63, 2 ** 63, -2 ** 64 - 5,
+    333333283333335000000, 10 ** 100, 1.5, -0.0, float("inf"), "", "héllo ☃", "a\0b",
+    "\ud800 lone", b"", b"\x00\xff\x80", [], (), (1,), [1, (2, [3, None])],
+    {"a": {"b": (1, b"x")}, "": [True, 2.5]}, {"nested": [{"k": ("v",)}]},
+]
+
+
+def deep_types(v):
+    if isinstance(v, (list, tuple)):
+        return (type(v), [deep_types(x) for x in v])
+    if isinstance(v, dict):
+        return (dict, {k: deep_types(x) for k, x in v.items()})
+    return type(v)
+
+
+def test_values_encode_locally():
+    for v in VALUES:
+        back = decode(encode(v))
+        assert back == v and deep_types(back) == deep_types(v), v
+    assert encode(None).get_variant().get_type_string() == "mv"
+    assert encode([1, "a"]).get_variant().get_type_string() == "av"
+    assert encode({"a": 1}).get_variant().get_type_string() == "a{sv}"
+    assert str(encode(2 ** 70).get_variant().print_(True)) == "('int', <'1180591620717411303424'>)"
+
+
+def test_values_round_trip_through_a_worker(executor):
+    async def main():
+        return await asyncio.gather(*[executor.create_process_task(T.identity, v)
+                                      for v in VALUES])
+    back = run(main())
+    for v, b in zip(VALUES, back):
+        assert b == v and deep_types(b) == deep_types(v), v
+    nan = run(call(executor, T.identity, float("nan")))
+    assert math.isnan(nan)
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+@pytest.mark.parametrize("bad", [{1, 2}, object(), {1: "x"}, Color.RED, [1, {2}],
+                                 bytearray(b"x"), 1j])
+def test_unsupported_values_refused_at_submit(executor, bad):
+    async def main():
+        with pytest.raises(TypeError, match="cannot be sent|keys must be str"):
+            executor.create_process_task(T.identity, bad)
+    run(main())
+
+
+def test_unsupported_result_is_a_type_error(executor):
+    with pytest.raises(TypeError, match="set"):
+        run(call(executor, T.return_set))
+
+
+# 4. asyncio without GLib, GLib without asyncio -------------------------------
+
+def test_submitting_does_not_block_the_event_loop():
+    with ProcessTaskPoolExecutor(max_workers=1) as ex:
+        async def main():
+            # the only worker is busy: submitting must still return at once
+            busy = ex.create_process_task(T.sleep_then_return, 1.0, "busy")
+            t = time.perf_counter()
+            futs = [ex.create_process_task(T.add, i, 1) for i in range(300)]
+            per_task = (time.perf_counter() - t) / 300
+            assert per_task < 0.002, per_task
+            ticks = 0
+            while not busy.done():
+                await asyncio.sleep(0.01)
+                ticks += 1
+            assert ticks > 20  # the loop kept running while the worker was busy
+            assert await busy == "busy"
+            assert await asyncio.gather(*futs) == [i + 1 for i in range(300)]
+        run(main())
+
+
+def test_glib_main_loop_without_asyncio():
+    from gi.repository import GLib
+    loop = GLib.MainLoop()
+    results = []
+    with ProcessTaskPoolExecutor(max_workers=2) as ex:
+        futs = [ex.submit(T.add, i, i) for i in range(5)]
+
+        def done(f):
+            # back to the GLib main loop's thread, the GTK way
+            GLib.idle_add(lambda: results.append(f.result()) or
+                          (len(results) == 5 and loop.quit()) or False)
+        for f in futs:
+            f.add_done_callback(done)
+        GLib.timeout_add_seconds(30, loop.quit)
+        loop.run()
+        assert sorted(results) == [0, 2, 4, 6, 8]
+        assert list(ex.map(T.add, [1, 2], [3, 4])) == [4, 6]
+
+
+# 5. Errors ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind,message", [("ValueError", "bad value"), ("KeyError", "missing"),
+                                          ("ZeroDivisionError", "zero"),
+                                          ("OSError", "os says no")])
+def test_builtin_exceptions_keep_type_message_and_traceback(executor, kind, message):
+    with pytest.raises(Exception) as info:
+        run(call(executor, T.raise_builtin, kind, message))
+    exc = info.value
+    assert type(exc).__name__ == kind
+    assert exc.args == (message,)
+    assert isinstance(exc.__cause__, RemoteTraceback)
+    assert "raise_builtin" in str(exc.__cause__) and "dropin_tasks.py" in str(exc.__cause__)
+
+
+def test_real_zero_division(executor):
+    with pytest.raises(ZeroDivisionError, match="division by zero"):
+        run(call(executor, T.divide, 1, 0))
+
+
+def test_other_exceptions_are_remote_errors(executor):
+    with pytest.raises(RemoteError) as info:
+        run(call(executor, T.raise_custom, "custom message"))
+    assert info.value.type_name == "dropin_tasks.CustomError"
+    assert info.value.message == "custom message"
+    assert "CustomError" in info.value.remote_traceback
+    assert isinstance(info.value.__cause__, RemoteTraceback)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGSEGV, signal.SIGKILL])
+def test_crash_fails_only_its_task(signum):
+    with ProcessTaskPoolExecutor(max_workers=2) as ex:
+        async def main():
+            other = ex.create_process_task(T.sleep_then_return, 0.5, "other")
+            crash = ex.create_process_task(T.crash, int(signum))
+            with pytest.raises(WorkerDied) as info:
+                await crash
+            assert info.value.signal == signum
+            assert signal.Signals(signum).name in str(info.value)
+            assert await other == "other"
+            # and the executor keeps working
+            assert await ex.create_process_task(T.add, 1, 2) == 3
+        run(main())
+
+
+# 6. Cancel and shutdown ----------------------------------------------------------
+
+def test_cancel_kills_a_task_that_ignores_it():
+    with ProcessTaskPoolExecutor(max_workers=1) as ex:
+        async def main():
+            pid = await ex.create_process_task(T.getpid)
+            task = ex.create_process_task(T.sleep_forever)
+            await asyncio.sleep(0.3)
+            t = time.monotonic()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert time.monotonic() - t < 0.2  # completes at once
+            # killed after the grace period (500 ms)
+            assert await asyncio.to_thread(wait_until, lambda: not alive(pid), 5)
+            pid2 = await ex.create_process_task(T.getpid)
+            assert pid2 != pid
+        run(main())
+
+
+def test_cancel_is_cooperative_for_async_functions(tmp_path):
+    marker = str(tmp_path / "cancelled")
+    with ProcessTaskPoolExecutor(max_workers=1) as ex:
+        async def main():
+            pid = await ex.create_process_task(T.getpid)
+            task = ex.create_process_task(T.async_wait_cancel, marker)
+            await asyncio.sleep(0.5)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await asyncio.to_thread(wait_until, lambda: os.path.exists(marker), 5)
+            with open(marker) as f:
+                assert int(f.read()) == pid
+            # it stopped by itself: same worker
+            assert await ex.create_process_task(T.getpid) == pid
+        run(main())
+
+
+def test_cancel_plain_function_can_notice():
+    with ProcessTaskPoolExecutor(max_workers=1) as ex:
+        fut = ex.submit(T.spin_until_cancelled, 20)
+        time.sleep(0.5)
+        assert fut.cancel()  # a concurrent future is cancellable while it runs
+        # the worker saw it (not killed): the next task runs in the same worker quickly
+        assert ex.submit(T.add, 1, 1).result(timeout=10) == 2
+
+
+def test_leaving_with_cancels_running_tasks_and_leaves_no_worker():
+    before = set(children(os.getpid()))
+
+    async def main():
+        with ProcessTaskPoolExecutor(max_workers=2, cancel_tasks_when_shutdown=True) as ex:
+            tasks = [ex.create_process_task(T.sleep_forever) for _ in range(3)]
+            while ex.pool.props.n_running < 2:
+                await asyncio.sleep(0.02)
+            pids = set(children(os.getpid())) - before
+            assert len(pids) >= 2
+            t = time.monotonic()
+        assert time.monotonic() - t < 5
+        assert not any(alive(p) for p in pids)
+        await asyncio.sleep(0)
+        assert all(t.cancelled() for t in tasks)
+        assert set(children(os.getpid())) - before == set()
+    run(main())
+
+
+def test_leaving_with_waits_without_cancel():
+    before = set(children(os.getpid()))
+
+    async def main():
+        with ProcessTaskPoolExecutor(max_workers=2) as ex:
+            tasks = [ex.create_process_task(T.sleep_then_return, 0.5, i) for i in range(3)]
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0)
+        assert [t.result() for t in tasks] == [0, 1, 2]
+        assert set(children(os.getpid())) - before == set()
+        with pytest.raises(RuntimeError, match="shutdown"):
+            ex.create_process_task(T.add, 1, 2)
+    run(main())
+
+
+def _signal_target(mode, signum):
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "scripts", "signal_target.py"),
+                             mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        workers = children(proc.pid)
+        assert len(workers) == 2
+        proc.send_signal(signum)
+        rc = proc.wait(timeout=20)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert wait_until(lambda: not any(alive(p) for p in workers), 10), workers
+    return rc, err
+
+
+def test_sigterm_leaves_no_worker():
+    rc, _ = _signal_target("plain", signal.SIGTERM)
+    assert rc == -signal.SIGTERM
+
+
+def test_sigterm_with_shutdown_on_signal_handler():
+    rc, _ = _signal_target("handler", signal.SIGTERM)
+    assert rc == -signal.SIGTERM
+
+
+def test_sigint_leaves_no_worker():
+    rc, err = _signal_target("plain", signal.SIGINT)
+    assert rc != 0
+    assert "KeyboardInterrupt" in err
+
+
+# 7. Logs -------------------------------------------------------------------------
+
+def test_logs_reach_a_queue_with_configurer():
+    q = queue.Queue()
+    with ProcessTaskPoolExecutor(max_workers=1, queue=q, configurer=T.configurer) as ex:
+        pid = run(call(ex, T.log_something, "task"))
+    records = []
+    while not q.empty():
+        records.append(q.get_nowait())
+    assert all(isinstance(r, logging.LogRecord) for r in records)
+    messages = [r.getMessage() for r in records]
+    assert "configured in %d" % pid in messages
+    assert "warning from task" in messages and "info from task" in messages
+    assert "debug from task" not in messages  # the configurer set INFO
+    assert all(r.process == pid for r in records)
+    assert all(r.name == "dropin.test" for r in records)
+
+
+def test_logs_reach_the_parent_loggers(caplog):
+    caplog.set_level(logging.WARNING)
+    with ProcessTaskPoolExecutor(max_workers=1) as ex:
+        pid = run(call(ex, T.log_something, "parent"))
+    recs = [r for r in caplog.records if r.name == "dropin.test"]
+    assert [r.getMessage() for r in recs] == ["warning from parent"]
+    assert recs[0].process == pid and recs[0].worker_pid == pid
+
+
+def test_initializer_runs_in_each_worker(tmp_path):
+    path = str(tmp_path / "init")
+    with ProcessTaskPoolExecutor(1, None, T.initializer, (path, "hello")) as ex:
+        assert ex.submit(T.add, 1, 2).result(timeout=30) == 3
+        assert ex.submit(T.add, 2, 2).result(timeout=30) == 4
+    with open(path) as f:
+        assert f.read() == "hello\n"
