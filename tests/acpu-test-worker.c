@@ -282,6 +282,27 @@ task_hostile (GVariant *args, GCancellable *cancellable, gpointer user_data, GEr
   return NULL;
 }
 
+/* burn (ut rounds, seed): a CPU-bound task with a checkable answer: @rounds
+ * steps of xorshift64 from @seed, returned as (t). Looks at its cancellable
+ * every 65536 rounds. */
+static GVariant *
+task_burn (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  guint32 rounds;
+  guint64 x;
+
+  g_variant_get (args, "(ut)", &rounds, &x);
+  for (guint32 i = 0; i < rounds; i++)
+    {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      if ((i & 0xffff) == 0 && g_cancellable_set_error_if_cancelled (cancellable, error))
+        return NULL;
+    }
+  return g_variant_new ("(t)", x);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -304,6 +325,7 @@ main (int   argc,
   acpu_worker_register (worker, "grandchild", task_grandchild, NULL, NULL);
   acpu_worker_register (worker, "hostile", task_hostile, NULL, NULL);
   acpu_worker_register (worker, "say-and-abort", task_say_and_abort, NULL, NULL);
+  acpu_worker_register (worker, "burn", task_burn, NULL, NULL);
 
   return acpu_worker_run (worker);
 }
