@@ -13,6 +13,13 @@
 
 #include <asynccpu-glib.h>
 
+/* Asserts that @value prints as @expected. */
+#define acpu_test_assert_prints(value, expected)                   \
+  G_STMT_START {                                                   \
+    g_autofree char *_printed = g_variant_print ((value), FALSE);  \
+    g_assert_cmpstr (_printed, ==, (expected));                    \
+  } G_STMT_END
+
 /* The result of one task, filled in by acpu_test_result_cb(). */
 typedef struct
 {

@@ -97,7 +97,7 @@ test_run_async_returns_at_once (Fixture       *f,
 
   acpu_test_result_wait (&r);
   g_assert_no_error (r.error);
-  g_assert_cmpstr (g_variant_print (r.value, FALSE), ==, "('hi',)");
+  acpu_test_assert_prints (r.value, "('hi',)");
   g_assert_true (r.thread == g_thread_self ());
   g_assert_cmpuint (r.n_calls, ==, 1);
   acpu_test_result_clear (&r);
@@ -392,7 +392,7 @@ test_crash_external_kill (Fixture       *f,
   g_assert_error (spin.error, ACPU_ERROR, ACPU_ERROR_WORKER_DIED);
   g_assert_nonnull (strstr (spin.error->message, "SIGKILL"));
   g_assert_no_error (other.error);
-  g_assert_cmpstr (g_variant_print (other.value, FALSE), ==, "('after',)");
+  acpu_test_assert_prints (other.value, "('after',)");
   acpu_test_result_clear (&spin);
   acpu_test_result_clear (&other);
 }
