@@ -11,7 +11,8 @@ Prints, one per line:
   quickstart_speedup     the seed's quick start (10 tasks of sum(i*i ...)) with 2
                          workers, against the ten calls one after the other here
                          (skipped with --quick)
-Options: --workers N (2), --tasks N (20000), --rtt N (500), --quick.
+  rtt_ratio, throughput_ratio  py over ppe (targets: <= 0.5 and >= 2)
+Options: --workers N (2), --tasks N (10000), --rtt N (500), --rounds N (3), --quick.
 
 Run from a build tree with PYTHONPATH=<src>/bindings,
 GI_TYPELIB_PATH and LD_LIBRARY_PATH=<build>/asynccpu-glib.
@@ -85,15 +86,26 @@ async def quickstart(workers):
 
 async def main_async(args):
     out = {}
-    with ProcessTaskPoolExecutor(max_workers=args.workers) as ex:
-        # warm up: start the workers
+    # Rounds alternate between the two so that a change in the machine's load
+    # hits both; each figure is the median of its rounds. Throughput comes
+    # first in a round: a burst right after a one-at-a-time phase starts with a
+    # small in-flight window (the pool adapts it to the reply times it saw).
+    rtt, thr, prtt, pthr = [], [], [], []
+    with ProcessTaskPoolExecutor(max_workers=args.workers) as ex, \
+            concurrent.futures.ProcessPoolExecutor(max_workers=args.workers) as ppe:
         await asyncio.gather(*[ex.create_process_task(trivial, i) for i in range(200)])
-        out["py_rtt_us"] = await acpu_rtt(ex, args.rtt)
-        out["py_throughput_per_s"] = await acpu_throughput(ex, args.tasks)
-    with concurrent.futures.ProcessPoolExecutor(max_workers=args.workers) as ex:
-        list(ex.map(trivial, range(200)))
-        out["ppe_rtt_us"] = ppe_rtt(ex, args.rtt)
-        out["ppe_throughput_per_s"] = ppe_throughput(ex, args.tasks)
+        list(ppe.map(trivial, range(200)))
+        for _ in range(args.rounds):
+            thr.append(await acpu_throughput(ex, args.tasks))
+            rtt.append(await acpu_rtt(ex, args.rtt))
+            pthr.append(ppe_throughput(ppe, args.tasks))
+            prtt.append(ppe_rtt(ppe, args.rtt))
+    out["py_rtt_us"] = statistics.median(rtt)
+    out["py_throughput_per_s"] = statistics.median(thr)
+    out["ppe_rtt_us"] = statistics.median(prtt)
+    out["ppe_throughput_per_s"] = statistics.median(pthr)
+    out["rtt_ratio"] = out["py_rtt_us"] / out["ppe_rtt_us"]
+    out["throughput_ratio"] = out["py_throughput_per_s"] / out["ppe_throughput_per_s"]
     if not args.quick:
         t = time.perf_counter()
         for x in range(10):
@@ -109,7 +121,8 @@ async def main_async(args):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--tasks", type=int, default=20000)
+    p.add_argument("--tasks", type=int, default=10000)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--rtt", type=int, default=500)
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()

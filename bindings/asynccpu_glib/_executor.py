@@ -27,7 +27,7 @@ import gi
 gi.require_version("ACpu", "1.0")
 from gi.repository import ACpu, Gio, GLib  # noqa: E402
 
-from . import _refs, _values  # noqa: E402
+from . import _gvs, _refs, _values  # noqa: E402
 from ._worker import TASK_NAME  # noqa: E402
 
 __all__ = ["ProcessTaskPoolExecutor", "AsyncCpuGlibError", "RemoteError", "RemoteTraceback",
@@ -283,9 +283,7 @@ class ProcessTaskPoolExecutor:
             job.sink(False, _translate_glib_error(e))
             return
         try:
-            status = reply.get_child_value(0).get_byte()
-            value = _values.decode(reply.get_child_value(1))
-            records = _values.decode_args(reply.get_child_value(2))
+            status, value, records = _gvs.unpack_reply(reply)
         except Exception as e:  # noqa: BLE001
             job.sink(False, AsyncCpuGlibError("cannot decode the worker's reply: %s" % e))
             return
@@ -326,9 +324,7 @@ class ProcessTaskPoolExecutor:
     @staticmethod
     def _payload(function, args):
         module, qualname = _refs.reference(function)
-        return GLib.Variant.new_tuple(GLib.Variant.new_string(module),
-                                      GLib.Variant.new_string(qualname),
-                                      _values.encode_args(args))
+        return _gvs.pack_request(module, qualname, args)
 
     def create_process_task(self, function, *args):
         """Runs ``function(*args)`` in a worker and returns an asyncio future

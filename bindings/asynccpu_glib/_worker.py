@@ -150,14 +150,10 @@ def _run_coroutine(coro, cancellable):
 
 def _call(args, cancellable):
     global _current_cancellable
-    from gi.repository import GLib
-    from . import _refs, _values
+    from . import _gvs, _refs
 
-    status = 0
     try:
-        module = args.get_child_value(0).get_string()
-        qualname = args.get_child_value(1).get_string()
-        fargs = _values.decode_args(args.get_child_value(2))
+        module, qualname, fargs = _gvs.unpack_request(args)
         _configure()
         fn = _refs.resolve(module, qualname, _config.get("main"))
         _current_cancellable = cancellable
@@ -167,21 +163,21 @@ def _call(args, cancellable):
                 result = _run_coroutine(result, cancellable)
         finally:
             _current_cancellable = None
-        value = _values.encode(result)
+        records = _take_records()
+        return _gvs.pack_reply(0, result, records)
     except BaseException as exc:  # noqa: BLE001
-        status = 1
+        records = _take_records()
         try:
-            value = _values.encode(_error_description(exc))
+            return _gvs.pack_reply(1, _error_description(exc), records)
         except BaseException as exc2:  # noqa: BLE001
-            value = _values.encode({"type": type(exc2).__qualname__, "module": "builtins",
-                                    "message": str(exc2), "args": None, "traceback": ""})
+            return _gvs.pack_reply(1, {"type": type(exc2).__qualname__, "module": "builtins",
+                                       "message": str(exc2), "args": None, "traceback": ""}, [])
+
+
+def _take_records():
     records = _records[:]
     del _records[:]
-    try:
-        logs = _values.encode_args(records)
-    except TypeError:
-        logs = _values.encode_args([])
-    return GLib.Variant.new_tuple(GLib.Variant.new_byte(status), value, logs)
+    return records
 
 
 def main():

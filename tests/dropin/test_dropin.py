@@ -166,6 +166,29 @@ def test_values_encode_locally():
     assert str(encode(2 ** 70).get_variant().print_(True)) == "('int', <'1180591620717411303424'>)"
 
 
+def test_fast_serialiser_is_byte_for_byte_glib():
+    from gi.repository import GLib
+    from asynccpu_glib import _gvs, _values
+    big = ["x" * 300, {"k" * 70000: 2}, list(range(100)), [b"z" * 70000]]
+    for v in VALUES + big:
+        fast = _gvs.pack_request("mod", "fn.q", [v, v])
+        ref = GLib.Variant.new_tuple(GLib.Variant.new_string("mod"),
+                                     GLib.Variant.new_string("fn.q"),
+                                     _values.encode_args([v, v]))
+        assert fast.get_data_as_bytes().get_data() == ref.get_data_as_bytes().get_data(), v
+        assert fast.is_normal_form()
+        module, qualname, args = _gvs.unpack_request(ref)
+        assert (module, qualname, args) == ("mod", "fn.q", [v, v])
+        assert deep_types(args[0]) == deep_types(v)
+        reply = GLib.Variant.new_tuple(GLib.Variant.new_byte(1), _values.encode(v),
+                                       _values.encode_args([{"a": 1}]))
+        assert (_gvs.pack_reply(1, v, [{"a": 1}]).get_data_as_bytes().get_data() ==
+                reply.get_data_as_bytes().get_data()), v
+        status, value, records = _gvs.unpack_reply(reply)
+        assert (status, value, records) == (1, v, [{"a": 1}])
+        assert deep_types(value) == deep_types(v)
+
+
 def test_values_round_trip_through_a_worker(executor):
     async def main():
         return await asyncio.gather(*[executor.create_process_task(T.identity, v)
