@@ -100,6 +100,27 @@
  * exit when the process that owns the pool dies, even in the middle of a
  * computation.
  *
+ * ## Signals
+ *
+ * The library installs no signal handler. Workers run in process groups of
+ * their own, so Ctrl-C in a terminal (`SIGINT` to the foreground process
+ * group) reaches the application and not its workers. When the application
+ * dies of it — or of `SIGTERM`, or even `SIGKILL` — every worker ends too: it
+ * sees its channel close, and the kernel kills it (`PR_SET_PDEATHSIG`) even in
+ * the middle of a computation. An application that handles `SIGTERM` with
+ * `g_unix_signal_add()` should shut the pool down with
+ * [property@ACpu.ProcessTaskPool:cancel-tasks-when-shutdown] set, as
+ * asynccpu's executor does on `SIGTERM`; when the shutdown returns, no worker
+ * is left.
+ *
+ * ## Threads and logs
+ *
+ * Records a worker logs with `g_log()` are logged again in this process, from
+ * the pool's I/O thread, with the fields `ACPU_WORKER_PID` and `ACPU_TASK`
+ * added: a log writer function sees them as structured records. What a worker
+ * writes to its standard error is passed on to this process's standard
+ * error, and its last lines go into the message of %ACPU_ERROR_WORKER_DIED.
+ *
  * Since: 1.0
  */
 

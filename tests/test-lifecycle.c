@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <glib/gstdio.h>
+#include <glib-unix.h>
 
 #include "acpu-test-util.h"
 
@@ -281,10 +282,97 @@ test_logs (void)
   shutdown_and_check (pool);
 }
 
+/* Signals ------------------------------------------------------------------ */
+
+static const char *self_path;
+
+static gboolean
+sigterm_cb (gpointer user_data)
+{
+  ACpuProcessTaskPool *pool = user_data;
+
+  /* What an application does on SIGTERM: shut the pool down, cancelling. */
+  acpu_process_task_pool_set_cancel_tasks_when_shutdown (pool, TRUE);
+  acpu_process_task_pool_shutdown (pool, NULL, NULL);
+  exit (0);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs in a child: a pool whose worker spins; then waits for a signal. */
+static int
+signal_parent_main (const char *mode,
+                    const char *pid_file,
+                    const char *worker)
+{
+  const char *worker_argv[] = { worker, NULL };
+  g_autoptr(ACpuProcessTaskPool) pool = acpu_process_task_pool_new (worker_argv, 1);
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  AcpuTestResult r = { 0 };
+
+  if (g_str_equal (mode, "handled"))
+    g_unix_signal_add (SIGTERM, sigterm_cb, pool);
+
+  acpu_process_task_pool_run_async (pool, "spin", g_variant_new ("(s)", pid_file), NULL,
+                                    acpu_test_result_cb, &r);
+  g_main_loop_run (loop);
+  return 1;
+}
+
+static void
+check_signal (const char *mode,
+              int         signum,
+              gboolean    expect_clean_exit)
+{
+  g_autofree char *pid_file = temp_path ("signal-pid");
+  g_autofree char *worker = acpu_test_worker_path ();
+  g_autoptr(GSubprocess) parent = NULL;
+  g_autoptr(GError) error = NULL;
+  GPid pid;
+
+  parent = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, self_path, "--signal-parent",
+                             mode, pid_file, worker, NULL);
+  g_assert_no_error (error);
+  pid = acpu_test_read_pid_file (pid_file);
+  g_assert_true (acpu_test_pid_alive (pid));
+
+  g_subprocess_send_signal (parent, signum);
+  g_subprocess_wait (parent, NULL, &error);
+  g_assert_no_error (error);
+  if (expect_clean_exit)
+    g_assert_true (g_subprocess_get_successful (parent));
+  else
+    {
+      g_assert_true (g_subprocess_get_if_signaled (parent));
+      g_assert_cmpint (g_subprocess_get_term_sig (parent), ==, signum);
+    }
+
+  /* No worker is left behind. */
+  ACPU_TEST_WAIT_FOR (!acpu_test_pid_alive (pid), 10);
+}
+
+static void
+test_signals (void)
+{
+  g_test_summary ("SIGINT (as Ctrl-C sends it) or SIGTERM to an application "
+                  "leaves no worker behind, handled or not");
+
+  /* Unhandled: the process dies of it, its workers follow. Workers have
+   * their own process groups, so only this signal reaches them: through the
+   * parent's death. */
+  check_signal ("unhandled", SIGINT, FALSE);
+  check_signal ("unhandled", SIGTERM, FALSE);
+  /* Handled with g_unix_signal_add() and a cancelling shutdown. */
+  check_signal ("handled", SIGTERM, TRUE);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
+  if (argc == 5 && g_str_equal (argv[1], "--signal-parent"))
+    return signal_parent_main (argv[2], argv[3], argv[4]);
+
+  self_path = argv[0];
   logs = g_ptr_array_new_with_free_func (g_free);
   g_log_set_writer_func (capture_writer, NULL, NULL);
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
@@ -297,6 +385,7 @@ main (int   argc,
   g_test_add_func ("/acpu/pool/lifecycle/max-tasks-per-worker", test_max_tasks_per_worker);
   g_test_add_func ("/acpu/pool/diagnostics/stderr-tail", test_stderr_tail);
   g_test_add_func ("/acpu/pool/diagnostics/logs", test_logs);
+  g_test_add_func ("/acpu/pool/signals", test_signals);
 
   return g_test_run ();
 }
