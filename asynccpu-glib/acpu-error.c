@@ -14,7 +14,7 @@
  *
  * The error domain of asynccpu-glib.
  *
- * Returns: the quark of [const@ACpu.ERROR]
+ * Returns: the quark of the `ACPU_ERROR` domain, [error@ACpu.Error]
  *
  * Since: 1.0
  */

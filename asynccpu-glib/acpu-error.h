@@ -48,7 +48,7 @@ G_BEGIN_DECLS
  * @ACPU_ERROR_QUEUE_FULL: the pool already has
  *   [property@ACpu.ProcessTaskPool:max-queued] tasks waiting. Since: 1.0
  *
- * Error codes in the [const@ACpu.ERROR] domain.
+ * Error codes in the `ACPU_ERROR` domain.
  *
  * Since: 1.0
  */
