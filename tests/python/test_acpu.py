@@ -52,6 +52,10 @@ def task_gerror(args, cancellable):
                                  message, code)
 
 
+def task_bad_result(args, cancellable):
+    return object()
+
+
 def task_user_data(args, cancellable, first, second):
     return (first, second)
 
@@ -81,6 +85,7 @@ worker.register('plain', task_plain)
 worker.register('none', task_none)
 worker.register('raise', task_raise)
 worker.register('gerror', task_gerror)
+worker.register('bad-result', task_bad_result)
 worker.register('user-data', task_user_data, 'one', 2)
 worker.register('sleep', task_sleep)
 worker.register('wait-cancel', task_wait_cancel)
@@ -237,6 +242,14 @@ class PoolTest(unittest.TestCase):
         loop.run()
         self.assertEqual(len(caught), 1)
         self.assertTrue(caught[0].message.startswith('ValueError: async bad'))
+
+    def test_unconvertible_result(self):
+        with self.assertRaises(GLib.Error) as caught:
+            self.pool.run('bad-result')
+        error = caught.exception
+        self.assertTrue(error.matches(ACpu.error_quark(), ACpu.Error.INVALID_ARGUMENT), error)
+        self.assertIn('“bad-result”', error.message)
+        self.assertIn('cannot convert object', error.message)
 
     def test_gerror_keeps_domain_and_code(self):
         with self.assertRaises(GLib.Error) as caught:

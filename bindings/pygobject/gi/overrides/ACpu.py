@@ -21,7 +21,8 @@ What these overrides change, and nothing more:
   and message (so ``cancellable.set_error_if_cancelled()`` gives the caller
   ``G_IO_ERROR_CANCELLED``); any other exception becomes
   ``ACpu.Error.FAILED`` with the message
-  ``"<type>: <message> (File "<file>", line <n>, in <function>)"``.
+  ``"<type>: <message> (File "<file>", line <n>, in <function>)"``; the
+  whole traceback is logged at debug level, and worker logs reach the pool.
 * A :class:`ProcessTaskPool` is a context manager: leaving the ``with`` block
   shuts it down (blocking), which waits for the tasks left or cancels them
   according to ``cancel-tasks-when-shutdown``, as asynccpu's executor does.
@@ -40,6 +41,8 @@ from ..overrides import override
 ACpu = get_introspection_module('ACpu')
 
 __all__ = ['to_variant', 'ProcessTaskPool', 'Worker']
+
+_ACPU_ERROR_DOMAIN = GLib.quark_to_string(ACpu.error_quark())
 
 
 def _convert_array(items):
@@ -145,6 +148,21 @@ def _describe_exception(exc):
     return message
 
 
+def _log_traceback(name, exc):
+    """Logs the whole traceback at debug level: the worker's logs reach the
+    pool's process (see ``G_MESSAGES_DEBUG``)."""
+    try:
+        text = ''.join(traceback.format_exception(type(exc), exc,
+                                                  exc.__traceback__))
+        GLib.log_variant('ACpu', GLib.LogLevelFlags.LEVEL_DEBUG,
+                         GLib.Variant('a{sv}', {
+                             'MESSAGE': GLib.Variant(
+                                 's', 'Task “%s” raised:\n%s' % (name, text)),
+                         }))
+    except Exception:  # noqa: BLE001 — logging must not change the outcome
+        pass
+
+
 class Worker(ACpu.Worker):
     """The worker side; see ``ACpu.Worker`` in the reference."""
 
@@ -154,7 +172,8 @@ class Worker(ACpu.Worker):
         *func* is called as ``func(args, cancellable, *user_data)`` with the
         task's arguments (a ``GLib.Variant``) and a ``Gio.Cancellable``. It
         returns a ``GLib.Variant`` or a plain value for :func:`to_variant`
-        (``None`` gives ``()``), or raises: the caller then gets a
+        (``None`` gives ``()``; a value it cannot convert fails the task with
+        ``ACpu.Error.INVALID_ARGUMENT``), or raises: the caller then gets a
         ``GLib.Error`` (see the module's docstring).
         """
         if not callable(func):
@@ -165,16 +184,33 @@ class Worker(ACpu.Worker):
         worker_ref = weakref.ref(self)
 
         def task(args, cancellable, *data):
+            worker = worker_ref()
             try:
-                return to_variant(func(args, cancellable, *data))
+                result = func(args, cancellable, *data)
             except GLib.Error as error:
-                worker_ref().set_task_error(error.domain, error.code,
-                                            error.message)
+                if worker is None:
+                    raise
+                worker.set_task_error(error.domain, error.code, error.message)
+                return None
             except Exception as exc:  # noqa: BLE001 — it crosses to the caller
-                worker_ref().set_task_error(
-                    GLib.quark_to_string(ACpu.error_quark()),
-                    int(ACpu.Error.FAILED), _describe_exception(exc))
-            return None
+                if worker is None:
+                    raise
+                # Drop this wrapper's frame: the trace starts in the task.
+                exc.__traceback__ = exc.__traceback__.tb_next or exc.__traceback__
+                worker.set_task_error(_ACPU_ERROR_DOMAIN, int(ACpu.Error.FAILED),
+                                      _describe_exception(exc))
+                _log_traceback(name, exc)
+                return None
+            try:
+                return to_variant(result)
+            except (TypeError, OverflowError) as exc:
+                if worker is None:
+                    raise
+                worker.set_task_error(
+                    _ACPU_ERROR_DOMAIN, int(ACpu.Error.INVALID_ARGUMENT),
+                    'Task “%s” returned a value that cannot be sent: %s'
+                    % (name, exc))
+                return None
 
         task.__name__ = getattr(func, '__name__', 'task')
         task.__qualname__ = getattr(func, '__qualname__', task.__name__)
