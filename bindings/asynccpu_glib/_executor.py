@@ -339,7 +339,10 @@ class ProcessTaskPoolExecutor:
         payload = self._payload(function, args)
         sink = self._sinks.get(loop)
         if sink is None:
-            sink = self._sinks[loop] = _LoopSink(loop)
+            with self._lock:
+                sink = self._sinks.get(loop)
+                if sink is None:
+                    sink = self._sinks[loop] = _LoopSink(loop)
         fut = loop.create_future()
         post = sink.post
         job = _Job(payload, lambda ok, value: post(fut, ok, value))
