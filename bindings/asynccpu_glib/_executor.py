@@ -135,12 +135,24 @@ def _rebuild_exception(desc):
 
 
 class _Job:
-    __slots__ = ("payload", "cancellable", "sink")
+    """A call on its way. ``payload`` is the serialised request (bytes) or
+    its GVariant; the GCancellable is made on the private thread, so that the
+    caller's thread makes no GLib call (each one releases the GIL)."""
+    __slots__ = ("payload", "cancellable", "cancelled", "sink")
 
     def __init__(self, payload, sink):
         self.payload = payload
-        self.cancellable = Gio.Cancellable.new()
+        self.cancellable = None
+        self.cancelled = False
         self.sink = sink
+
+    def cancel(self):
+        # Any thread. Under the GIL one of cancel() and _drain() sees the
+        # other's write, and cancelling twice does no harm.
+        self.cancelled = True
+        c = self.cancellable
+        if c is not None:
+            c.cancel()
 
 
 class _LoopSink:
@@ -174,6 +186,30 @@ class _LoopSink:
                 fut.cancel()
             else:
                 fut.set_exception(value)
+
+
+class _WakeSource(GLib.Source):
+    """Dispatches when the executor has calls waiting; the caller's thread
+    appends to the list and wakes the context (one GLib call a burst)."""
+
+    def __init__(self, executor):
+        super().__init__()
+        self._executor = weakref.ref(executor)
+        self.set_name("[asynccpu_glib] submit")
+
+    def prepare(self):
+        ex = self._executor()
+        return (ex is not None and bool(ex._pending), -1)
+
+    def check(self):
+        ex = self._executor()
+        return ex is not None and bool(ex._pending)
+
+    def dispatch(self, callback, args):
+        ex = self._executor()
+        if ex is not None:
+            ex._drain()
+        return True
 
 
 _live = weakref.WeakSet()
@@ -251,29 +287,35 @@ class ProcessTaskPoolExecutor:
     def _thread_main(self):
         ctx = self._context
         ctx.push_thread_default()
+        source = _WakeSource(self)
+        source.attach(ctx)
         try:
             while not (self._pool_shut and self._in_flight == 0):
                 ctx.iteration(True)
         finally:
+            source.destroy()
             ctx.pop_thread_default()
             self._shutdown_done.set()
 
-    def _post(self, func):
-        src = GLib.idle_source_new()
-        src.set_callback(func)
-        src.attach(self._context)
-
-    def _drain(self, *_):
+    def _drain(self):
         with self._lock:
             jobs, self._pending = self._pending, []
         pool = self._pool
         for job in jobs:
-            if isinstance(job, _Job):
-                self._in_flight += 1
-                pool.run_async(TASK_NAME, job.payload, job.cancellable, self._on_done, job)
-            else:
+            if not isinstance(job, _Job):
                 job()
-        return False
+                continue
+            cancellable = Gio.Cancellable.new()
+            job.cancellable = cancellable
+            if job.cancelled:
+                job.sink(False, asyncio.CancelledError())
+                continue
+            payload = job.payload
+            if type(payload) is bytes:
+                payload = _gvs.request_from_bytes(payload)
+            job.payload = None
+            self._in_flight += 1
+            pool.run_async(TASK_NAME, payload, cancellable, self._on_done, job)
 
     def _on_done(self, pool, result, job):
         self._in_flight -= 1
@@ -317,14 +359,15 @@ class ProcessTaskPoolExecutor:
             self._pending.append(item)
             first = len(self._pending) == 1
         if first:
-            self._post(self._drain)
+            self._context.wakeup()
 
     # Submitting --------------------------------------------------------------
 
     @staticmethod
     def _payload(function, args):
         module, qualname = _refs.reference(function)
-        return _gvs.pack_request(module, qualname, args)
+        data = _gvs.request_bytes(module, qualname, args)
+        return data if data is not None else _gvs.pack_request(module, qualname, args)
 
     def create_process_task(self, function, *args):
         """Runs ``function(*args)`` in a worker and returns an asyncio future
@@ -346,8 +389,7 @@ class ProcessTaskPoolExecutor:
         fut = loop.create_future()
         post = sink.post
         job = _Job(payload, lambda ok, value: post(fut, ok, value))
-        cancellable = job.cancellable
-        fut.add_done_callback(lambda f: f.cancelled() and cancellable.cancel())
+        fut.add_done_callback(lambda f: f.cancelled() and job.cancel())
         self._enqueue(job)
         return fut
 
@@ -374,8 +416,7 @@ class ProcessTaskPoolExecutor:
                 pass
 
         job = _Job(payload, sink)
-        cancellable = job.cancellable
-        fut.add_done_callback(lambda f: f.cancelled() and cancellable.cancel())
+        fut.add_done_callback(lambda f: f.cancelled() and job.cancel())
         self._enqueue(job)
         return fut
 

@@ -151,9 +151,9 @@ def _make(vtype, data):
     return GLib.Variant.new_from_bytes(vtype, GLib.Bytes.new(data), False)
 
 
-def pack_request(module, qualname, args):
-    """``(ssav)``: module, qualname and the encoded args; TypeError as
-    _values.encode() for a value that cannot be sent."""
+def request_bytes(module, qualname, args):
+    """The serialised ``(ssav)`` in pure Python (no GLib call, so no GIL
+    release), or None when the slow path must be taken."""
     if ENABLED:
         try:
             s1 = module.encode("utf-8") + b"\0"
@@ -161,9 +161,22 @@ def pack_request(module, qualname, args):
             av = _ser_av(args, 1)
             head = len(s1) + len(s2)
             pad = -head & 7
-            return _make(_VT_REQUEST, _frame([s1, s2, _ZEROS[:pad], av], [head, len(s1)]))
+            return _frame([s1, s2, _ZEROS[:pad], av], [head, len(s1)])
         except (_Fallback, UnicodeEncodeError, RecursionError):
             pass
+    return None
+
+
+def request_from_bytes(data):
+    return _make(_VT_REQUEST, data)
+
+
+def pack_request(module, qualname, args):
+    """``(ssav)``: module, qualname and the encoded args; TypeError as
+    _values.encode() for a value that cannot be sent."""
+    data = request_bytes(module, qualname, args)
+    if data is not None:
+        return _make(_VT_REQUEST, data)
     return GLib.Variant.new_tuple(GLib.Variant.new_string(module),
                                   GLib.Variant.new_string(qualname),
                                   _values.encode_args(args))
