@@ -58,6 +58,8 @@ pool_new (void)
   /* Long enough that only a worker which never looks at its cancellable
    * is killed: the cancel test tells the two apart by the worker's pid. */
   acpu_process_task_pool_set_cancel_grace_period (pool, 60000);
+  /* No wall-clock limit a loaded machine could hit: meson's timeout is. */
+  acpu_process_task_pool_set_handshake_timeout (pool, 0);
   return pool;
 }
 

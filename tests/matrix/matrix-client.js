@@ -32,6 +32,8 @@ function poolNew(workerArgv) {
     // killed: the cancel check tells the two apart by the worker's pid.
     pool.cancel_grace_period = 60000;
     pool.cancel_tasks_when_shutdown = true;
+    // No wall-clock limit a loaded machine could hit: meson's timeout is.
+    pool.handshake_timeout = 0;
     return pool;
 }
 

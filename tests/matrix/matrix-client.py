@@ -34,6 +34,8 @@ def pool_new(worker_argv):
     # is killed: the cancel check tells the two apart by the worker's pid.
     pool.props.cancel_grace_period = 60000
     pool.props.cancel_tasks_when_shutdown = True
+    # No wall-clock limit a loaded machine could hit: meson's timeout is.
+    pool.props.handshake_timeout = 0
     return pool
 
 

@@ -93,6 +93,14 @@ worker.register('wait-cancel', task_wait_cancel)
 
 # The client side --------------------------------------------------------------
 
+def new_pool(max_workers):
+    """A pool of this program's workers, with no wall-clock limit of its own
+    that a loaded machine could hit: the meson timeout is the only one."""
+    pool = ACpu.ProcessTaskPool.new(None, max_workers)
+    pool.props.handshake_timeout = 0
+    return pool
+
+
 def iterate_until(predicate):
     context = GLib.MainContext.default()
     while not predicate():
@@ -156,7 +164,7 @@ class ConversionTest(unittest.TestCase):
 class PoolTest(unittest.TestCase):
 
     def setUp(self):
-        self.pool = ACpu.ProcessTaskPool.new(None, 2)
+        self.pool = new_pool(2)
         self.pool.props.cancel_grace_period = 60000
         self.tmpdir = tempfile.TemporaryDirectory()
 
@@ -218,7 +226,7 @@ class PoolTest(unittest.TestCase):
         self.assertIn(os.path.basename(__file__), error.message)
         self.assertTrue(error.message.endswith(', in task_raise)'), error.message)
         # The worker survived it. (Both tasks go to the first idle worker.)
-        pool = ACpu.ProcessTaskPool.new(None, 1)
+        pool = new_pool(1)
         try:
             (before,) = pool.run('pid').unpack()
             with self.assertRaises(GLib.Error):
@@ -265,7 +273,7 @@ class PoolTest(unittest.TestCase):
                                                  ACpu.Error.UNKNOWN_TASK))
 
     def test_cancel_running_task(self):
-        pool = ACpu.ProcessTaskPool.new(None, 1)
+        pool = new_pool(1)
         pool.props.cancel_grace_period = 60000
         path = os.path.join(self.tmpdir.name, 'pid')
         cancellable = Gio.Cancellable.new()
@@ -327,7 +335,7 @@ class ContextManagerTest(unittest.TestCase):
 
     def test_with_waits_for_tasks(self):
         caught = []
-        with ACpu.ProcessTaskPool.new(None, 1) as pool:
+        with new_pool(1) as pool:
             self.assertFalse(pool.props.cancel_tasks_when_shutdown)
             pool.run_async('sleep', (200,), None, self.collect(caught))
             pool.run_async('square', (3,), None, self.collect(caught))
@@ -341,7 +349,7 @@ class ContextManagerTest(unittest.TestCase):
     def test_with_cancels_tasks(self):
         caught = []
         path = os.path.join(self.tmpdir.name, 'pid')
-        with ACpu.ProcessTaskPool.new(None, 1) as pool:
+        with new_pool(1) as pool:
             pool.props.cancel_tasks_when_shutdown = True
             pool.run_async('wait-cancel', (path,), None, self.collect(caught))
             pool.run_async('square', (3,), None, self.collect(caught))
@@ -356,7 +364,7 @@ class ContextManagerTest(unittest.TestCase):
 
     def test_with_shuts_down_on_exception(self):
         with self.assertRaises(KeyError):
-            with ACpu.ProcessTaskPool.new(None, 1) as pool:
+            with new_pool(1) as pool:
                 (pid,) = pool.run('pid').unpack()
                 raise KeyError('out')
         self.assertFalse(process_exists(pid))
