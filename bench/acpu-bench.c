@@ -1,0 +1,1221 @@
+/* acpu-bench.c — asynccpu-glib against the floor the machine sets, and
+ * (in full mode) against the peers, in one run.
+ *
+ * Usage: acpu-bench [--quick] [--no-peers] [--only=LIST]
+ *
+ * Prints one `name: value` line per figure (names from issue 5), each
+ * project figure measured in the same run as its baseline, with project and
+ * baseline trials interleaved and the median of the trials reported. Lines
+ * starting with `#` are comments (trial counts, machine load).
+ *
+ * Workloads (see docs/performance.md):
+ *   rtt        sequential round trip of `trivial` through a 2-worker pool
+ *              (run_async from a GMainLoop, next task from the callback) vs
+ *              a 2-process socketpair ping-pong of 32-byte messages
+ *   throughput 100,000 `trivial` submitted at once from one main-loop
+ *              callback, 2 workers, until the last callback, vs the same
+ *              function through g_task_run_in_thread
+ *   lateness   a 1 ms g_timeout on the caller's loop while 100,000 tasks are
+ *              submitted 0.5 ms worth per idle iteration (the way a GTK app
+ *              that keeps its frames would) and run; also reported for the
+ *              one-burst run, where the loop is blocked for the whole submit
+ *   echo64     a 64 MiB `(ay)` argument returned as the result vs sending
+ *              64 MiB to a child over a socketpair and reading it back
+ *              (store and forward: the child has it all before answering)
+ *   cold       pool_new → first result vs fork+exec of acpu-bench-hello (a
+ *              GIO-linked program) to its first byte
+ *   scaling    tasks of ≥ 100 ms of CPU through 2 workers vs 1
+ *   overhead   the same tasks through a 1-worker pool vs in-process calls
+ *   memory     PSS of an idle bench worker; parent heap growth per queued
+ *              task with 100,000 queued behind a blocked worker
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <asynccpu-glib.h>
+
+#include "acpu-bench-cpu.h"
+
+#define N_THROUGHPUT   100000
+#define CHUNK_BUDGET_US 500    /* chunked submission: per idle iteration */
+#define ECHO_SIZE      (64u * 1024 * 1024)
+#define PING_SIZE      32
+
+static gboolean opt_quick;
+static gboolean opt_no_peers;
+static char *opt_only;
+static char *bench_dir;       /* where acpu-bench-worker and -hello are */
+static char *worker_argv[2];
+
+/* Helpers ------------------------------------------------------------------ */
+
+static gint64
+now_us (void)
+{
+  return g_get_monotonic_time ();
+}
+
+/* How long the calling thread has waited on a run queue (runnable, not
+ * running), in microseconds: /proc/thread-self/schedstat, second field. */
+static gint64
+thread_runq_wait_us (void)
+{
+  g_autofree char *contents = NULL;
+  unsigned long long run = 0, wait = 0;
+
+  if (g_file_get_contents ("/proc/thread-self/schedstat", &contents, NULL, NULL))
+    sscanf (contents, "%llu %llu", &run, &wait);
+  return (gint64) (wait / 1000);
+}
+
+/* CPU time of the calling thread, in microseconds. */
+static gint64
+thread_cpu_us (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (gint64) ts.tv_sec * G_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+static int
+cmp_double (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return x < y ? -1 : x > y;
+}
+
+static double
+median (GArray *values)
+{
+  g_autoptr(GArray) copy = NULL;
+  guint n = values->len;
+
+  if (n == 0)
+    return 0;
+  copy = g_array_copy (values);
+  g_array_sort (copy, cmp_double);
+  if (n % 2 == 1)
+    return g_array_index (copy, double, n / 2);
+  return (g_array_index (copy, double, n / 2 - 1) + g_array_index (copy, double, n / 2)) / 2;
+}
+
+static double
+percentile (GArray *values, double p)
+{
+  g_autoptr(GArray) copy = NULL;
+  guint i;
+
+  if (values->len == 0)
+    return 0;
+  copy = g_array_copy (values);
+  g_array_sort (copy, cmp_double);
+  i = (guint) (p / 100.0 * (copy->len - 1) + 0.5);
+  return g_array_index (copy, double, MIN (i, copy->len - 1));
+}
+
+static void
+add (GArray *a, double v)
+{
+  g_array_append_val (a, v);
+}
+
+static GArray *
+new_values (void)
+{
+  return g_array_new (FALSE, FALSE, sizeof (double));
+}
+
+static void
+print_value (const char *name, double value, int decimals)
+{
+  printf ("%s: %.*f\n", name, decimals, value);
+  fflush (stdout);
+}
+
+static void
+print_trials (const char *name, GArray *values, int decimals)
+{
+  g_autoptr(GString) s = g_string_new (NULL);
+
+  for (guint i = 0; i < values->len; i++)
+    g_string_append_printf (s, "%s%.*f", i ? " " : "", decimals, g_array_index (values, double, i));
+  printf ("# %s trials: %s\n", name, s->str);
+}
+
+static gboolean
+want (const char *what)
+{
+  g_auto(GStrv) parts = NULL;
+
+  if (opt_only == NULL)
+    return TRUE;
+  parts = g_strsplit (opt_only, ",", -1);
+  return g_strv_contains ((const char * const *) parts, what);
+}
+
+static void
+print_load (const char *when)
+{
+  g_autofree char *contents = NULL;
+
+  if (g_file_get_contents ("/proc/loadavg", &contents, NULL, NULL))
+    printf ("# load %s: %s", when, contents);
+}
+
+static gboolean
+write_all (int fd, const void *buf, gsize len)
+{
+  const char *p = buf;
+
+  while (len > 0)
+    {
+      ssize_t n = write (fd, p, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      p += n;
+      len -= n;
+    }
+  return TRUE;
+}
+
+static gboolean
+read_all (int fd, void *buf, gsize len)
+{
+  char *p = buf;
+
+  while (len > 0)
+    {
+      ssize_t n = read (fd, p, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      p += n;
+      len -= n;
+    }
+  return TRUE;
+}
+
+/* Main loop helpers. */
+
+static GMainContext *main_ctx;
+
+static void
+iterate_until (const gboolean *done)
+{
+  while (!*done)
+    g_main_context_iteration (main_ctx, TRUE);
+}
+
+static void
+iterate_for (guint msec)
+{
+  gint64 end = now_us () + msec * 1000;
+
+  while (now_us () < end)
+    {
+      while (g_main_context_iteration (main_ctx, FALSE))
+        ;
+      g_usleep (1000);
+    }
+}
+
+/* The floor children, forked before any thread exists. */
+
+typedef struct
+{
+  GPid pid;
+  int  fd;
+} Child;
+
+static Child ping_child = { 0, -1 };
+static Child echo_child = { 0, -1 };
+
+G_GNUC_NORETURN static void
+ping_child_main (int fd)
+{
+  char buf[PING_SIZE];
+
+  while (read_all (fd, buf, sizeof buf))
+    if (!write_all (fd, buf, sizeof buf))
+      break;
+  _exit (0);
+}
+
+/* Reads a length, then that many bytes, then writes them all back. */
+G_GNUC_NORETURN static void
+echo_child_main (int fd)
+{
+  guint64 len, cap = 0;
+  char *buf = NULL;
+
+  /* One buffer, kept: the floor is the copying, not the page faults of a
+   * fresh 64 MiB allocation each time. */
+  while (read_all (fd, &len, sizeof len))
+    {
+      if (len > cap)
+        {
+          free (buf);
+          buf = malloc (len);
+          cap = len;
+        }
+      if (buf == NULL || !read_all (fd, buf, len) || !write_all (fd, buf, len))
+        _exit (1);
+    }
+  _exit (0);
+}
+
+static void
+fork_child (Child *child, void (*child_main) (int))
+{
+  int sv[2];
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    g_error ("socketpair: %s", g_strerror (errno));
+  child->pid = fork ();
+  if (child->pid < 0)
+    g_error ("fork: %s", g_strerror (errno));
+  if (child->pid == 0)
+    {
+      /* Only our own end: an inherited end of another child's channel
+       * would keep that child from ever seeing EOF. */
+      if (ping_child.fd >= 0)
+        close (ping_child.fd);
+      if (echo_child.fd >= 0)
+        close (echo_child.fd);
+      close (sv[0]);
+      child_main (sv[1]);
+    }
+  close (sv[1]);
+  child->fd = sv[0];
+}
+
+static void
+end_child (Child *child)
+{
+  if (child->fd >= 0)
+    close (child->fd);
+  if (child->pid > 0)
+    waitpid (child->pid, NULL, 0);
+  child->fd = -1;
+  child->pid = 0;
+}
+
+/* Pool helpers ------------------------------------------------------------- */
+
+typedef struct
+{
+  guint     pending;
+  guint     errors;
+  gboolean  done;
+  gint64    last_time;
+  GVariant *last_value;
+} Counter;
+
+static void
+counter_cb (GObject *object, GAsyncResult *result, gpointer user_data)
+{
+  Counter *c = user_data;
+  g_autoptr(GError) error = NULL;
+  GVariant *value = acpu_process_task_pool_run_finish (ACPU_PROCESS_TASK_POOL (object), result, &error);
+
+  if (value == NULL)
+    {
+      if (c->errors++ == 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_printerr ("task failed: %s\n", error->message);
+    }
+  if (c->last_value != NULL)
+    g_variant_unref (c->last_value);
+  c->last_value = value;
+  if (--c->pending == 0)
+    {
+      c->done = TRUE;
+      c->last_time = now_us ();
+    }
+}
+
+static void
+counter_clear (Counter *c)
+{
+  g_clear_pointer (&c->last_value, g_variant_unref);
+}
+
+static ACpuProcessTaskPool *
+pool_new (guint max_workers)
+{
+  return acpu_process_task_pool_new ((const char * const *) worker_argv, max_workers);
+}
+
+static void
+pool_run_many (ACpuProcessTaskPool *pool, const char *name, GVariant *args, guint n)
+{
+  Counter c = { .pending = n };
+
+  if (args != NULL)
+    g_variant_ref_sink (args);
+  for (guint i = 0; i < n; i++)
+    acpu_process_task_pool_run_async (pool, name, args, NULL, counter_cb, &c);
+  iterate_until (&c.done);
+  if (c.errors > 0)
+    g_error ("%u of %u warm-up tasks failed", c.errors, n);
+  counter_clear (&c);
+  if (args != NULL)
+    g_variant_unref (args);
+}
+
+static void
+pool_shutdown (ACpuProcessTaskPool *pool)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!acpu_process_task_pool_shutdown (pool, NULL, &error))
+    g_printerr ("shutdown: %s\n", error->message);
+  g_object_unref (pool);
+}
+
+/* rtt ---------------------------------------------------------------------- */
+
+typedef struct
+{
+  ACpuProcessTaskPool *pool;
+  guint                left;
+  gboolean             done;
+} Chain;
+
+static void
+chain_cb (GObject *object, GAsyncResult *result, gpointer user_data)
+{
+  Chain *chain = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = acpu_process_task_pool_run_finish (chain->pool, result, &error);
+
+  if (value == NULL)
+    g_error ("trivial: %s", error->message);
+  if (--chain->left == 0)
+    chain->done = TRUE;
+  else
+    acpu_process_task_pool_run_async (chain->pool, "trivial", NULL, NULL, chain_cb, chain);
+}
+
+static double
+rtt_project_trial (ACpuProcessTaskPool *pool, guint n)
+{
+  Chain chain = { pool, n, FALSE };
+  gint64 start = now_us ();
+
+  acpu_process_task_pool_run_async (pool, "trivial", NULL, NULL, chain_cb, &chain);
+  iterate_until (&chain.done);
+  return (double) (now_us () - start) / n;
+}
+
+static double
+rtt_sync_trial (ACpuProcessTaskPool *pool, guint n)
+{
+  gint64 start = now_us ();
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) value = acpu_process_task_pool_run (pool, "trivial", NULL, NULL, &error);
+
+      if (value == NULL)
+        g_error ("trivial: %s", error->message);
+    }
+  return (double) (now_us () - start) / n;
+}
+
+static double
+rtt_floor_trial (guint n)
+{
+  char buf[PING_SIZE] = { 0 };
+  gint64 start = now_us ();
+
+  for (guint i = 0; i < n; i++)
+    if (!write_all (ping_child.fd, buf, sizeof buf) || !read_all (ping_child.fd, buf, sizeof buf))
+      g_error ("ping-pong child is gone");
+  return (double) (now_us () - start) / n;
+}
+
+static void
+bench_rtt (void)
+{
+  guint trials = opt_quick ? 5 : 15, n = opt_quick ? 500 : 2000;
+  g_autoptr(GArray) project = new_values ();
+  g_autoptr(GArray) sync = new_values ();
+  g_autoptr(GArray) floor_ = new_values ();
+  ACpuProcessTaskPool *pool = pool_new (2);
+  double p, f;
+
+  pool_run_many (pool, "trivial", NULL, 2);
+  rtt_project_trial (pool, 200);
+  rtt_floor_trial (200);
+
+  for (guint t = 0; t < trials; t++)
+    {
+      add (floor_, rtt_floor_trial (n));
+      add (project, rtt_project_trial (pool, n));
+      add (sync, rtt_sync_trial (pool, n / 2));
+    }
+  pool_shutdown (pool);
+
+  p = median (project);
+  f = median (floor_);
+  printf ("# rtt: %u trials of %u sequential round trips, interleaved\n", trials, n);
+  print_trials ("rtt_us", project, 1);
+  print_trials ("rtt_floor_us", floor_, 1);
+  print_value ("rtt_us", p, 1);
+  print_value ("rtt_floor_us", f, 1);
+  print_value ("rtt_ratio", p / f, 2);
+  print_value ("rtt_sync_us", median (sync), 1);
+}
+
+/* throughput and lateness -------------------------------------------------- */
+
+typedef struct
+{
+  GArray  *late_ms;
+  gint64   last;
+} Ticker;
+
+static gboolean
+ticker_cb (gpointer user_data)
+{
+  Ticker *t = user_data;
+  gint64 now = now_us ();
+
+  if (t->last != 0)
+    add (t->late_ms, MAX (0.0, (double) (now - t->last - 1000) / 1000.0));
+  t->last = now;
+  return G_SOURCE_CONTINUE;
+}
+
+typedef struct
+{
+  ACpuProcessTaskPool *pool;
+  Counter             *counter;
+  guint                submitted;
+  guint                total;
+  gboolean             burst;
+  gint64               submit_start;
+  gint64               submit_end;
+  double               max_block_ms;
+  gint64               cpu_us;
+} Submitter;
+
+static gboolean
+submit_cb (gpointer user_data)
+{
+  Submitter *s = user_data;
+  gint64 start = now_us ();
+  gint64 cpu = thread_cpu_us ();
+
+  if (s->submitted == 0)
+    s->submit_start = start;
+  /* A burst submits everything; a chunk submits for CHUNK_BUDGET_US, as an
+   * app that keeps its frames would (checking the clock every 16). */
+  while (s->submitted < s->total)
+    {
+      acpu_process_task_pool_run_async (s->pool, "trivial", NULL, NULL, counter_cb, s->counter);
+      if ((++s->submitted & 15) == 0 && !s->burst && now_us () - start >= CHUNK_BUDGET_US)
+        break;
+    }
+  s->cpu_us += thread_cpu_us () - cpu;
+  s->max_block_ms = MAX (s->max_block_ms, (double) (now_us () - start) / 1000.0);
+  if (s->submitted < s->total)
+    return G_SOURCE_CONTINUE;
+  s->submit_end = now_us ();
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct
+{
+  double   rate;
+  double   submit_ms;
+  double   max_block_ms;
+  double   submit_cpu_us;   /* caller-thread CPU per task in run_async */
+  double   caller_cpu_us;   /* caller-thread CPU per task in all */
+  double   runq_wait_pct;   /* caller thread runnable but not running */
+  GArray  *late_ms;
+} ThroughputResult;
+
+/* Submits @total trivial tasks from the loop, all from one callback (@burst)
+ * or CHUNK_BUDGET_US worth per idle iteration, with a 1 ms ticker running
+ * throughout. */
+static ThroughputResult
+throughput_project_trial (ACpuProcessTaskPool *pool, guint total, gboolean burst)
+{
+  Counter c = { .pending = total };
+  Submitter s = { pool, &c, 0, total, burst, 0, 0, 0, 0 };
+  gint64 cpu0 = thread_cpu_us ();
+  gint64 wait0 = thread_runq_wait_us ();
+  gint64 wall0 = now_us ();
+  Ticker ticker = { new_values (), 0 };
+  ThroughputResult r;
+  guint tick_id, submit_id;
+
+  tick_id = g_timeout_add (1, ticker_cb, &ticker);
+  iterate_for (5);
+  submit_id = g_idle_add_full (burst ? G_PRIORITY_DEFAULT : G_PRIORITY_DEFAULT_IDLE,
+                               submit_cb, &s, NULL);
+  (void) submit_id;
+  iterate_until (&c.done);
+  g_source_remove (tick_id);
+  if (c.errors > 0)
+    g_error ("%u of %u throughput tasks failed", c.errors, total);
+  counter_clear (&c);
+
+  r.rate = total / ((double) (c.last_time - s.submit_start) / G_USEC_PER_SEC);
+  r.submit_ms = (double) (s.submit_end - s.submit_start) / 1000.0;
+  r.max_block_ms = s.max_block_ms;
+  r.late_ms = ticker.late_ms;
+  r.submit_cpu_us = (double) s.cpu_us / total;
+  r.caller_cpu_us = (double) (thread_cpu_us () - cpu0) / total;
+  r.runq_wait_pct = (double) (thread_runq_wait_us () - wait0) * 100.0 / (double) (now_us () - wall0);
+  return r;
+}
+
+/* The baseline: the same function in GLib's thread pool. */
+static GVariant *
+trivial_func (void)
+{
+  return g_variant_new ("(i)", (gint32) getpid ());
+}
+
+static void
+gtask_thread_func (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  g_task_return_pointer (task, g_variant_ref_sink (trivial_func ()), (GDestroyNotify) g_variant_unref);
+}
+
+static void
+gtask_done_cb (GObject *object, GAsyncResult *result, gpointer user_data)
+{
+  Counter *c = g_task_get_task_data (G_TASK (result));
+  GVariant *value = g_task_propagate_pointer (G_TASK (result), NULL);
+
+  g_clear_pointer (&value, g_variant_unref);
+  if (--c->pending == 0)
+    {
+      c->done = TRUE;
+      c->last_time = now_us ();
+    }
+}
+
+static double
+throughput_gtask_trial (guint total)
+{
+  Counter c = { .pending = total };
+  gint64 start = now_us ();
+
+  for (guint i = 0; i < total; i++)
+    {
+      GTask *task = g_task_new (NULL, NULL, gtask_done_cb, NULL);
+
+      g_task_set_task_data (task, &c, NULL);
+      g_task_run_in_thread (task, gtask_thread_func);
+      g_object_unref (task);
+    }
+  iterate_until (&c.done);
+  return total / ((double) (c.last_time - start) / G_USEC_PER_SEC);
+}
+
+static void
+bench_throughput (void)
+{
+  guint trials = opt_quick ? 1 : 5;
+  guint total = N_THROUGHPUT;
+  g_autoptr(GArray) project = new_values ();
+  g_autoptr(GArray) chunked = new_values ();
+  g_autoptr(GArray) gtask = new_values ();
+  g_autoptr(GArray) submit_burst = new_values ();
+  g_autoptr(GArray) block_chunked = new_values ();
+  g_autoptr(GArray) late_burst = new_values ();
+  g_autoptr(GArray) late_chunked = new_values ();
+  g_autoptr(GArray) p99_chunked = new_values ();
+  g_autoptr(GArray) max_chunked = new_values ();
+  g_autoptr(GArray) p99_burst = new_values ();
+  g_autoptr(GArray) max_burst = new_values ();
+  g_autoptr(GArray) submit_cpu = new_values ();
+  g_autoptr(GArray) caller_cpu = new_values ();
+  g_autoptr(GArray) runq_chunked = new_values ();
+  ACpuProcessTaskPool *pool = pool_new (2);
+  double p, g;
+
+  /* Both workers up, the window warmed. */
+  pool_run_many (pool, "trivial", NULL, 2000);
+  throughput_gtask_trial (2000);
+
+  for (guint t = 0; t < trials; t++)
+    {
+      ThroughputResult r;
+
+      add (gtask, throughput_gtask_trial (total));
+
+      r = throughput_project_trial (pool, total, TRUE);
+      add (project, r.rate);
+      add (submit_burst, r.submit_ms);
+      add (submit_cpu, r.submit_cpu_us);
+      add (caller_cpu, r.caller_cpu_us);
+      add (p99_burst, percentile (r.late_ms, 99));
+      add (max_burst, percentile (r.late_ms, 100));
+      g_array_append_vals (late_burst, r.late_ms->data, r.late_ms->len);
+      g_array_unref (r.late_ms);
+
+      r = throughput_project_trial (pool, total, FALSE);
+      add (chunked, r.rate);
+      add (block_chunked, r.max_block_ms);
+      add (runq_chunked, r.runq_wait_pct);
+      add (p99_chunked, percentile (r.late_ms, 99));
+      add (max_chunked, percentile (r.late_ms, 100));
+      g_array_append_vals (late_chunked, r.late_ms->data, r.late_ms->len);
+      g_array_unref (r.late_ms);
+    }
+  pool_shutdown (pool);
+
+  p = median (project);
+  g = median (gtask);
+  printf ("# throughput: %u trials of %u trivial tasks, 2 workers, interleaved with GTask\n",
+          trials, total);
+  print_trials ("throughput_per_s", project, 0);
+  print_trials ("gtask_per_s", gtask, 0);
+  print_trials ("throughput_chunked_per_s", chunked, 0);
+  print_value ("throughput_per_s", p, 0);
+  print_value ("gtask_per_s", g, 0);
+  print_value ("throughput_ratio", p / g, 3);
+  print_value ("throughput_chunked_per_s", median (chunked), 0);
+  printf ("# lateness: 1 ms g_timeout on the caller's loop; primary = %u tasks submitted "
+          "for %d us per idle iteration (G_PRIORITY_DEFAULT_IDLE); _burst = all from one callback\n",
+          total, CHUNK_BUDGET_US);
+  print_trials ("lateness_p99_ms", p99_chunked, 2);
+  print_trials ("lateness_max_ms", max_chunked, 2);
+  print_value ("lateness_p99_ms", median (p99_chunked), 2);
+  print_value ("lateness_max_ms", median (max_chunked), 2);
+  print_value ("lateness_ticks", late_chunked->len / (double) MAX (trials, 1), 0);
+  print_value ("submit_chunk_block_ms", median (block_chunked), 2);
+  print_value ("caller_runq_wait_pct", median (runq_chunked), 1);
+  print_value ("lateness_burst_p99_ms", median (p99_burst), 2);
+  print_value ("lateness_burst_max_ms", median (max_burst), 2);
+  print_value ("submit_burst_ms", median (submit_burst), 1);
+  print_value ("submit_burst_us_per_task", median (submit_burst) * 1000.0 / total, 3);
+  print_value ("submit_cpu_us_per_task", median (submit_cpu), 3);
+  print_value ("caller_cpu_us_per_task", median (caller_cpu), 3);
+}
+
+/* echo64 ------------------------------------------------------------------- */
+
+static double
+echo_project_trial (ACpuProcessTaskPool *pool, GBytes *bytes)
+{
+  Counter c = { .pending = 1 };
+  GVariant *args;
+  gint64 start;
+  gsize n;
+
+  /* Built outside the clock: the caller has its data already. */
+  args = g_variant_ref_sink (g_variant_new ("(@ay)",
+                                            g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE)));
+  start = now_us ();
+  acpu_process_task_pool_run_async (pool, "echo", args, NULL, counter_cb, &c);
+  iterate_until (&c.done);
+  if (c.errors > 0 || c.last_value == NULL)
+    g_error ("echo failed");
+  {
+    g_autoptr(GVariant) ay = g_variant_get_child_value (c.last_value, 0);
+    n = g_variant_get_size (ay);
+  }
+  if (n != ECHO_SIZE)
+    g_error ("echo returned %" G_GSIZE_FORMAT " bytes", n);
+  counter_clear (&c);
+  g_variant_unref (args);
+  return (double) (c.last_time - start) / 1000.0;
+}
+
+static double
+echo_floor_trial (const char *data, char *back)
+{
+  guint64 len = ECHO_SIZE;
+  gint64 start = now_us ();
+
+  if (!write_all (echo_child.fd, &len, sizeof len) ||
+      !write_all (echo_child.fd, data, len) ||
+      !read_all (echo_child.fd, back, len))
+    g_error ("echo child is gone");
+  return (double) (now_us () - start) / 1000.0;
+}
+
+static void
+bench_echo (void)
+{
+  guint trials = opt_quick ? 3 : 9;
+  g_autoptr(GArray) project = new_values ();
+  g_autoptr(GArray) floor_ = new_values ();
+  g_autoptr(GArray) memcpy_ = new_values ();
+  char *data = g_malloc (ECHO_SIZE);
+  char *back = g_malloc (ECHO_SIZE);
+  g_autoptr(GBytes) bytes = NULL;
+  ACpuProcessTaskPool *pool = pool_new (1);
+  double p, f;
+
+  for (gsize i = 0; i < ECHO_SIZE; i++)
+    data[i] = (char) (i * 31);
+  memset (back, 0, ECHO_SIZE);
+  bytes = g_bytes_new_static (data, ECHO_SIZE);
+
+  pool_run_many (pool, "trivial", NULL, 1);
+  echo_project_trial (pool, bytes);
+  echo_floor_trial (data, back);
+
+  for (guint t = 0; t < trials; t++)
+    {
+      gint64 start;
+
+      add (floor_, echo_floor_trial (data, back));
+      add (project, echo_project_trial (pool, bytes));
+      start = now_us ();
+      memcpy (back, data, ECHO_SIZE);
+      add (memcpy_, (double) (now_us () - start) / 1000.0);
+    }
+  if (memcmp (data, back, ECHO_SIZE) != 0)
+    g_error ("echo floor corrupted the data");
+  pool_shutdown (pool);
+
+  p = median (project);
+  f = median (floor_);
+  printf ("# echo64: %u trials of 64 MiB there and back, interleaved\n", trials);
+  print_trials ("echo64_ms", project, 2);
+  print_trials ("echo64_floor_ms", floor_, 2);
+  print_value ("echo64_ms", p, 2);
+  print_value ("echo64_floor_ms", f, 2);
+  print_value ("echo64_ratio", p / f, 2);
+  print_value ("echo64_memcpy_ms", median (memcpy_), 2);
+  g_bytes_unref (g_steal_pointer (&bytes));
+  g_free (data);
+  g_free (back);
+}
+
+/* cold --------------------------------------------------------------------- */
+
+static double
+cold_project_trial (void)
+{
+  Counter c = { .pending = 1 };
+  gint64 start = now_us ();
+  ACpuProcessTaskPool *pool = pool_new (1);
+  double ms;
+
+  acpu_process_task_pool_run_async (pool, "trivial", NULL, NULL, counter_cb, &c);
+  iterate_until (&c.done);
+  ms = (double) (c.last_time - start) / 1000.0;
+  if (c.errors > 0)
+    g_error ("cold start failed");
+  counter_clear (&c);
+  pool_shutdown (pool);
+  return ms;
+}
+
+static double
+cold_floor_trial (void)
+{
+  g_autofree char *hello = g_build_filename (bench_dir, "acpu-bench-hello", NULL);
+  char *argv[] = { hello, NULL };
+  gint64 start;
+  int sv[2];
+  pid_t pid;
+  char byte;
+  double ms;
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    g_error ("socketpair: %s", g_strerror (errno));
+  start = now_us ();
+  pid = fork ();
+  if (pid == 0)
+    {
+      dup2 (sv[1], 0);
+      dup2 (sv[1], 1);
+      execv (hello, argv);
+      _exit (127);
+    }
+  close (sv[1]);
+  if (!read_all (sv[0], &byte, 1))
+    g_error ("%s did not answer", hello);
+  ms = (double) (now_us () - start) / 1000.0;
+  close (sv[0]);
+  waitpid (pid, NULL, 0);
+  return ms;
+}
+
+static void
+bench_cold (void)
+{
+  guint trials = opt_quick ? 4 : 12;
+  g_autoptr(GArray) project = new_values ();
+  g_autoptr(GArray) floor_ = new_values ();
+  double p, f;
+
+  cold_floor_trial ();
+  cold_project_trial ();
+  for (guint t = 0; t < trials; t++)
+    {
+      add (floor_, cold_floor_trial ());
+      add (project, cold_project_trial ());
+    }
+  p = median (project);
+  f = median (floor_);
+  printf ("# cold: %u trials, interleaved\n", trials);
+  print_trials ("cold_ms", project, 2);
+  print_trials ("cold_floor_ms", floor_, 2);
+  print_value ("cold_ms", p, 2);
+  print_value ("cold_floor_ms", f, 2);
+  print_value ("cold_ratio", p / f, 2);
+}
+
+/* scaling and overhead ----------------------------------------------------- */
+
+static volatile guint64 cpu_sink;
+
+static guint64
+calibrate_cpu (double target_ms)
+{
+  guint64 n = 1 << 20;
+
+  for (;;)
+    {
+      gint64 start = now_us ();
+      double ms;
+
+      cpu_sink ^= acpu_bench_cpu (n);
+      ms = (double) (now_us () - start) / 1000.0;
+      if (ms > 20)
+        {
+          /* Median of three at this size. */
+          double t[3] = { ms, 0, 0 };
+
+          for (int i = 1; i < 3; i++)
+            {
+              start = now_us ();
+              cpu_sink ^= acpu_bench_cpu (n);
+              t[i] = (double) (now_us () - start) / 1000.0;
+            }
+          qsort (t, 3, sizeof (double), cmp_double);
+          return (guint64) (n * (target_ms / t[1]));
+        }
+      n *= 2;
+    }
+}
+
+static double
+cpu_pool_trial (ACpuProcessTaskPool *pool, guint64 n, guint k)
+{
+  Counter c = { .pending = k };
+  gint64 start = now_us ();
+  GVariant *args = g_variant_ref_sink (g_variant_new ("(t)", n));
+
+  for (guint i = 0; i < k; i++)
+    acpu_process_task_pool_run_async (pool, "cpu", args, NULL, counter_cb, &c);
+  iterate_until (&c.done);
+  g_variant_unref (args);
+  if (c.errors > 0)
+    g_error ("cpu tasks failed");
+  counter_clear (&c);
+  return (double) (c.last_time - start) / 1000.0;
+}
+
+static double
+cpu_inproc_trial (guint64 n, guint k)
+{
+  gint64 start = now_us ();
+
+  for (guint i = 0; i < k; i++)
+    {
+      /* The worker's loop, in steps, without the cancellable. */
+      guint64 x = 0;
+
+      for (guint64 left = n; left > 0;)
+        {
+          guint64 step = MIN (left, (guint64) 1 << 20);
+          x ^= acpu_bench_cpu (step);
+          left -= step;
+        }
+      cpu_sink ^= x;
+    }
+  return (double) (now_us () - start) / 1000.0;
+}
+
+static void
+bench_scaling (void)
+{
+  guint trials = opt_quick ? 3 : 7, k = 8;
+  /* Aim above 100 ms: the machine may be faster now than later. */
+  guint64 n = calibrate_cpu (opt_quick ? 130 : 160);
+  g_autoptr(GArray) one = new_values ();
+  g_autoptr(GArray) two = new_values ();
+  g_autoptr(GArray) inproc = new_values ();
+  g_autoptr(GArray) speedups = new_values ();
+  g_autoptr(GArray) overheads = new_values ();
+  ACpuProcessTaskPool *pool1 = pool_new (1);
+  ACpuProcessTaskPool *pool2 = pool_new (2);
+  double a, b, c;
+
+  pool_run_many (pool1, "trivial", NULL, 1);
+  pool_run_many (pool2, "trivial", NULL, 2);
+  cpu_pool_trial (pool2, n / 8, 4);
+
+  for (guint t = 0; t < trials; t++)
+    {
+      /* Interleave task by task: one in-process call, then one task through
+       * the 1-worker pool, k times; then k tasks through 2 workers. A busy
+       * moment on the shared machine then hits both sides of a ratio. */
+      a = b = 0;
+      for (guint i = 0; i < k; i++)
+        {
+          a += cpu_inproc_trial (n, 1);
+          b += cpu_pool_trial (pool1, n, 1);
+        }
+      c = cpu_pool_trial (pool2, n, k);
+      add (inproc, a);
+      add (one, b);
+      add (two, c);
+      add (overheads, (b - a) / a * 100.0);
+      add (speedups, b / c);
+    }
+  pool_shutdown (pool1);
+  pool_shutdown (pool2);
+
+  printf ("# scaling: %u trials of %u tasks of ~%.0f ms (n = %" G_GUINT64_FORMAT "): "
+          "in-process and 1-worker pool alternating task by task, then %u at once on 2 workers; "
+          "ratio per trial, median\n",
+          trials, k, (double) median (inproc) / k, n, k);
+  print_trials ("cpu_inproc_ms", inproc, 1);
+  print_trials ("cpu_1worker_ms", one, 1);
+  print_trials ("cpu_2workers_ms", two, 1);
+  print_trials ("scaling_speedup", speedups, 3);
+  print_trials ("overhead_pct", overheads, 2);
+  print_value ("scaling_speedup", median (speedups), 3);
+  print_value ("overhead_pct", median (overheads), 2);
+  print_value ("scaling_speedup_of_medians", median (one) / median (two), 3);
+  print_value ("overhead_pct_of_medians", (median (one) - median (inproc)) / median (inproc) * 100.0, 2);
+}
+
+/* memory ------------------------------------------------------------------- */
+
+static gint64
+smaps_field_kib (GPid pid, const char *field)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/smaps_rollup", (int) pid);
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) lines = NULL;
+  gsize flen = strlen (field);
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return -1;
+  lines = g_strsplit (contents, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (strncmp (lines[i], field, flen) == 0 && lines[i][flen] == ':')
+      return g_ascii_strtoll (lines[i] + flen + 1, NULL, 10);
+  return -1;
+}
+
+static gint64
+heap_bytes (void)
+{
+  struct mallinfo2 mi = mallinfo2 ();
+  return (gint64) (mi.uordblks + mi.hblkhd);
+}
+
+static gint64
+rss_bytes (void)
+{
+  g_autofree char *contents = NULL;
+  long size = 0, resident = 0;
+
+  if (g_file_get_contents ("/proc/self/statm", &contents, NULL, NULL))
+    sscanf (contents, "%ld %ld", &size, &resident);
+  return (gint64) resident * sysconf (_SC_PAGESIZE);
+}
+
+static void
+bench_memory (void)
+{
+  ACpuProcessTaskPool *pool = pool_new (1);
+  Counter c = { .pending = 1 };
+  Counter queued = { .pending = N_THROUGHPUT };
+  g_autoptr(GCancellable) block_cancel = g_cancellable_new ();
+  GPid pid;
+  gint64 heap0, rss0, heap1, rss1;
+
+  /* Idle PSS: ask a worker its pid, let it go idle, read smaps_rollup. */
+  acpu_process_task_pool_run_async (pool, "trivial", NULL, NULL, counter_cb, &c);
+  iterate_until (&c.done);
+  g_variant_get (c.last_value, "(i)", &pid);
+  counter_clear (&c);
+  iterate_for (300);
+  print_value ("worker_idle_pss_kib", smaps_field_kib (pid, "Pss"), 0);
+  print_value ("worker_idle_rss_kib", smaps_field_kib (pid, "Rss"), 0);
+  print_value ("worker_idle_private_kib",
+               smaps_field_kib (pid, "Private_Clean") + smaps_field_kib (pid, "Private_Dirty"), 0);
+
+  /* Queued: block the only worker with a long cpu task, then queue 100k. */
+  c = (Counter) { .pending = 1 };
+  acpu_process_task_pool_run_async (pool, "cpu", g_variant_new ("(t)", G_MAXUINT64), block_cancel,
+                                    counter_cb, &c);
+  iterate_for (100);
+  malloc_trim (0);
+  heap0 = heap_bytes ();
+  rss0 = rss_bytes ();
+  for (guint i = 0; i < N_THROUGHPUT; i++)
+    acpu_process_task_pool_run_async (pool, "trivial", NULL, NULL, counter_cb, &queued);
+  /* Let the I/O thread take them into its queue. */
+  iterate_for (300);
+  heap1 = heap_bytes ();
+  rss1 = rss_bytes ();
+  printf ("# queued: %u tasks behind a blocked worker; heap = mallinfo2 in-use bytes, all arenas\n",
+          N_THROUGHPUT);
+  print_value ("queued_task_bytes", (double) (heap1 - heap0) / N_THROUGHPUT, 0);
+  print_value ("queued_task_rss_bytes", (double) (rss1 - rss0) / N_THROUGHPUT, 0);
+  print_value ("queued_n", acpu_process_task_pool_get_n_queued (pool), 0);
+
+  g_cancellable_cancel (block_cancel);
+  iterate_until (&c.done);
+  counter_clear (&c);
+  iterate_until (&queued.done);
+  counter_clear (&queued);
+  pool_shutdown (pool);
+}
+
+/* peers -------------------------------------------------------------------- */
+
+static void
+run_peer (const char * const *argv, const char *what)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  int status = 0;
+
+  fflush (stdout);
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_CHILD_INHERITS_STDIN,
+                     NULL, NULL, &out, NULL, &status, &error))
+    {
+      printf ("# %s: not run: %s\n", what, error->message);
+      return;
+    }
+  fputs (out, stdout);
+  if (!g_spawn_check_wait_status (status, &error))
+    printf ("# %s: %s\n", what, error->message);
+  fflush (stdout);
+}
+
+static void
+bench_peers (void)
+{
+  g_autofree char *ppe = g_build_filename (ACPU_BENCH_SRCDIR, "peers", "ppe_bench.py", NULL);
+  g_autofree char *pis = g_build_filename (ACPU_BENCH_SRCDIR, "peers", "run-piscina.sh", NULL);
+  g_autofree char *pyb = g_build_filename (ACPU_BENCH_SRCDIR, "python", "bench.py", NULL);
+  const char *quick = opt_quick ? "--quick" : NULL;
+
+  {
+    const char *argv[] = { "/usr/bin/python3", ppe, quick, NULL };
+    run_peer (argv, "ProcessPoolExecutor");
+  }
+  if (g_find_program_in_path ("node") != NULL)
+    {
+      const char *argv[] = { "/bin/sh", pis, quick, NULL };
+      run_peer (argv, "piscina");
+    }
+  else
+    printf ("# piscina: node not found, not run\n");
+  if (g_file_test (pyb, G_FILE_TEST_EXISTS))
+    {
+      g_autofree char *python = g_find_program_in_path ("python3");
+      const char *argv[] = { python ? python : "/usr/bin/python3", pyb, quick, NULL };
+      run_peer (argv, "bench/python/bench.py");
+    }
+}
+
+/* main --------------------------------------------------------------------- */
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *exe = NULL;
+  GOptionEntry entries[] = {
+    { "quick", 'q', 0, G_OPTION_ARG_NONE, &opt_quick, "Fewer trials: under 60 s in all", NULL },
+    { "no-peers", 0, 0, G_OPTION_ARG_NONE, &opt_no_peers, "Do not run the peers in full mode", NULL },
+    { "only", 0, 0, G_OPTION_ARG_STRING, &opt_only,
+      "Comma-separated: rtt,throughput,echo,cold,scaling,memory,peers", "LIST" },
+    G_OPTION_ENTRY_NULL
+  };
+  gint64 start = now_us ();
+
+  context = g_option_context_new ("— asynccpu-glib benchmark");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("%s\n", error->message);
+      return 2;
+    }
+
+  exe = g_file_read_link ("/proc/self/exe", NULL);
+  bench_dir = g_path_get_dirname (exe != NULL ? exe : argv[0]);
+  worker_argv[0] = g_build_filename (bench_dir, "acpu-bench-worker", NULL);
+  worker_argv[1] = NULL;
+  if (!g_file_test (worker_argv[0], G_FILE_TEST_IS_EXECUTABLE))
+    g_error ("no worker at %s", worker_argv[0]);
+
+  signal (SIGPIPE, SIG_IGN);
+
+  /* The floor children first, while this process has one thread. */
+  fork_child (&ping_child, ping_child_main);
+  fork_child (&echo_child, echo_child_main);
+
+  main_ctx = g_main_context_default ();
+
+  printf ("# acpu-bench %s mode, %d processors\n", opt_quick ? "quick" : "full",
+          g_get_num_processors ());
+  print_load ("at start");
+
+  if (want ("rtt"))
+    bench_rtt ();
+  if (want ("throughput"))
+    bench_throughput ();
+  if (want ("echo"))
+    bench_echo ();
+  if (want ("cold"))
+    bench_cold ();
+  if (want ("scaling"))
+    bench_scaling ();
+  if (want ("memory"))
+    bench_memory ();
+
+  end_child (&ping_child);
+  end_child (&echo_child);
+
+  if (!opt_quick && !opt_no_peers && want ("peers"))
+    bench_peers ();
+
+  print_load ("at end");
+  printf ("# elapsed: %.1f s\n", (double) (now_us () - start) / G_USEC_PER_SEC);
+
+  g_free (worker_argv[0]);
+  g_free (bench_dir);
+  g_free (opt_only);
+  return 0;
+}
