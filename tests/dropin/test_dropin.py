@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -496,3 +497,10 @@ def test_async_with_and_asynccpu_style_manager_queue_listener():
     for i in range(4):
         assert "warning from %d" % i in messages and "info from %d" % i in messages
     assert {r.process for r in got} == set(pids)
+
+
+def test_meson_installs_every_module_of_the_package():
+    pkg = os.path.join(SRCDIR, "bindings", "asynccpu_glib")
+    with open(os.path.join(pkg, "meson.build")) as f:
+        listed = set(re.findall(r"'([\w]+\.py)'", f.read()))
+    assert listed == {n for n in os.listdir(pkg) if n.endswith(".py")}
