@@ -303,6 +303,22 @@ task_burn (GVariant *args, GCancellable *cancellable, gpointer user_data, GError
   return g_variant_new ("(t)", x);
 }
 
+/* wrap: returns (v) holding its arguments, as a task that puts the
+ * (borrowed) args it was given into a container does. */
+static GVariant *
+task_wrap (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  return g_variant_new ("(v)", args);
+}
+
+/* args-floating: returns (b) whether the args this task was handed are a
+ * floating reference (they must not be: a container would sink them). */
+static GVariant *
+task_args_floating (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  return g_variant_new ("(b)", g_variant_is_floating (args));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -326,6 +342,8 @@ main (int   argc,
   acpu_worker_register (worker, "hostile", task_hostile, NULL, NULL);
   acpu_worker_register (worker, "say-and-abort", task_say_and_abort, NULL, NULL);
   acpu_worker_register (worker, "burn", task_burn, NULL, NULL);
+  acpu_worker_register (worker, "wrap", task_wrap, NULL, NULL);
+  acpu_worker_register (worker, "args-floating", task_args_floating, NULL, NULL);
 
   return acpu_worker_run (worker);
 }

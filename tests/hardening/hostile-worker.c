@@ -41,6 +41,10 @@
  *   memfd-missing   a memfd result with no descriptor
  *   memfd-notmemfd  a memfd result whose descriptor is a pipe
  *   log-flood       100000 log records, then the right result
+ *   log-evil        log records at every level bit (G_LOG_LEVEL_ERROR and
+ *                   G_LOG_FLAG_FATAL included), spoofing ACPU_WORKER_PID and
+ *                   ACPU_TASK, with an empty key, binary and invalid UTF-8
+ *                   values, 32 fields; then the right result
  *   stderr-die      writes lines to stderr, then SIGKILLs itself
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -370,6 +374,34 @@ misbehave (const char *mode,
             }
         }
       write_all (batch->data, batch->len);
+      send_result (id, g_variant_new ("(s)", "bad-ok"));
+    }
+  else if (g_str_equal (mode, "log-evil"))
+    {
+      static const guint32 levels[] = { 0xffffffff, G_LOG_LEVEL_ERROR | G_LOG_FLAG_FATAL,
+                                         G_LOG_FLAG_RECURSION | G_LOG_FLAG_FATAL, 0,
+                                         G_LOG_LEVEL_CRITICAL, G_LOG_LEVEL_DEBUG };
+
+      for (guint l = 0; l < G_N_ELEMENTS (levels); l++)
+        {
+          GVariantBuilder fields;
+
+          g_variant_builder_init (&fields, G_VARIANT_TYPE ("a(say)"));
+#define FIELD(k, v) \
+          g_variant_builder_add (&fields, "(s@ay)", k, \
+                                 g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, v, sizeof v - 1, 1))
+          FIELD ("MESSAGE", "evil\0after-nul \xff\xfe not utf-8");
+          FIELD ("ACPU_WORKER_PID", "1");
+          FIELD ("ACPU_TASK", "spoofed");
+          FIELD ("", "empty key");
+          FIELD ("GLIB_DOMAIN", "\xff\xff");
+          FIELD ("PRIORITY", "0");
+          for (guint i = 0; i < 26; i++)
+            FIELD ("FILLER", "x");
+#undef FIELD
+          send_frame (frame_new_variant (ACPU_WIRE_LOG, 0, id,
+                                         g_variant_new ("(ua(say))", levels[l], &fields)));
+        }
       send_result (id, g_variant_new ("(s)", "bad-ok"));
     }
   else if (g_str_equal (mode, "stderr-die"))

@@ -54,6 +54,11 @@ has_property (ACpuProcessTaskPool *pool,
 static gint n_worker_records;
 static gint n_bad_task_records;
 static gint n_dropped_warnings;
+/* For log-evil: what the worker's records looked like when they got here. */
+static gint n_evil_records;
+static gint n_evil_fatal;
+static gint n_evil_spoofed;
+static GPid evil_pid;
 
 static GLogWriterOutput
 count_writer (GLogLevelFlags   log_level,
@@ -75,6 +80,19 @@ count_writer (GLogLevelFlags   log_level,
                strstr (fields[i].value, "Dropped") != NULL &&
                strstr (fields[i].value, "log records") != NULL)
         g_atomic_int_inc (&n_dropped_warnings);
+    }
+
+  if (from_worker && evil_pid != 0)
+    {
+      g_autofree char *pid = g_strdup_printf ("%d", (int) evil_pid);
+
+      g_atomic_int_inc (&n_evil_records);
+      if (log_level & (G_LOG_FLAG_FATAL | G_LOG_LEVEL_ERROR | G_LOG_FLAG_RECURSION))
+        g_atomic_int_inc (&n_evil_fatal);
+      for (gsize i = 0; i < n_fields; i++)
+        if ((g_str_equal (fields[i].key, "ACPU_WORKER_PID") && !g_str_equal (fields[i].value, pid)) ||
+            (g_str_equal (fields[i].key, "ACPU_TASK") && !g_str_equal (fields[i].value, "bad")))
+          g_atomic_int_inc (&n_evil_spoofed);
     }
 
   if (from_worker)
@@ -370,6 +388,45 @@ test_log_flood (void)
 }
 
 static void
+test_log_evil (void)
+{
+  guint fds_before = count_fds ();
+  ACpuProcessTaskPool *pool = hostile_pool_new ("log-evil", NULL, 1);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = NULL;
+  g_autoptr(GVariant) pid_value = NULL;
+  gint32 pid;
+  const char *text;
+
+  g_test_summary ("Log records a worker forges (fatal levels, spoofed ACPU_ fields, "
+                  "odd keys and bytes) are re-logged tamed: never fatal, tagged with "
+                  "the real pid and task");
+
+  pid_value = acpu_process_task_pool_run (pool, "pid", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (pid_value, "(i)", &pid);
+  evil_pid = pid;
+  g_atomic_int_set (&n_evil_records, 0);
+
+  value = acpu_process_task_pool_run (pool, "bad", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (value, "(&s)", &text);
+  g_assert_cmpstr (text, ==, "bad-ok");
+
+  g_test_message ("log-evil: %d records re-logged, %d fatal, %d with a spoofed pid or task",
+                  g_atomic_int_get (&n_evil_records), g_atomic_int_get (&n_evil_fatal),
+                  g_atomic_int_get (&n_evil_spoofed));
+  /* All six arrived (the writer runs before the reply is handled). */
+  g_assert_cmpint (g_atomic_int_get (&n_evil_records), ==, 6);
+  g_assert_cmpint (g_atomic_int_get (&n_evil_fatal), ==, 0);
+  g_assert_cmpint (g_atomic_int_get (&n_evil_spoofed), ==, 0);
+  evil_pid = 0;
+
+  pool_destroy (pool);
+  assert_clean (fds_before);
+}
+
+static void
 test_stderr_tail (void)
 {
   guint fds_before = count_fds ();
@@ -477,18 +534,23 @@ test_large_result_owned (void)
     }
 }
 
+/* Echo and wrap a memfd-sized argument (1 MiB), then check the worker is
+ * the same process: its args must be a reference it owns, not a floating
+ * one that the result container sinks and frees before the worker does. */
 static void
-test_large_echo_worker_survives (void)
+test_large_args_worker_survives (gconstpointer data)
 {
+  const char *task = data;
   ACpuProcessTaskPool *pool = acpu_test_pool_new (1);
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) value = NULL;
   g_autoptr(GVariant) pid_value = NULL;
   g_autofree guint8 *bytes = g_malloc (1024 * 1024);
-  gint32 pid_before, pid_after;
+  gint32 pid_before, pid_after = 0;
+  gboolean died = FALSE;
 
-  g_test_summary ("A worker echoes a memfd-sized argument and lives on (its args "
-                  "must not be freed twice)");
+  g_test_summary ("A worker given a memfd-sized argument can echo it or wrap it in a "
+                  "container and lives on");
 
   for (gsize i = 0; i < 1024 * 1024; i++)
     bytes[i] = i % 253;
@@ -498,37 +560,87 @@ test_large_echo_worker_survives (void)
   g_variant_get (pid_value, "(i)", &pid_before);
   g_clear_pointer (&pid_value, g_variant_unref);
 
-  for (guint round = 0; round < 3; round++)
+  for (guint round = 0; round < 3 && !died; round++)
     {
+      g_autoptr(GVariant) inner = NULL;
       gsize len;
       const guint8 *out;
 
-      value = acpu_process_task_pool_run (pool, "echo",
+      value = acpu_process_task_pool_run (pool, task,
                                           g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, bytes,
                                                                      1024 * 1024, 1),
                                           NULL, &error);
-      g_assert_no_error (error);
+      if (error != NULL)
+        {
+          /* The worker crashed after (or while) answering. */
+          g_test_message ("%s: %s", task, error->message);
+          g_assert_error (error, ACPU_ERROR, ACPU_ERROR_WORKER_DIED);
+          g_clear_error (&error);
+          died = TRUE;
+          break;
+        }
       if (g_variant_is_floating (value))
         g_variant_ref_sink (value);
-      out = g_variant_get_fixed_array (value, &len, 1);
+      inner = g_str_equal (task, "wrap") ? g_variant_get_child_value (value, 0) : g_variant_ref (value);
+      if (g_variant_is_of_type (inner, G_VARIANT_TYPE_VARIANT))
+        {
+          GVariant *unboxed = g_variant_get_variant (inner);
+          g_variant_unref (inner);
+          inner = unboxed;
+        }
+      out = g_variant_get_fixed_array (inner, &len, 1);
       g_assert_cmpuint (len, ==, 1024 * 1024);
       g_assert_true (memcmp (out, bytes, len) == 0);
       g_clear_pointer (&value, g_variant_unref);
     }
 
-  pid_value = acpu_process_task_pool_run (pool, "pid", NULL, NULL, &error);
-  g_assert_no_error (error);
-  g_variant_get (pid_value, "(i)", &pid_after);
+  if (!died)
+    {
+      pid_value = acpu_process_task_pool_run (pool, "pid", NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_variant_get (pid_value, "(i)", &pid_after);
+    }
 
   pool_destroy (pool);
 
-  if (pid_after != pid_before)
+  if (died || pid_after != pid_before)
     {
-      g_test_incomplete ("BUG: the worker died after echoing a memfd argument (pid "
-                         "changed): acpu_wire_variant_new() hands the task a floating "
-                         "args, which the result then sinks and frees");
+      g_test_incomplete ("BUG: the worker died after a task took a memfd-sized argument "
+                         "(acpu_wire_variant_new() in acpu-wire.c hands it a floating ref, "
+                         "which a container sinks; the worker then frees it once more)");
       return;
     }
+}
+
+static void
+test_large_args_not_floating (void)
+{
+  ACpuProcessTaskPool *pool = acpu_test_pool_new (1);
+  g_autofree guint8 *bytes = g_malloc0 (1024 * 1024);
+  gboolean floating[2];
+
+  g_test_summary ("A task is handed its args as a borrowed, non-floating reference, "
+                  "small (inline) or large (memfd)");
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) value = NULL;
+
+      value = acpu_process_task_pool_run (pool, "args-floating",
+                                          g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, bytes,
+                                                                     i == 0 ? 16 : 1024 * 1024, 1),
+                                          NULL, &error);
+      g_assert_no_error (error);
+      g_variant_get (value, "(b)", &floating[i]);
+    }
+  pool_destroy (pool);
+
+  g_assert_false (floating[0]);
+  if (floating[1])
+    g_test_incomplete ("BUG: a task's memfd args are floating (acpu_wire_variant_new() in "
+                       "acpu-wire.c): a task that wraps them in a container sinks them and "
+                       "the worker frees them once more (use after free in the worker)");
 }
 
 int
@@ -547,6 +659,7 @@ main (int   argc,
   g_test_add_func ("/acpu/hardening/hostile/request/duplicate", test_duplicate);
   g_test_add_func ("/acpu/hardening/hostile/request/huge-slow", test_huge_slow);
   g_test_add_func ("/acpu/hardening/hostile/request/log-flood", test_log_flood);
+  g_test_add_func ("/acpu/hardening/hostile/request/log-evil", test_log_evil);
   g_test_add_func ("/acpu/hardening/hostile/stderr-tail", test_stderr_tail);
   for (guint i = 0; i < G_N_ELEMENTS (handshake_cases); i++)
     {
@@ -555,7 +668,11 @@ main (int   argc,
       g_test_add_data_func (path, &handshake_cases[i], test_handshake_mode);
     }
   g_test_add_func ("/acpu/hardening/memfd/result-owned", test_large_result_owned);
-  g_test_add_func ("/acpu/hardening/memfd/echo-worker-survives", test_large_echo_worker_survives);
+  g_test_add_func ("/acpu/hardening/memfd/args-not-floating", test_large_args_not_floating);
+  g_test_add_data_func ("/acpu/hardening/memfd/worker-survives/echo", "echo",
+                        test_large_args_worker_survives);
+  g_test_add_data_func ("/acpu/hardening/memfd/worker-survives/wrap", "wrap",
+                        test_large_args_worker_survives);
 
   /* What the first pool creates once per process (the I/O thread and its
    * context, GLib's child watch) is not a leak: create it before counting. */
