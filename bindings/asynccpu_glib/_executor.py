@@ -18,7 +18,9 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
+import struct
 import threading
 import weakref
 
@@ -263,6 +265,13 @@ class ProcessTaskPoolExecutor:
             config["initializer"] = list(_refs.reference(initializer))
             config["initargs"] = _values.encode(tuple(initargs)).print_(True)
         config["log_level"] = 0 if queue is not None else logging.getLogger().getEffectiveLevel()
+        # An abstract socket: nothing to clean up, even after SIGKILL. The
+        # reader takes records only from processes of this user.
+        self._log_path = "\0asynccpu_glib-%d-%s" % (os.getpid(), os.urandom(8).hex())
+        self._log_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        self._log_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self._log_sock.bind(self._log_path)
+        config["log_socket"] = self._log_path
         package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         argv = [sys.executable, "-c", _BOOTSTRAP, package_parent, json.dumps(config)]
 
@@ -280,6 +289,9 @@ class ProcessTaskPoolExecutor:
         self._thread = threading.Thread(target=self._thread_main, name="asynccpu_glib",
                                         daemon=True)
         self._thread.start()
+        self._log_thread = threading.Thread(target=self._log_main, name="asynccpu_glib-logs",
+                                            daemon=True)
+        self._log_thread.start()
         _live.add(self)
 
     # The private thread ------------------------------------------------------
@@ -295,7 +307,45 @@ class ProcessTaskPoolExecutor:
         finally:
             source.destroy()
             ctx.pop_thread_default()
+            self._stop_logs()
             self._shutdown_done.set()
+
+    # Live log records: workers send them to a datagram socket as they log.
+
+    def _log_main(self):
+        sock = self._log_sock
+        uid = os.getuid()
+        cred_size = socket.CMSG_SPACE(struct.calcsize("3i"))
+        while True:
+            try:
+                data, ancdata, _flags, _addr = sock.recvmsg(1 << 22, cred_size)
+            except OSError:
+                return
+            sender = None
+            for level, kind, cdata in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    sender = struct.unpack("3i", cdata[:struct.calcsize("3i")])
+            if sender is None or sender[1] != uid:
+                continue
+            if not data:  # _stop_logs(): every worker is gone, all records are in
+                return
+            try:
+                record = json.loads(data.decode("utf-8", "surrogatepass"))
+            except ValueError:
+                continue
+            try:
+                self._handle_records([record])
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _stop_logs(self):
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+                s.sendto(b"", self._log_path)
+            self._log_thread.join(10)
+        except OSError:
+            pass
+        self._log_sock.close()
 
     def _drain(self):
         with self._lock:

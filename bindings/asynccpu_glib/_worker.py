@@ -26,8 +26,29 @@ _records = []
 _current_cancellable = None
 
 
+_log_socket = None
+
+
+def _send_live(d):
+    """Sends a record to the parent's log socket at once; False if it cannot
+    (then it goes with the next reply)."""
+    global _log_socket
+    path = _config.get("log_socket")
+    if not path:
+        return False
+    try:
+        if _log_socket is None:
+            import socket
+            _log_socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        _log_socket.sendto(json.dumps(d).encode("utf-8", "surrogatepass"), path)
+        return True
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 class _CaptureHandler(logging.Handler):
-    """Keeps the records logged in this worker, to be sent with the next reply."""
+    """Sends the records logged in this worker to the parent: as they are
+    logged through the executor's log socket, or else with the next reply."""
 
     def emit(self, record):
         try:
@@ -45,7 +66,8 @@ class _CaptureHandler(logging.Handler):
             d["exc_text"] = None
             d["worker_pid"] = os.getpid()
             d["processName"] = "asynccpu_glib-worker-%d" % os.getpid()
-            _records.append(d)
+            if not _send_live(d):
+                _records.append(d)
         except Exception:  # noqa: BLE001
             self.handleError(record)
 

@@ -113,3 +113,15 @@ class Holder:
 
     def method(self):
         return 1
+
+
+def log_then_crash(tag):
+    logging.getLogger("dropin.test").warning("last words of %s", tag)
+    os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(10)
+
+
+def log_live_then_wait(tag, seconds):
+    logging.getLogger("dropin.test").warning("live from %s", tag)
+    time.sleep(seconds)
+    return tag

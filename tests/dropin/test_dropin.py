@@ -504,3 +504,21 @@ def test_meson_installs_every_module_of_the_package():
     with open(os.path.join(pkg, "meson.build")) as f:
         listed = set(re.findall(r"'([\w]+\.py)'", f.read()))
     assert listed == {n for n in os.listdir(pkg) if n.endswith(".py")}
+
+
+def test_logs_arrive_live_and_survive_a_crash():
+    q = queue.Queue()
+    with ProcessTaskPoolExecutor(max_workers=1, queue=q) as ex:
+        async def main():
+            task = ex.create_process_task(T.log_live_then_wait, "slow", 3.0)
+            # the record is there while the task still runs
+            record = await asyncio.to_thread(q.get, True, 10)
+            assert record.getMessage() == "live from slow" and not task.done()
+            assert await task == "slow"
+            with pytest.raises(WorkerDied):
+                await ex.create_process_task(T.log_then_crash, "victim")
+        run(main())
+    messages = []
+    while not q.empty():
+        messages.append(q.get_nowait().getMessage())
+    assert "last words of victim" in messages
