@@ -11,6 +11,8 @@ Prints, one per line:
   quickstart_speedup     the seed's quick start (10 tasks of sum(i*i ...)) with 2
                          workers, against the ten calls one after the other here
                          (skipped with --quick)
+  ppe_asyncio_rtt_us     for context: that round trip awaited through
+                         loop.run_in_executor (what asynccpu itself does)
   rtt_ratio, throughput_ratio  py over ppe (targets: <= 0.5 and >= 2)
 Options: --workers N (2), --tasks N (10000), --rtt N (500), --rounds N (3), --quick.
 
@@ -67,6 +69,16 @@ def ppe_rtt(ex, n):
     return statistics.median(times) * 1e6
 
 
+async def ppe_asyncio_rtt(ex, n):
+    loop = asyncio.get_running_loop()
+    times = []
+    for i in range(n):
+        t = time.perf_counter()
+        await loop.run_in_executor(ex, trivial, i)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e6
+
+
 def ppe_throughput(ex, n):
     t = time.perf_counter()
     futures = [ex.submit(trivial, i) for i in range(n)]
@@ -90,7 +102,7 @@ async def main_async(args):
     # hits both; each figure is the median of its rounds. Throughput comes
     # first in a round: a burst right after a one-at-a-time phase starts with a
     # small in-flight window (the pool adapts it to the reply times it saw).
-    rtt, thr, prtt, pthr = [], [], [], []
+    rtt, thr, prtt, pthr, partt = [], [], [], [], []
     with ProcessTaskPoolExecutor(max_workers=args.workers) as ex, \
             concurrent.futures.ProcessPoolExecutor(max_workers=args.workers) as ppe:
         await asyncio.gather(*[ex.create_process_task(trivial, i) for i in range(200)])
@@ -100,10 +112,12 @@ async def main_async(args):
             rtt.append(await acpu_rtt(ex, args.rtt))
             pthr.append(ppe_throughput(ppe, args.tasks))
             prtt.append(ppe_rtt(ppe, args.rtt))
+            partt.append(await ppe_asyncio_rtt(ppe, args.rtt))
     out["py_rtt_us"] = statistics.median(rtt)
     out["py_throughput_per_s"] = statistics.median(thr)
     out["ppe_rtt_us"] = statistics.median(prtt)
     out["ppe_throughput_per_s"] = statistics.median(pthr)
+    out["ppe_asyncio_rtt_us"] = statistics.median(partt)
     out["rtt_ratio"] = out["py_rtt_us"] / out["ppe_rtt_us"]
     out["throughput_ratio"] = out["py_throughput_per_s"] / out["ppe_throughput_per_s"]
     if not args.quick:

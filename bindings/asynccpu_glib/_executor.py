@@ -22,6 +22,7 @@ import socket
 import sys
 import struct
 import threading
+import time
 import weakref
 
 import gi
@@ -214,6 +215,96 @@ class _WakeSource(GLib.Source):
         return True
 
 
+class _LoopBridge:
+    """Lets an asyncio loop's own thread talk to the pool with no thread in
+    between: the loop thread owns a private GLib.MainContext, pushes it as
+    thread-default around run_async() (so the pool's callbacks go there), and
+    the loop watches the context's wakeup descriptor with add_reader() and
+    dispatches it. PyGObject cannot give a context's descriptors
+    (MainContext.query() drops them), so they are read through ctypes; the
+    bridge checks what it reads and is not used when anything is off."""
+
+    _glib = None
+
+    def __init__(self, loop):
+        import ctypes
+
+        class PollFD(ctypes.Structure):
+            _fields_ = [("fd", ctypes.c_int), ("events", ctypes.c_ushort),
+                        ("revents", ctypes.c_ushort)]
+
+        glib = ctypes.CDLL("libglib-2.0.so.0")
+        glib.g_main_context_get_thread_default.restype = ctypes.c_void_p
+        glib.g_main_context_prepare.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+        glib.g_main_context_query.argtypes = [ctypes.c_void_p, ctypes.c_int,
+                                              ctypes.POINTER(ctypes.c_int),
+                                              ctypes.POINTER(PollFD), ctypes.c_int]
+        glib.g_main_context_check.argtypes = [ctypes.c_void_p, ctypes.c_int,
+                                              ctypes.POINTER(PollFD), ctypes.c_int]
+        glib.g_main_context_dispatch.argtypes = [ctypes.c_void_p]
+
+        ctx = GLib.MainContext.new()
+        if not ctx.acquire():
+            raise RuntimeError("cannot own a new GMainContext")
+        ptr = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
+        ctx.push_thread_default()
+        try:
+            if not ptr or glib.g_main_context_get_thread_default() != ptr:
+                raise RuntimeError("cannot find the GMainContext pointer")
+        finally:
+            ctx.pop_thread_default()
+        prio = ctypes.c_int()
+        timeout = ctypes.c_int()
+        fds = (PollFD * 4)()
+        glib.g_main_context_prepare(ptr, ctypes.byref(prio))
+        n = glib.g_main_context_query(ptr, 0x7FFFFFFF, ctypes.byref(timeout), fds, 4)
+        glib.g_main_context_check(ptr, 0x7FFFFFFF, fds, min(n, 4))
+        glib.g_main_context_dispatch(ptr)
+        if n != 1:
+            raise RuntimeError("unexpected descriptors in a new GMainContext")
+        self.fd = fds[0].fd
+        self.ctx = ctx
+        self.thread = threading.get_ident()
+        loop.add_reader(self.fd, self.pump)
+
+    def pump(self):
+        iteration = self.ctx.iteration
+        while iteration(False):
+            pass
+
+    def run_async(self, pool, payload, cancellable, callback, data):
+        ctx = self.ctx
+        ctx.push_thread_default()
+        try:
+            pool.run_async(TASK_NAME, payload, cancellable, callback, data)
+        finally:
+            ctx.pop_thread_default()
+
+
+_bridges = weakref.WeakKeyDictionary()
+_bridges_disabled = os.environ.get("ASYNCCPU_GLIB_NO_LOOP_BRIDGE") not in (None, "", "0")
+
+
+def _bridge_for(loop):
+    """The loop's bridge, made on first use from the loop's thread; None when
+    it cannot be used (then the executor's own thread relays)."""
+    if _bridges_disabled:
+        return None
+    try:
+        bridge = _bridges[loop]
+    except KeyError:
+        if not loop.is_running():
+            return None
+        try:
+            bridge = _LoopBridge(loop)
+        except Exception:  # noqa: BLE001
+            bridge = None
+        _bridges[loop] = bridge or False
+    if bridge and bridge.thread != threading.get_ident():
+        return None
+    return bridge or None
+
+
 _live = weakref.WeakSet()
 
 
@@ -284,6 +375,8 @@ class ProcessTaskPoolExecutor:
         self._shutdown_done = threading.Event()
         self._pool_shut = False
         self._in_flight = 0
+        self._direct = 0
+        self._bridge_ok = True
         self._sinks = weakref.WeakKeyDictionary()
         self._context = GLib.MainContext.new()
         self._thread = threading.Thread(target=self._thread_main, name="asynccpu_glib",
@@ -367,24 +460,39 @@ class ProcessTaskPoolExecutor:
             self._in_flight += 1
             pool.run_async(TASK_NAME, payload, cancellable, self._on_done, job)
 
-    def _on_done(self, pool, result, job):
-        self._in_flight -= 1
+    def _outcome(self, pool, result):
         try:
             reply = pool.run_finish(result)
         except GLib.Error as e:
-            job.sink(False, _translate_glib_error(e))
-            return
+            return False, _translate_glib_error(e)
         try:
             status, value, records = _gvs.unpack_reply(reply)
         except Exception as e:  # noqa: BLE001
-            job.sink(False, AsyncCpuGlibError("cannot decode the worker's reply: %s" % e))
-            return
+            return False, AsyncCpuGlibError("cannot decode the worker's reply: %s" % e)
         if records:
             self._handle_records(records)
         if status == 0:
-            job.sink(True, value)
+            return True, value
+        return False, _rebuild_exception(value)
+
+    def _on_done(self, pool, result, job):
+        self._in_flight -= 1
+        ok, value = self._outcome(pool, result)
+        job.sink(ok, value)
+
+    def _on_done_direct(self, pool, result, fut):
+        # On the loop's thread, through its bridge.
+        with self._lock:
+            self._direct -= 1
+        ok, value = self._outcome(pool, result)
+        if fut.done():
+            return
+        if ok:
+            fut.set_result(value)
+        elif isinstance(value, asyncio.CancelledError):
+            fut.cancel()
         else:
-            job.sink(False, _rebuild_exception(value))
+            fut.set_exception(value)
 
     def _handle_records(self, records):
         for d in records:
@@ -430,6 +538,19 @@ class ProcessTaskPoolExecutor:
         except RuntimeError:
             loop = asyncio.get_event_loop_policy().get_event_loop()
         payload = self._payload(function, args)
+        bridge = _bridge_for(loop) if self._bridge_ok else None
+        if bridge is not None:
+            with self._lock:
+                if self._shutdown:
+                    raise RuntimeError("cannot schedule new futures after shutdown")
+                self._direct += 1
+            fut = loop.create_future()
+            cancellable = Gio.Cancellable.new()
+            if type(payload) is bytes:
+                payload = _gvs.request_from_bytes(payload)
+            fut.add_done_callback(lambda f: f.cancelled() and cancellable.cancel())
+            bridge.run_async(self._pool, payload, cancellable, self._on_done_direct, fut)
+            return fut
         sink = self._sinks.get(loop)
         if sink is None:
             with self._lock:
@@ -507,6 +628,21 @@ class ProcessTaskPoolExecutor:
         _live.discard(self)
         if wait and threading.current_thread() is not self._thread:
             self._shutdown_done.wait()
+            self._pump_bridges()
+
+    def _pump_bridges(self):
+        """After the workers are gone, hand out the outcomes waiting in this
+        thread's loop bridge, so the futures are done when shutdown returns."""
+        ident = threading.get_ident()
+        for bridge in list(_bridges.values()):
+            if bridge and bridge.thread == ident:
+                idle = 0
+                while self._direct > 0 and idle < 100:
+                    if bridge.ctx.iteration(False):
+                        idle = 0
+                    else:
+                        idle += 1
+                        time.sleep(0.001)
 
     def _on_shutdown(self, pool, result):
         try:

@@ -111,6 +111,15 @@ def test_plain_async_builtin_and_class_functions(executor):
     assert r[5] != os.getpid()
 
 
+def test_asyncio_loop_talks_to_the_pool_directly(executor):
+    from asynccpu_glib import _executor
+
+    async def main():
+        assert await executor.create_process_task(T.add, 1, 1) == 2
+        return _executor._bridge_for(asyncio.get_running_loop())
+    assert run(main()) is not None
+
+
 def test_refused_functions_raise_type_error_at_once(executor):
     captured = 3
 
@@ -131,10 +140,14 @@ def test_refused_functions_raise_type_error_at_once(executor):
     run(main())
 
 
-def test_main_module_functions_guarded_script():
+@pytest.mark.parametrize("bridge", ["1", "0"])
+def test_main_module_functions_guarded_script(bridge):
+    # bridge "0": the asyncio loop does not talk to the pool itself, the
+    # executor's thread relays (the path used when the bridge is unavailable)
     script = os.path.join(HERE, "scripts", "main_funcs.py")
+    env = dict(os.environ, ASYNCCPU_GLIB_NO_LOOP_BRIDGE="0" if bridge == "1" else "1")
     out = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=60,
-                         check=True).stdout.split()
+                         check=True, env=env).stdout.split()
     # run as __mp_main__ in the worker, as multiprocessing's spawn does
     assert out == ["42", "__mp_main__", "True"]
 
