@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """ProcessTaskPoolExecutor: asynccpu's API over ACpu.ProcessTaskPool.
 
-Threads: the caller's thread (an asyncio event loop, a GLib main loop, any)
-only encodes the call and appends it to a list; a private daemon thread owns a
-private GLib.MainContext, hands the calls to the pool (whose callbacks then run
-in that context), decodes the replies and hands each outcome back: to an
-asyncio future with loop.call_soon_threadsafe(), or to a
-concurrent.futures.Future. Nothing on the caller's side waits for a worker.
+Threads. create_process_task() on a running asyncio loop: the loop's thread
+calls the pool itself with a private GLib.MainContext of its own pushed as
+thread-default, and the loop watches that context's wakeup descriptor, so
+the pool's callbacks run on the loop's thread (_LoopBridge). Otherwise
+(submit(), or no bridge): the caller's thread only serialises the call and
+appends it to a list; a daemon thread of the executor owns another private
+GLib.MainContext, hands the calls to the pool, decodes the replies and hands
+each outcome back (loop.call_soon_threadsafe() or a concurrent future).
+Nothing on the caller's side waits for a worker.
 """
 
 import asyncio
