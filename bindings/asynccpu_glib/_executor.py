@@ -490,12 +490,15 @@ class ProcessTaskPoolExecutor:
         ok, value = self._outcome(pool, result)
         if fut.done():
             return
-        if ok:
-            fut.set_result(value)
-        elif isinstance(value, asyncio.CancelledError):
-            fut.cancel()
-        else:
-            fut.set_exception(value)
+        try:
+            if ok:
+                fut.set_result(value)
+            elif isinstance(value, asyncio.CancelledError):
+                fut.cancel()
+            else:
+                fut.set_exception(value)
+        except RuntimeError:  # its loop is closed (pumped at exit): nobody waits
+            pass
 
     def _handle_records(self, records):
         for d in records:
