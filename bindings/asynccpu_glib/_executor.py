@@ -371,6 +371,9 @@ class ProcessTaskPoolExecutor:
 
         self._pool = ACpu.ProcessTaskPool.new(argv, max_workers)
         self._pool.set_cancel_tasks_when_shutdown(self._cancel_when_shutdown)
+        # A Python worker starts in ~0.1 s, but the pool's 10 s default was
+        # reached on a 2-core machine at load 10: give it a minute.
+        self._pool.set_handshake_timeout(60000)
 
         self._lock = threading.Lock()
         self._pending = []
