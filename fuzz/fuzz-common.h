@@ -159,6 +159,22 @@ fuzz_drain (ACpuWireIn *in)
   return FALSE;
 }
 
+/* No descriptor may outlive an input (received memfds are closed whether
+ * claimed or not): the lowest free descriptor stays where it was. */
+static void
+fuzz_check_fds (void)
+{
+  static int baseline = -1;
+  int probe = dup (2);
+
+  g_assert (probe >= 0);
+  close (probe);
+  if (baseline < 0)
+    baseline = probe;
+  else if (probe > baseline)
+    g_error ("a descriptor leaked: the lowest free one went from %d to %d", baseline, probe);
+}
+
 /* Silences GLib's default handler (criticals would still abort, see below). */
 static void
 fuzz_init_once (void)

@@ -148,6 +148,7 @@ LLVMFuzzerTestOneInput (const guint8 *data,
     through_feed (&in, mode, data, size);
   /* Closes descriptors received but never claimed. */
   acpu_wire_in_clear (&in);
+  fuzz_check_fds ();
 
   return 0;
 }

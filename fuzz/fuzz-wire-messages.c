@@ -259,5 +259,6 @@ LLVMFuzzerTestOneInput (const guint8 *data,
     }
 
   acpu_wire_in_clear (&in);
+  fuzz_check_fds ();
   return 0;
 }
