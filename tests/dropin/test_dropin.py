@@ -152,6 +152,15 @@ def test_main_module_functions_guarded_script(bridge):
     assert out == ["42", "__mp_main__", "True"]
 
 
+def test_main_module_unguarded_script():
+    script = os.path.join(HERE, "scripts", "main_unguarded.py")
+    out = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=60,
+                         check=True).stdout.splitlines()
+    assert out[0] == "2"
+    assert out[1].startswith("AttributeError: late not found in the main script")
+    assert 'if __name__ == "__main__"' in out[1]
+
+
 # 3. Values ---------------------------------------------------------------------
 
 VALUES = [
