@@ -9,6 +9,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <asynccpu-glib.h>
@@ -48,7 +50,15 @@ task_cpu (GVariant *args, GCancellable *cancellable, gpointer user_data, GError 
 int
 main (int argc, char **argv)
 {
-  g_autoptr(ACpuWorker) worker = acpu_worker_new ();
+  g_autoptr(ACpuWorker) worker = NULL;
+  const char *nice_value = g_getenv ("ACPU_BENCH_WORKER_NICE");
+
+  /* An experiment for docs/performance.md: workers below the caller's
+   * priority, so the caller's loop wins a contended CPU. */
+  if (nice_value != NULL)
+    (void) setpriority (PRIO_PROCESS, 0, atoi (nice_value));
+
+  worker = acpu_worker_new ();
 
   acpu_worker_register (worker, "trivial", task_trivial, NULL, NULL);
   acpu_worker_register (worker, "echo", task_echo, NULL, NULL);
