@@ -245,7 +245,9 @@ LLVMFuzzerTestOneInput (const guint8 *data,
     {
       fuzz_check_message (&msg);
       g_assert_cmpuint (msg.id, ==, id);
-      roundtrip (&msg, (flags & 16) != 0);
+      /* FUZZ_SKIP_ROUNDTRIP=1: the decoder alone (while an encoder bug is open). */
+      if (g_getenv ("FUZZ_SKIP_ROUNDTRIP") == NULL)
+        roundtrip (&msg, (flags & 16) != 0);
       acpu_wire_message_clear (&msg);
       /* One frame in, one message out. */
       g_assert_false (acpu_wire_in_next (&in, &msg, &error));
