@@ -123,7 +123,7 @@ acpu_wire_out_header (ACpuWireOut *out,
   g_byte_array_append (out->buf, header, sizeof header);
 }
 
-/* Appends a whole frame whose body is @body (sunk if floating), or none. */
+/* Appends a whole frame whose body is @body (transfer full, or floating), or none. */
 static void
 acpu_wire_out_frame (ACpuWireOut *out,
                      ACpuWireType type,
@@ -131,7 +131,8 @@ acpu_wire_out_frame (ACpuWireOut *out,
                      guint64      id,
                      GVariant    *body)
 {
-  g_autoptr(GVariant) owned = body ? g_variant_ref_sink (body) : NULL;
+  /* Takes the caller's reference: a floating one, or a full one it gave up. */
+  g_autoptr(GVariant) owned = body ? g_variant_take_ref (body) : NULL;
   gsize size = owned ? g_variant_get_size (owned) : 0;
   gsize at;
 
@@ -693,10 +694,12 @@ acpu_wire_variant_new (const GVariantType  *type,
   gsize element_size = acpu_wire_plain_array_element_size (type);
   g_autoptr(GVariant) untrusted = NULL;
 
+  /* g_variant_new_from_bytes() gives floating references: values handed
+   * out from here are owned, never floating. */
   if (element_size > 0 && g_bytes_get_size (bytes) % element_size == 0)
-    return g_variant_new_from_bytes (type, bytes, TRUE);
+    return g_variant_ref_sink (g_variant_new_from_bytes (type, bytes, TRUE));
 
-  untrusted = g_variant_new_from_bytes (type, bytes, FALSE);
+  untrusted = g_variant_ref_sink (g_variant_new_from_bytes (type, bytes, FALSE));
   if (!g_variant_is_normal_form (untrusted))
     {
       g_set_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
@@ -708,7 +711,7 @@ acpu_wire_variant_new (const GVariantType  *type,
   /* Checked once, here: in normal form the bytes are as good as trusted ones,
    * and a trusted GVariant spares every later reader the checks (and
    * g_variant_equal() the printing of both sides). */
-  return g_variant_new_from_bytes (type, bytes, TRUE);
+  return g_variant_ref_sink (g_variant_new_from_bytes (type, bytes, TRUE));
 }
 
 /* Reads the value of a memfd frame: type string in the body, bytes in the fd. */
