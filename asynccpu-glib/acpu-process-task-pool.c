@@ -48,8 +48,11 @@
 #define WINDOW_MAX              256
 #define MAX_START_FAILURES      3
 #define DEFAULT_GRACE_MS        500
-#define DEFAULT_HANDSHAKE_MS    10000
+#define DEFAULT_HANDSHAKE_MS    30000
 #define DEFAULT_IDLE_TIMEOUT_MS 30000
+/* How long one dispatch in a caller's main context may spend on callbacks
+ * before it lets the context's other sources run. */
+#define DELIVERY_BUDGET_US      500
 
 /**
  * ACpuProcessTaskPool:
@@ -147,6 +150,7 @@ typedef struct
   GSource      *timeout_source;
   gint64        sent_time;
   gint64        cancel_time;    /* 0, or when it was cancelled while sent */
+  gboolean      pipelined;      /* sent while its worker had others in flight */
 } ACpuJob;
 
 struct _ACpuSlot
@@ -195,7 +199,9 @@ struct _ACpuPoolCore
   GMutex           lock;        /* guards what follows */
   GQueue           incoming;
   GPtrArray       *shutdown_requests;
-  gboolean         wake_pending;
+  gboolean         wake_pending; /* something other than a job wants looking at */
+  gboolean         io_sleeping;  /* the I/O thread may be in poll(): wake it */
+  GMainContext    *kick_context; /* a wakeup deferred to the end of a dispatch there */
   gboolean         closed;
   gboolean         cancel_requested;
   gboolean         finalized;
@@ -203,6 +209,8 @@ struct _ACpuPoolCore
   /* I/O thread only. */
   GSource         *wake_source;
   GSource         *idle_timer;
+  GSource         *returns_source;
+  GArray          *returns;     /* ACpuReturn, to deliver */
   GQueue           queue;
   GPtrArray       *slots;
   GPtrArray       *shutdown_waiters;
@@ -283,6 +291,10 @@ core_unref (ACpuPoolCore *core)
       g_source_destroy (core->idle_timer);
       g_source_unref (core->idle_timer);
     }
+  g_assert (core->returns->len == 0);
+  g_source_destroy (core->returns_source);
+  g_source_unref (core->returns_source);
+  g_array_unref (core->returns);
   g_ptr_array_unref (core->slots);
   g_ptr_array_unref (core->shutdown_requests);
   g_ptr_array_unref (core->shutdown_waiters);
@@ -370,6 +382,138 @@ job_free (ACpuJob *job)
   g_free (job);
 }
 
+/* Delivering results ------------------------------------------------------
+ *
+ * A GTask returned from the I/O thread would post one idle source, and one
+ * wakeup, into its caller's main context per task. Instead, results are
+ * gathered while the I/O thread works and handed to each caller's context
+ * in one source per batch; there each GTask is returned from its own
+ * context, so GTask calls the callback at once. A dispatch stops after
+ * DELIVERY_BUDGET_US and goes on in the next iteration, so the caller's
+ * other sources (a frame clock, a timeout) are never held up for long. */
+
+typedef struct
+{
+  GTask    *task;
+  GVariant *value;
+  GError   *error;
+} ACpuReturn;
+
+typedef struct
+{
+  GSource  source;
+  GArray  *returns;   /* ACpuReturn */
+  guint    next;
+} ACpuDeliverySource;
+
+static void
+acpu_return_clear (ACpuReturn *ret)
+{
+  g_clear_object (&ret->task);
+  g_clear_pointer (&ret->value, g_variant_unref);
+  g_clear_error (&ret->error);
+}
+
+static gboolean
+delivery_dispatch (GSource     *source,
+                   GSourceFunc  callback,
+                   gpointer     user_data)
+{
+  ACpuDeliverySource *self = (ACpuDeliverySource *) source;
+  gint64 deadline = g_get_monotonic_time () + DELIVERY_BUDGET_US;
+
+  while (self->next < self->returns->len)
+    {
+      ACpuReturn *ret = &g_array_index (self->returns, ACpuReturn, self->next++);
+      g_autoptr(GTask) task = g_steal_pointer (&ret->task);
+
+      if (ret->error != NULL)
+        g_task_return_error (task, g_steal_pointer (&ret->error));
+      else
+        g_task_return_pointer (task, g_steal_pointer (&ret->value),
+                               (GDestroyNotify) g_variant_unref);
+
+      if ((self->next & 15) == 0 && self->next < self->returns->len &&
+          g_get_monotonic_time () >= deadline)
+        return G_SOURCE_CONTINUE;
+    }
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+delivery_finalize (GSource *source)
+{
+  ACpuDeliverySource *self = (ACpuDeliverySource *) source;
+
+  /* Only when the caller's context went away first: nobody is left to call. */
+  for (guint i = self->next; i < self->returns->len; i++)
+    acpu_return_clear (&g_array_index (self->returns, ACpuReturn, i));
+  g_array_unref (self->returns);
+}
+
+static GSourceFuncs delivery_source_funcs = {
+  .dispatch = delivery_dispatch,
+  .finalize = delivery_finalize,
+};
+
+/* Hands what was gathered to the callers' contexts: one source for each. */
+static gboolean
+core_returns_cb (GSource     *source,
+                 GSourceFunc  callback,
+                 gpointer     user_data)
+{
+  ACpuPoolCore *core = user_data;
+  g_autoptr(GArray) returns = g_steal_pointer (&core->returns);
+
+  g_source_set_ready_time (source, -1);
+  core->returns = g_array_new (FALSE, FALSE, sizeof (ACpuReturn));
+
+  for (guint i = 0; i < returns->len; i++)
+    {
+      ACpuReturn *ret = &g_array_index (returns, ACpuReturn, i);
+      GMainContext *context;
+      ACpuDeliverySource *delivery;
+
+      if (ret->task == NULL)
+        continue;
+
+      /* Everything for the same context, in order, goes in one source. */
+      context = g_task_get_context (ret->task);
+      delivery = (ACpuDeliverySource *) g_source_new (&delivery_source_funcs,
+                                                      sizeof (ACpuDeliverySource));
+      delivery->returns = g_array_new (FALSE, FALSE, sizeof (ACpuReturn));
+      for (guint j = i; j < returns->len; j++)
+        {
+          ACpuReturn *other = &g_array_index (returns, ACpuReturn, j);
+
+          if (other->task != NULL && g_task_get_context (other->task) == context)
+            {
+              g_array_append_val (delivery->returns, *other);
+              memset (other, 0, sizeof *other);
+            }
+        }
+
+      /* Once attached, the caller may run it, finish, and drop its context
+       * (a blocking run() does) before we let go of the source: hold the
+       * context until then. */
+      g_main_context_ref (context);
+      g_source_set_static_name ((GSource *) delivery, "[asynccpu-glib] results");
+      g_source_set_ready_time ((GSource *) delivery, 0);
+      g_source_attach ((GSource *) delivery, context);
+      g_source_unref ((GSource *) delivery);
+      g_main_context_unref (context);
+    }
+
+  /* The reference taken when the first result was gathered. */
+  core_unref (core);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs returns_source_funcs = {
+  .dispatch = core_returns_cb,
+};
+
 /* Returns the job's GTask (once; later calls do nothing) and leaves the job
  * for the caller to free or keep. */
 static void
@@ -378,9 +522,9 @@ job_return (ACpuPoolCore *core,
             GVariant     *value,
             const GError *error)
 {
-  g_autoptr(GTask) task = g_steal_pointer (&job->task);
+  ACpuReturn ret = { 0 };
 
-  if (task == NULL)
+  if (job->task == NULL)
     return;
 
   if (job->cancel_source != NULL)
@@ -399,10 +543,20 @@ job_return (ACpuPoolCore *core,
   else
     core_count (core, &core->n_queued, -1);
 
+  ret.task = g_steal_pointer (&job->task);
   if (error != NULL)
-    g_task_return_error (task, g_error_copy (error));
+    ret.error = g_error_copy (error);
   else
-    g_task_return_pointer (task, g_variant_ref (value), (GDestroyNotify) g_variant_unref);
+    ret.value = g_variant_ref (value);
+
+  /* Delivered when the I/O thread is done with what it is doing now; the
+   * core stays alive until then. */
+  if (core->returns->len == 0)
+    {
+      core_ref (core);
+      g_source_set_ready_time (core->returns_source, 0);
+    }
+  g_array_append_val (core->returns, ret);
 }
 
 static void
@@ -623,8 +777,11 @@ slot_reply_cb (ACpuWorkerProc *proc,
       if (--slot->n_cancelling == 0)
         slot_clear_grace (slot);
     }
-  else
+  else if (job->pipelined || !g_queue_is_empty (&core->queue))
     {
+      /* A task that ran alone with nothing waiting measures the round trip,
+       * not the service time: one-at-a-time use must not shrink the window
+       * a later burst will want. */
       double sample = (double) (now - MAX (job->sent_time, slot->last_reply_time));
 
       core->service_us = core->service_us == 0 ? sample
@@ -736,12 +893,17 @@ slot_exited_cb (ACpuWorkerProc *proc,
   if (!slot->ready)
     {
       core->n_starting--;
-      core->start_failures++;
 
-      /* It never ran anything: the queue pays, so that a program that
-       * cannot start does not get started for ever. */
-      if (error != NULL && !core->cancelling_all)
+      /* A worker SIGKILLed from outside while it started (the OOM killer,
+       * a chaos monkey) says nothing about the program: start another. Any
+       * other death before the handshake fails the task at the head of the
+       * queue, and after MAX_START_FAILURES in a row with no handshake in
+       * between, the whole queue: a program that cannot start is not
+       * started for ever. New tasks try again. */
+      if (error != NULL && !acpu_worker_proc_was_killed_from_outside (proc) &&
+          !core->cancelling_all)
         {
+          core->start_failures++;
           while ((job = g_queue_peek_head (&core->queue)) != NULL)
             {
               g_queue_unlink (&core->queue, &job->link);
@@ -878,6 +1040,7 @@ core_send (ACpuPoolCore *core,
   core_count (core, &core->n_running, 1);
   job->state = JOB_SENT;
   job->slot = slot;
+  job->pipelined = slot->inflight.length > 0;
   job->sent_time = g_get_monotonic_time ();
   g_queue_push_tail_link (&slot->inflight, &job->link);
   slot->dirty = TRUE;
@@ -1092,6 +1255,51 @@ acpu_process_task_pool_shutdown_cancel_cb (GCancellable *cancellable,
 }
 
 /* Takes what callers handed over since last time. */
+typedef struct
+{
+  GSource       source;
+  ACpuPoolCore *core;
+} ACpuWakeSource;
+
+/* Whether callers handed anything over. Called with lock held. */
+static gboolean
+core_has_work_locked (ACpuPoolCore *core)
+{
+  return core->wake_pending || !g_queue_is_empty (&core->incoming);
+}
+
+/* Before the I/O thread polls: a caller that hands work over after this
+ * point must wake it; one that does before need not, since this sees it. */
+static gboolean
+core_wake_prepare (GSource *source,
+                   gint    *timeout)
+{
+  ACpuPoolCore *core = ((ACpuWakeSource *) source)->core;
+  gboolean ready;
+
+  g_mutex_lock (&core->lock);
+  ready = core_has_work_locked (core);
+  core->io_sleeping = !ready;
+  g_mutex_unlock (&core->lock);
+
+  *timeout = -1;
+  return ready;
+}
+
+static gboolean
+core_wake_check (GSource *source)
+{
+  ACpuPoolCore *core = ((ACpuWakeSource *) source)->core;
+  gboolean ready;
+
+  g_mutex_lock (&core->lock);
+  core->io_sleeping = FALSE;
+  ready = core_has_work_locked (core);
+  g_mutex_unlock (&core->lock);
+
+  return ready;
+}
+
 static gboolean
 core_wake_cb (GSource     *source,
               GSourceFunc  callback,
@@ -1102,8 +1310,6 @@ core_wake_cb (GSource     *source,
   g_autoptr(GPtrArray) requests = NULL;
   gboolean cancel, finalized;
   ACpuJob *job;
-
-  g_source_set_ready_time (source, -1);
 
   g_mutex_lock (&core->lock);
   incoming = core->incoming;
@@ -1160,17 +1366,72 @@ core_wake_cb (GSource     *source,
 }
 
 static GSourceFuncs wake_source_funcs = {
+  .prepare = core_wake_prepare,
+  .check = core_wake_check,
   .dispatch = core_wake_cb,
 };
 
-/* Tells the I/O thread to look at incoming. Called with lock held. */
+/* Tells the I/O thread to look at incoming, with a syscall only when it may
+ * be asleep: a busy I/O thread sees new work in its next prepare(). Called
+ * with lock held, after the work was handed over. */
 static void
 core_wake (ACpuPoolCore *core)
 {
-  if (core->wake_pending)
+  if (core->io_sleeping)
+    {
+      core->io_sleeping = FALSE;
+      g_main_context_wakeup (acpu_io_get_context ());
+    }
+}
+
+static gboolean
+core_kick_cb (gpointer user_data)
+{
+  ACpuPoolCore *core = user_data;
+
+  g_mutex_lock (&core->lock);
+  core->kick_context = NULL;
+  core_wake (core);
+  g_mutex_unlock (&core->lock);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Wakes the I/O thread for jobs just handed over from @context. When the
+ * caller is inside a dispatch of that very context — a GTK handler that
+ * submits a thousand tasks — one wakeup at the end of the dispatch does for
+ * all of them. Called with lock held. */
+static void
+core_wake_for (ACpuPoolCore *core,
+               GMainContext *context)
+{
+  GSource *current, *kick;
+
+  if (!core->io_sleeping || core->kick_context == context)
     return;
+
+  current = g_main_current_source ();
+  if (core->kick_context != NULL || current == NULL || g_source_get_context (current) != context)
+    {
+      core_wake (core);
+      return;
+    }
+
+  core->kick_context = context;
+  kick = g_idle_source_new ();
+  g_source_set_priority (kick, G_PRIORITY_HIGH);
+  g_source_set_callback (kick, core_kick_cb, core_ref (core), (GDestroyNotify) core_unref);
+  g_source_set_static_name (kick, "[asynccpu-glib] submit");
+  g_source_attach (kick, context);
+  g_source_unref (kick);
+}
+
+/* Asks the I/O thread to look at something other than new jobs. */
+static void
+core_request (ACpuPoolCore *core)
+{
   core->wake_pending = TRUE;
-  g_source_set_ready_time (core->wake_source, 0);
+  core_wake (core);
 }
 
 static ACpuPoolCore *
@@ -1193,8 +1454,15 @@ core_new (ACpuProcessTaskPool *pool)
   g_queue_init (&core->incoming);
   g_queue_init (&core->queue);
 
+  core->returns = g_array_new (FALSE, FALSE, sizeof (ACpuReturn));
+  core->returns_source = g_source_new (&returns_source_funcs, sizeof (GSource));
+  g_source_set_callback (core->returns_source, NULL, core, NULL);
+  g_source_set_static_name (core->returns_source, "[asynccpu-glib] gather results");
+  g_source_attach (core->returns_source, acpu_io_get_context ());
+
   /* The wake source holds a reference of its own until the pool is gone. */
-  core->wake_source = g_source_new (&wake_source_funcs, sizeof (GSource));
+  core->wake_source = g_source_new (&wake_source_funcs, sizeof (ACpuWakeSource));
+  ((ACpuWakeSource *) core->wake_source)->core = core;
   g_source_set_callback (core->wake_source, NULL, core_ref (core), (GDestroyNotify) core_unref);
   g_source_set_static_name (core->wake_source, "[asynccpu-glib] pool");
   g_source_set_priority (core->wake_source, G_PRIORITY_DEFAULT);
@@ -1210,7 +1478,7 @@ static void
 acpu_process_task_pool_wake (ACpuProcessTaskPool *self)
 {
   g_mutex_lock (&self->core->lock);
-  core_wake (self->core);
+  core_request (self->core);
   g_mutex_unlock (&self->core->lock);
 }
 
@@ -1267,8 +1535,7 @@ acpu_process_task_pool_finalize (GObject *object)
   g_mutex_lock (&core->lock);
   core->closed = TRUE;
   core->finalized = TRUE;
-  core->wake_pending = FALSE;
-  core_wake (core);
+  core_request (core);
   g_mutex_unlock (&core->lock);
   core_unref (core);
 
@@ -1421,14 +1688,15 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * ACpuProcessTaskPool:max-workers:
    *
    * The largest number of worker processes at once. Workers start when
-   * tasks need them and are reused. At least 1; the default is the number
-   * of processors.
+   * tasks need them and are reused. Setting 0 means the number of
+   * processors, which is also the default; reading gives the number in
+   * force.
    *
    * Since: 1.0
    */
   properties[PROP_MAX_WORKERS] =
     g_param_spec_uint ("max-workers", NULL, NULL,
-                       1, G_MAXINT, 1,
+                       0, G_MAXINT, 0,
                        (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
@@ -1464,7 +1732,9 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * ACpuProcessTaskPool:handshake-timeout:
    *
    * How long, in milliseconds, a new worker may take to say hello before it
-   * is killed and counted as failing to start. 0 waits for ever.
+   * is killed and counted as failing to start; it also bounds how long a
+   * worker may stop in the middle of a frame (%ACPU_ERROR_PROTOCOL). 0 waits
+   * for ever. The default is 30 seconds.
    *
    * Since: 1.0
    */
@@ -1646,7 +1916,7 @@ acpu_process_task_pool_new (const char * const *worker_argv,
 {
   return g_object_new (ACPU_TYPE_PROCESS_TASK_POOL,
                        "worker-argv", worker_argv,
-                       "max-workers", max_workers > 0 ? max_workers : MAX (1, g_get_num_processors ()),
+                       "max-workers", max_workers,
                        NULL);
 }
 
@@ -1730,7 +2000,7 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
   job->task = g_steal_pointer (&task);
   g_queue_push_tail_link (&core->incoming, &job->link);
   g_atomic_int_inc (&core->n_queued);
-  core_wake (core);
+  core_wake_for (core, g_task_get_context (job->task));
   g_mutex_unlock (&core->lock);
 
   core_counters_changed (core);
@@ -1878,7 +2148,7 @@ acpu_process_task_pool_shutdown_async (ACpuProcessTaskPool *pool,
       g_cancellable_is_cancelled (cancellable))
     core->cancel_requested = TRUE;
   g_ptr_array_add (core->shutdown_requests, g_object_ref (task));
-  core_wake (core);
+  core_request (core);
   g_mutex_unlock (&core->lock);
 
   if (cancellable != NULL)
@@ -1999,7 +2269,8 @@ acpu_process_task_pool_get_max_workers (ACpuProcessTaskPool *pool)
 /**
  * acpu_process_task_pool_set_max_workers:
  * @pool: a [class@ACpu.ProcessTaskPool]
- * @max_workers: the largest number of workers at once, at least 1
+ * @max_workers: the largest number of workers at once, or 0 for the
+ *   number of processors
  *
  * Sets [property@ACpu.ProcessTaskPool:max-workers]. Raising it lets queued
  * tasks start at once; lowering it does not stop workers that are busy.
@@ -2013,7 +2284,10 @@ acpu_process_task_pool_set_max_workers (ACpuProcessTaskPool *pool,
   ACpuPoolCore *core;
 
   g_return_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool));
-  g_return_if_fail (max_workers >= 1);
+  g_return_if_fail (max_workers <= G_MAXINT);
+
+  if (max_workers == 0)
+    max_workers = MAX (1, g_get_num_processors ());
 
   core = pool->core;
   if ((guint) g_atomic_int_exchange (&core->max_workers, max_workers) == max_workers)

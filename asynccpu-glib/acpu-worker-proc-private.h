@@ -70,6 +70,7 @@ void            acpu_worker_proc_kill         (ACpuWorkerProc                *pr
                                                const GError                  *reason);
 GPid            acpu_worker_proc_get_pid      (ACpuWorkerProc                *proc);
 gboolean        acpu_worker_proc_is_ready     (ACpuWorkerProc                *proc);
+gboolean        acpu_worker_proc_was_killed_from_outside (ACpuWorkerProc     *proc);
 gboolean        acpu_worker_proc_has_task     (ACpuWorkerProc                *proc,
                                                const char                    *name);
 

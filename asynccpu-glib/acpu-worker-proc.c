@@ -212,6 +212,15 @@ acpu_worker_proc_is_ready (ACpuWorkerProc *self)
   return self->ready && !self->closing && !self->channel_done && !self->process_done;
 }
 
+/* Whether it died of a SIGKILL that we did not send for a reason of ours. */
+gboolean
+acpu_worker_proc_was_killed_from_outside (ACpuWorkerProc *self)
+{
+  return self->process_done && self->subprocess != NULL && self->reason == NULL &&
+         g_subprocess_get_if_signaled (self->subprocess) &&
+         g_subprocess_get_term_sig (self->subprocess) == SIGKILL;
+}
+
 gboolean
 acpu_worker_proc_has_task (ACpuWorkerProc *self,
                            const char     *name)
@@ -536,6 +545,14 @@ acpu_worker_proc_read (ACpuWorkerProc *self,
         {
           acpu_worker_proc_fail (self, error->code, error->message);
           return;
+        }
+      if (n < 0)
+        {
+          /* ECONNRESET and the like: the worker went away with requests
+           * unread. Its exit status tells the rest; what it sent before
+           * still counts. */
+          g_clear_error (&error);
+          n = 0;
         }
 
       while (!self->channel_done && acpu_wire_in_next (&self->in, &msg, &error))
