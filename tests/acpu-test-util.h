@@ -134,6 +134,47 @@ acpu_test_count_children (void)
     g_assert_true (cond);                                              \
   } G_STMT_END
 
+/* Descriptors this process has open. */
+static inline guint
+acpu_test_count_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  while (dir != NULL && g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+/* Waits until the pool's I/O thread has closed what it is closing: no
+ * child left, and the descriptor count the same three times running. */
+static inline void
+acpu_test_settle (void)
+{
+  guint last = 0, same = 0;
+
+  ACPU_TEST_WAIT_FOR (acpu_test_count_children () == 0, 30);
+  for (guint i = 0; i < 500 && same < 3; i++)
+    {
+      guint now = acpu_test_count_fds ();
+
+      same = now == last ? same + 1 : 0;
+      last = now;
+      g_usleep (10 * 1000);
+    }
+}
+
+/* A fresh path for a pid file, unique to this process. */
+static inline char *
+acpu_test_temp_path (const char *name)
+{
+  g_autofree char *base = g_strdup_printf ("acpu-%d-%s", (int) getpid (), name);
+  char *path = g_build_filename (g_get_tmp_dir (), base, NULL);
+
+  unlink (path);
+  return path;
+}
+
 static inline GPid
 acpu_test_read_pid_file (const char *path)
 {

@@ -12,16 +12,6 @@
 
 #include "acpu-test-util.h"
 
-static char *
-temp_path (const char *name)
-{
-  g_autofree char *base = g_strdup_printf ("acpu-%d-%s", (int) getpid (), name);
-  char *path = g_build_filename (g_get_tmp_dir (), base, NULL);
-
-  g_unlink (path);
-  return path;
-}
-
 static void
 shutdown_and_check (ACpuProcessTaskPool *pool)
 {
@@ -46,7 +36,7 @@ static void
 test_task_timeout (void)
 {
   g_autoptr(ACpuProcessTaskPool) pool = acpu_test_pool_new (1);
-  g_autofree char *path = temp_path ("timeout-pid");
+  g_autofree char *path = acpu_test_temp_path ("timeout-pid");
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) value = NULL;
   GPid pid;
@@ -74,7 +64,7 @@ static void
 test_max_queued (void)
 {
   g_autoptr(ACpuProcessTaskPool) pool = acpu_test_pool_new (1);
-  g_autofree char *path = temp_path ("queued-pid");
+  g_autofree char *path = acpu_test_temp_path ("queued-pid");
   AcpuTestResult running = { 0 }, queued[2] = { 0 }, refused = { 0 };
 
   g_test_summary ("Past max-queued, run_async() fails with ACPU_ERROR_QUEUE_FULL "
@@ -151,21 +141,27 @@ static void
 test_idle_timeout (void)
 {
   g_autoptr(ACpuProcessTaskPool) pool = acpu_test_pool_new (3);
+  g_autoptr(GHashTable) pids = g_hash_table_new (NULL, NULL);
   AcpuTestResult r[3] = { 0 };
 
   g_test_summary ("Idle workers above min-workers exit after idle-timeout");
 
   g_object_set (pool, "min-workers", 1, "idle-timeout", 100, NULL);
   for (guint i = 0; i < G_N_ELEMENTS (r); i++)
-    acpu_process_task_pool_run_async (pool, "sleep", g_variant_new ("(u)", 50), NULL,
+    acpu_process_task_pool_run_async (pool, "sleep", g_variant_new ("(u)", 200), NULL,
                                       acpu_test_result_cb, &r[i]);
   for (guint i = 0; i < G_N_ELEMENTS (r); i++)
     {
+      gint32 pid;
+
       acpu_test_result_wait (&r[i]);
       g_assert_no_error (r[i].error);
+      g_variant_get (r[i].value, "(i)", &pid);
+      g_hash_table_add (pids, GINT_TO_POINTER (pid));
       acpu_test_result_clear (&r[i]);
     }
-  g_assert_cmpuint (acpu_process_task_pool_get_n_workers (pool), ==, 3);
+  /* More than min-workers ran them (how many depends on start-up times). */
+  g_assert_cmpuint (g_hash_table_size (pids), >=, 2);
 
   ACPU_TEST_WAIT_FOR (acpu_test_count_children () == 1, 30);
   g_assert_cmpuint (acpu_process_task_pool_get_n_workers (pool), ==, 1);
@@ -192,7 +188,8 @@ test_max_tasks_per_worker (void)
     }
 
   g_assert_cmpuint (g_hash_table_size (seen), ==, 3);
-  g_assert_cmpuint (acpu_test_count_children (), <=, 1);
+  /* The one retired last may still be on its way out. */
+  ACPU_TEST_WAIT_FOR (acpu_test_count_children () <= 1, 30);
   shutdown_and_check (pool);
 }
 
@@ -323,7 +320,7 @@ check_signal (const char *mode,
               int         signum,
               gboolean    expect_clean_exit)
 {
-  g_autofree char *pid_file = temp_path ("signal-pid");
+  g_autofree char *pid_file = acpu_test_temp_path ("signal-pid");
   g_autofree char *worker = acpu_test_worker_path ();
   g_autoptr(GSubprocess) parent = NULL;
   g_autoptr(GError) error = NULL;

@@ -66,17 +66,6 @@ worker_pid (ACpuProcessTaskPool *pool)
   return pid;
 }
 
-/* A fresh path for a pid file, unique to this run. */
-static char *
-temp_path (const char *name)
-{
-  g_autofree char *base = g_strdup_printf ("acpu-%d-%s", (int) getpid (), name);
-  char *path = g_build_filename (g_get_tmp_dir (), base, NULL);
-
-  g_unlink (path);
-  return path;
-}
-
 /* 1. run_async returns at once; callbacks in the caller's context ---------- */
 
 static void
@@ -373,7 +362,7 @@ static void
 test_crash_external_kill (Fixture       *f,
                           gconstpointer  data)
 {
-  g_autofree char *path = temp_path ("spin-pid");
+  g_autofree char *path = acpu_test_temp_path ("spin-pid");
   AcpuTestResult spin = { 0 }, other = { 0 };
   GPid pid;
 
@@ -404,7 +393,7 @@ test_cancel_queued (Fixture       *f,
                     gconstpointer  data)
 {
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  g_autofree char *path = temp_path ("queued-pid");
+  g_autofree char *path = acpu_test_temp_path ("queued-pid");
   AcpuTestResult first = { 0 }, queued = { 0 };
 
   g_test_summary ("A queued task that is cancelled completes with "
@@ -436,7 +425,7 @@ test_cancel_cooperative (Fixture       *f,
                          gconstpointer  data)
 {
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  g_autofree char *path = temp_path ("coop-pid");
+  g_autofree char *path = acpu_test_temp_path ("coop-pid");
   AcpuTestResult r = { 0 };
   GPid pid;
 
@@ -462,7 +451,7 @@ test_cancel_ignored (Fixture       *f,
                      gconstpointer  data)
 {
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  g_autofree char *path = temp_path ("ignore-pid");
+  g_autofree char *path = acpu_test_temp_path ("ignore-pid");
   g_autoptr(GVariant) child = NULL;
   g_autoptr(GError) error = NULL;
   AcpuTestResult r = { 0 };
@@ -543,7 +532,7 @@ static void
 test_shutdown_cancels (Fixture       *f,
                        gconstpointer  data)
 {
-  g_autofree char *path = temp_path ("shutdown-pid");
+  g_autofree char *path = acpu_test_temp_path ("shutdown-pid");
   AcpuTestResult r[4] = { 0 };
   gboolean done = FALSE;
 
@@ -620,7 +609,7 @@ static void
 test_parent_dies (Fixture       *f,
                   gconstpointer  data)
 {
-  g_autofree char *pid_file = temp_path ("orphan-pid");
+  g_autofree char *pid_file = acpu_test_temp_path ("orphan-pid");
   g_autoptr(GSubprocess) parent = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *worker = acpu_test_worker_path ();
@@ -693,7 +682,7 @@ check_start_failure (const char *program)
 static void
 test_start_failure (void)
 {
-  g_autofree char *not_exec = temp_path ("not-executable");
+  g_autofree char *not_exec = acpu_test_temp_path ("not-executable");
 
   g_test_summary ("A worker that is missing, not executable or exits before "
                   "the handshake fails tasks with ACPU_ERROR_WORKER_START naming it");

@@ -168,17 +168,6 @@ burn_expected (guint32 rounds,
   return x;
 }
 
-static guint
-count_fds (void)
-{
-  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  guint n = 0;
-
-  while (dir != NULL && g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
-}
-
 static guint64
 rss_kib_of (const char *proc)
 {
@@ -390,24 +379,6 @@ submit (Chaos *chaos,
   chaos->n_submitted++;
 }
 
-/* Waits until the pool's I/O thread is done closing: no child, and the
- * descriptor count the same three times running. */
-static void
-settle (void)
-{
-  guint last = 0, same = 0;
-
-  ACPU_TEST_WAIT_FOR (acpu_test_count_children () == 0, 30);
-  for (guint i = 0; i < 500 && same < 3; i++)
-    {
-      guint now = count_fds ();
-
-      same = now == last ? same + 1 : 0;
-      last = now;
-      g_usleep (10 * 1000);
-    }
-}
-
 static void
 report_stall (Chaos *chaos)
 {
@@ -455,9 +426,9 @@ test_chaos (void)
     g_assert_no_error (error);
     g_assert_true (acpu_process_task_pool_shutdown (warm, NULL, &error));
     g_object_unref (warm);
-    settle ();
+    acpu_test_settle ();
   }
-  fds_before = count_fds ();
+  fds_before = acpu_test_count_fds ();
   rss_before = rss_kib ();
 
   chaos.pool = acpu_test_pool_new (N_WORKERS);
@@ -503,9 +474,9 @@ test_chaos (void)
   g_assert_true (acpu_process_task_pool_shutdown (chaos.pool, NULL, &error));
   g_assert_no_error (error);
   g_clear_object (&chaos.pool);
-  settle ();
+  acpu_test_settle ();
 
-  fds_after = count_fds ();
+  fds_after = acpu_test_count_fds ();
   rss_after = rss_kib ();
 
   /* The figures, for the log and the closing note. */

@@ -18,18 +18,6 @@
 
 #include "../acpu-test-util.h"
 
-/* Descriptors this process has open. */
-static guint
-count_fds (void)
-{
-  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  guint n = 0;
-
-  while (dir != NULL && g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
-}
-
 /* Resident set size, in KiB. */
 static guint64
 rss_kib (void)
@@ -157,26 +145,8 @@ assert_clean (guint fds_before)
 {
   ACPU_TEST_WAIT_FOR (acpu_test_count_children () == 0, 30);
   /* Closing happens on the pool's I/O thread: wait for it, within a bound. */
-  ACPU_TEST_WAIT_FOR (count_fds () <= fds_before, 10);
-  g_assert_cmpuint (count_fds (), ==, fds_before);
-}
-
-/* Waits until the pool's I/O thread has closed what it is closing: no
- * child left, and the descriptor count the same three times running. */
-static void
-settle (void)
-{
-  guint last = 0, same = 0;
-
-  ACPU_TEST_WAIT_FOR (acpu_test_count_children () == 0, 30);
-  for (guint i = 0; i < 500 && same < 3; i++)
-    {
-      guint now = count_fds ();
-
-      same = now == last ? same + 1 : 0;
-      last = now;
-      g_usleep (10 * 1000);
-    }
+  ACPU_TEST_WAIT_FOR (acpu_test_count_fds () <= fds_before, 10);
+  g_assert_cmpuint (acpu_test_count_fds (), ==, fds_before);
 }
 
 static void
@@ -231,7 +201,7 @@ static void
 test_request_mode (gconstpointer data)
 {
   const RequestCase *c = data;
-  guint fds_before = count_fds ();
+  guint fds_before = acpu_test_count_fds ();
   ACpuProcessTaskPool *pool = hostile_pool_new (c->mode, NULL, 2);
   AcpuTestResult innocent = { 0 }, bad = { 0 };
   gint32 innocent_pid;
@@ -276,7 +246,7 @@ test_request_mode (gconstpointer data)
 static void
 test_duplicate (void)
 {
-  guint fds_before = count_fds ();
+  guint fds_before = acpu_test_count_fds ();
   ACpuProcessTaskPool *pool = hostile_pool_new ("duplicate", NULL, 1);
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) value = NULL;
@@ -308,7 +278,7 @@ test_duplicate (void)
 static void
 test_huge_slow (void)
 {
-  guint fds_before = count_fds ();
+  guint fds_before = acpu_test_count_fds ();
   ACpuProcessTaskPool *pool = hostile_pool_new ("huge-slow", NULL, 1);
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) value = NULL;
@@ -345,7 +315,7 @@ test_huge_slow (void)
 static void
 test_log_flood (void)
 {
-  guint fds_before = count_fds ();
+  guint fds_before = acpu_test_count_fds ();
   ACpuProcessTaskPool *pool = hostile_pool_new ("log-flood", NULL, 2);
   AcpuTestResult innocent = { 0 }, bad = { 0 };
   GLogLevelFlags fatal;
@@ -390,7 +360,7 @@ test_log_flood (void)
 static void
 test_log_evil (void)
 {
-  guint fds_before = count_fds ();
+  guint fds_before = acpu_test_count_fds ();
   ACpuProcessTaskPool *pool = hostile_pool_new ("log-evil", NULL, 1);
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) value = NULL;
@@ -429,7 +399,7 @@ test_log_evil (void)
 static void
 test_stderr_tail (void)
 {
-  guint fds_before = count_fds ();
+  guint fds_before = acpu_test_count_fds ();
   ACpuProcessTaskPool *pool = hostile_pool_new ("stderr-die", NULL, 1);
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) value = NULL;
@@ -470,7 +440,7 @@ static void
 test_handshake_mode (gconstpointer data)
 {
   const HandshakeCase *c = data;
-  guint fds_before = count_fds ();
+  guint fds_before = acpu_test_count_fds ();
   g_autofree char *once = once_path (c->mode);
   ACpuProcessTaskPool *pool = hostile_pool_new (c->mode, once, 1);
   g_autoptr(GError) error = NULL;
@@ -671,7 +641,7 @@ main (int   argc,
 
     assert_echo (pool, "warm-up");
     pool_destroy (pool);
-    settle ();
+    acpu_test_settle ();
   }
 
   return g_test_run ();
