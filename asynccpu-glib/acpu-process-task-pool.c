@@ -195,6 +195,7 @@ struct _ACpuPoolCore
   GWeakRef         pool;
   GMainContext    *owner_context;
   gint             notify_pending;
+  GSource         *notify_source; /* in owner_context */
 
   GMutex           lock;        /* guards what follows */
   GQueue           incoming;
@@ -298,6 +299,8 @@ core_unref (ACpuPoolCore *core)
   g_ptr_array_unref (core->slots);
   g_ptr_array_unref (core->shutdown_requests);
   g_ptr_array_unref (core->shutdown_waiters);
+  g_source_destroy (core->notify_source);
+  g_source_unref (core->notify_source);
   g_weak_ref_clear (&core->pool);
   g_main_context_unref (core->owner_context);
   g_mutex_clear (&core->lock);
@@ -343,21 +346,26 @@ core_notify_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* The counters changed: notify in the pool's own context, coalesced. */
+static gboolean
+core_notify_dispatch (GSource     *source,
+                      GSourceFunc  callback,
+                      gpointer     user_data)
+{
+  g_source_set_ready_time (source, -1);
+  return core_notify_cb (user_data), G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs notify_source_funcs = {
+  .dispatch = core_notify_dispatch,
+};
+
+/* The counters changed: notify in the pool's own context, coalesced, with
+ * one source made once (not one per change). */
 static void
 core_counters_changed (ACpuPoolCore *core)
 {
-  GSource *source;
-
-  if (!g_atomic_int_compare_and_exchange (&core->notify_pending, 0, 1))
-    return;
-
-  source = g_idle_source_new ();
-  g_source_set_priority (source, G_PRIORITY_DEFAULT);
-  g_source_set_callback (source, core_notify_cb, core_ref (core), (GDestroyNotify) core_unref);
-  g_source_set_static_name (source, "[asynccpu-glib] notify");
-  g_source_attach (source, core->owner_context);
-  g_source_unref (source);
+  if (g_atomic_int_compare_and_exchange (&core->notify_pending, 0, 1))
+    g_source_set_ready_time (core->notify_source, 0);
 }
 
 static void
@@ -1443,6 +1451,11 @@ core_new (ACpuProcessTaskPool *pool)
   g_mutex_init (&core->lock);
   g_weak_ref_init (&core->pool, pool);
   core->owner_context = g_main_context_ref_thread_default ();
+  /* No reference of its own on the core: core_unref() destroys it. */
+  core->notify_source = g_source_new (&notify_source_funcs, sizeof (GSource));
+  g_source_set_callback (core->notify_source, NULL, core, NULL);
+  g_source_set_static_name (core->notify_source, "[asynccpu-glib] notify");
+  g_source_attach (core->notify_source, core->owner_context);
   core->max_workers = MAX (1, g_get_num_processors ());
   core->grace_ms = DEFAULT_GRACE_MS;
   core->handshake_ms = DEFAULT_HANDSHAKE_MS;

@@ -282,6 +282,60 @@ test_wire_memfd_unsealed (void)
   acpu_wire_in_clear (&in);
 }
 
+/* A RESULT whose value is @size bytes in a sealed memfd, of @type. */
+static gboolean
+decode_memfd_value (const char  *type,
+                    gsize        size,
+                    GError     **error)
+{
+  g_autofree guint8 *zeros = g_malloc0 (size);
+  guint8 frame[24] = { 0 };
+  gsize tlen = strlen (type) + 1;
+  ACpuWireIn in;
+  ACpuWireMessage msg;
+  gboolean ok;
+  int fd;
+
+  fd = memfd_create ("test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  g_assert_cmpint (write (fd, zeros, size), ==, (gssize) size);
+  g_assert_cmpint (fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), ==, 0);
+
+  acpu_wire_in_init (&in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
+  make_header (frame, tlen, ACPU_WIRE_RESULT, ACPU_WIRE_FLAG_MEMFD, 1);
+  memcpy (frame + 16, type, tlen);
+  acpu_wire_in_feed (&in, frame, sizeof frame);
+  g_assert_true (acpu_wire_in_feed_fd (&in, fd, error));
+  ok = acpu_wire_in_next (&in, &msg, error);
+  if (ok)
+    {
+      g_assert_false (g_variant_is_floating (msg.value));
+      acpu_wire_message_clear (&msg);
+    }
+  acpu_wire_in_clear (&in);
+  return ok;
+}
+
+static void
+test_wire_plain_arrays (void)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_test_summary ("Plain number arrays, alone or as a tuple's only member, are "
+                  "checked by size: a size that fits is a value, one that does not "
+                  "is a protocol error");
+
+  g_assert_true (decode_memfd_value ("ay", 13, &error));
+  g_assert_true (decode_memfd_value ("(ay)", 13, &error));
+  g_assert_true (decode_memfd_value ("(ax)", 16, &error));
+  g_assert_no_error (error);
+
+  g_assert_false (decode_memfd_value ("(ax)", 13, &error));
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
+  g_clear_error (&error);
+  g_assert_false (decode_memfd_value ("ai", 6, &error));
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
+}
+
 static void
 test_wire_error_domains (void)
 {
@@ -305,6 +359,7 @@ main (int   argc,
   g_test_add_func ("/acpu/wire/rejects", test_wire_rejects);
   g_test_add_func ("/acpu/wire/memfd", test_wire_memfd);
   g_test_add_func ("/acpu/wire/memfd-unsealed", test_wire_memfd_unsealed);
+  g_test_add_func ("/acpu/wire/plain-arrays", test_wire_plain_arrays);
   g_test_add_func ("/acpu/wire/error-domains", test_wire_error_domains);
 
   return g_test_run ();
