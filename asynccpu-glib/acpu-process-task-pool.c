@@ -1949,6 +1949,13 @@ acpu_process_task_pool_new (const char * const *worker_argv,
  * thread-default main context of the calling thread; call
  * [method@ACpu.ProcessTaskPool.run_finish] there to get the result.
  *
+ * Called from a callback that the same main context is dispatching (a
+ * GTK signal handler, an idle), the tasks submitted there are handed to the
+ * pool together when that callback returns, so a burst of a thousand tasks
+ * costs one wakeup of the pool's thread, not a thousand. A callback that
+ * submits a task and then waits in a loop of its own for something the task
+ * does should return to the main loop instead.
+ *
  * Cancelling @cancellable completes the task at once with
  * %G_IO_ERROR_CANCELLED. A queued task then never runs; a running one has
  * its worker-side cancellable cancelled, and its worker is killed if it goes
