@@ -2,7 +2,7 @@
 # Builds asynccpu-glib and runs the whole test suite: once in a normal build
 # (C, Python and GJS tests, docs), once under AddressSanitizer + UBSan, then
 # the channel's fuzz targets (60 s each) and the C tests under valgrind.
-set -eu
+set -euo pipefail
 cd "$(dirname "$0")/.."
 sh tools/install-deps.sh all
 
@@ -20,7 +20,9 @@ setup () {
 
 setup _build-test -Dwerror=true
 meson compile -C _build-test >/dev/null
-meson test -C _build-test --print-errorlogs --num-processes 2
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+meson test -C _build-test --print-errorlogs --num-processes 2 | tee "$log"
 
 echo "== the suite again under AddressSanitizer and UBSan =="
 setup _build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
@@ -30,10 +32,16 @@ meson compile -C _build-asan >/dev/null
 # slice allocator would keep it reachable).
 G_SLICE=always-malloc ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  meson test -C _build-asan --print-errorlogs --num-processes 2 --no-suite bindings
+  meson test -C _build-asan --print-errorlogs --num-processes 2 --no-suite bindings | tee -a "$log"
 
 echo "== fuzz smoke: each channel fuzz target for ${FUZZ_SECONDS:=60} s =="
 FUZZ_SECONDS=$FUZZ_SECONDS bash tools/fuzz.sh
 
 echo "== C tests under valgrind memcheck =="
-bash tools/valgrind.sh
+bash tools/valgrind.sh | tee -a "$log"
+
+# One plain closing line for all three runs (each exits non-zero on a failure).
+passed=$(awk '/^Ok:/ { n += $2 } END { print n + 0 }' "$log")
+failed=$(awk '/^(Fail|Timeout|Unexpected Pass):/ { n += $NF } END { print n + 0 }' "$log")
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
