@@ -134,6 +134,20 @@ acpu_test_count_children (void)
     g_assert_true (cond);                                              \
   } G_STMT_END
 
+/* Resident set size of process @pid ("self" for this one), in KiB. */
+static inline guint64
+acpu_test_rss_kib_of (const char *pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%s/status", pid);
+  g_autofree char *status = NULL;
+  const char *p;
+
+  if (!g_file_get_contents (path, &status, NULL, NULL) ||
+      (p = strstr (status, "VmRSS:")) == NULL)
+    return 0;
+  return g_ascii_strtoull (p + 6, NULL, 10);
+}
+
 /* Descriptors this process has open. */
 static inline guint
 acpu_test_count_fds (void)

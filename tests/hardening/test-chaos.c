@@ -175,31 +175,6 @@ burn_expected (guint32 rounds,
   return x;
 }
 
-static guint64
-rss_kib_of (const char *proc)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%s/status", proc);
-  g_autofree char *status = NULL;
-  const char *p;
-
-  if (!g_file_get_contents (path, &status, NULL, NULL) ||
-      (p = strstr (status, "VmRSS:")) == NULL)
-    return 0;
-  return g_ascii_strtoull (p + 6, NULL, 10);
-}
-
-static guint64
-rss_kib (void)
-{
-  g_autofree char *status = NULL;
-  const char *p;
-
-  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL) ||
-      (p = strstr (status, "VmRSS:")) == NULL)
-    return 0;
-  return g_ascii_strtoull (p + 6, NULL, 10);
-}
-
 /* This process's children (workers; zombies included). */
 static GArray *
 list_children (void)
@@ -436,7 +411,7 @@ test_chaos (void)
     acpu_test_settle ();
   }
   fds_before = acpu_test_count_fds ();
-  rss_before = rss_kib ();
+  rss_before = acpu_test_rss_kib_of ("self");
 
   chaos.pool = acpu_test_pool_new (N_WORKERS);
   /* Burn tasks look at their cancellable; a short grace keeps things moving. */
@@ -459,7 +434,7 @@ test_chaos (void)
       g_main_context_iteration (NULL, TRUE);
 
       if ((chaos.n_done & 0xff) == 0)
-        rss_peak_kib = MAX (rss_peak_kib, rss_kib ());
+        rss_peak_kib = MAX (rss_peak_kib, acpu_test_rss_kib_of ("self"));
 
       if (g_get_monotonic_time () - chaos.last_progress > STALL_SECONDS * G_USEC_PER_SEC)
         {
@@ -484,7 +459,7 @@ test_chaos (void)
   acpu_test_settle ();
 
   fds_after = acpu_test_count_fds ();
-  rss_after = rss_kib ();
+  rss_after = acpu_test_rss_kib_of ("self");
 
   /* The figures, for the log and the closing note. */
   g_test_message ("chaos: %u tasks on %d workers in %.1f s; %d SIGKILLs "
@@ -597,8 +572,8 @@ test_inline_values_freed (void)
 
       if (i == 20)
         {
-          parent_before = rss_kib ();
-          worker_before = rss_kib_of (worker);
+          parent_before = acpu_test_rss_kib_of ("self");
+          worker_before = acpu_test_rss_kib_of (worker);
         }
       value = acpu_process_task_pool_run (pool, "echo",
                                           g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, bytes,
@@ -607,8 +582,8 @@ test_inline_values_freed (void)
       g_assert_no_error (error);
       g_assert_cmpuint (g_variant_get_size (value), ==, size);
     }
-  parent_after = rss_kib ();
-  worker_after = rss_kib_of (worker);
+  parent_after = acpu_test_rss_kib_of ("self");
+  worker_after = acpu_test_rss_kib_of (worker);
 
   g_test_message ("inline values: %u × %" G_GSIZE_FORMAT " KiB echoed; parent RSS %" G_GUINT64_FORMAT
                   " → %" G_GUINT64_FORMAT " KiB, worker RSS %" G_GUINT64_FORMAT " → %"

@@ -18,19 +18,6 @@
 
 #include "../acpu-test-util.h"
 
-/* Resident set size, in KiB. */
-static guint64
-rss_kib (void)
-{
-  g_autofree char *status = NULL;
-  const char *p;
-
-  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL) ||
-      (p = strstr (status, "VmRSS:")) == NULL)
-    return 0;
-  return g_ascii_strtoull (p + 6, NULL, 10);
-}
-
 static gboolean
 has_property (ACpuProcessTaskPool *pool,
               const char          *name)
@@ -295,10 +282,10 @@ test_huge_slow (void)
     }
 
   assert_echo (pool, "warm");
-  rss_before = rss_kib ();
+  rss_before = acpu_test_rss_kib_of ("self");
   g_object_set (pool, "task-timeout", 2000, NULL);
   value = acpu_process_task_pool_run (pool, "bad", NULL, NULL, &error);
-  rss_after = rss_kib ();
+  rss_after = acpu_test_rss_kib_of ("self");
   g_assert_nonnull (error);
   g_test_message ("huge-slow: %s; RSS %" G_GUINT64_FORMAT " KiB → %" G_GUINT64_FORMAT " KiB",
                   error->message, rss_before, rss_after);
