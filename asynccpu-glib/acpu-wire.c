@@ -325,6 +325,9 @@ acpu_wire_out_request (ACpuWireOut  *out,
                        guint64       max_size,
                        GError      **error)
 {
+  /* A floating @args is consumed, as GVariant arguments are. */
+  g_autoptr(GVariant) owned = g_variant_ref_sink (args);
+
   if (!(out->can_pass_fds && g_variant_get_size (args) >= out->memfd_threshold))
     return acpu_wire_out_inline_value (out, ACPU_WIRE_REQUEST, id, name, args, max_size, error);
 
@@ -341,6 +344,9 @@ acpu_wire_out_result (ACpuWireOut  *out,
                       guint64       max_size,
                       GError      **error)
 {
+  /* A floating @value is consumed, as GVariant arguments are. */
+  g_autoptr(GVariant) owned = g_variant_ref_sink (value);
+
   if (!(out->can_pass_fds && g_variant_get_size (value) >= out->memfd_threshold))
     return acpu_wire_out_inline_value (out, ACPU_WIRE_RESULT, id, NULL, value, max_size, error);
 
