@@ -328,12 +328,12 @@ acpu_wire_out_request (ACpuWireOut  *out,
   /* A floating @args is consumed, as GVariant arguments are. */
   g_autoptr(GVariant) owned = g_variant_ref_sink (args);
 
-  if (!(out->can_pass_fds && g_variant_get_size (args) >= out->memfd_threshold))
-    return acpu_wire_out_inline_value (out, ACPU_WIRE_REQUEST, id, name, args, max_size, error);
+  if (!(out->can_pass_fds && g_variant_get_size (owned) >= out->memfd_threshold))
+    return acpu_wire_out_inline_value (out, ACPU_WIRE_REQUEST, id, name, owned, max_size, error);
 
-  return acpu_wire_out_value_frame (out, ACPU_WIRE_REQUEST, id, args,
-                                    g_variant_new ("(sv)", name, args),
-                                    g_variant_new ("(ss)", name, g_variant_get_type_string (args)),
+  return acpu_wire_out_value_frame (out, ACPU_WIRE_REQUEST, id, owned,
+                                    g_variant_new ("(sv)", name, owned),
+                                    g_variant_new ("(ss)", name, g_variant_get_type_string (owned)),
                                     max_size, error);
 }
 
@@ -347,12 +347,12 @@ acpu_wire_out_result (ACpuWireOut  *out,
   /* A floating @value is consumed, as GVariant arguments are. */
   g_autoptr(GVariant) owned = g_variant_ref_sink (value);
 
-  if (!(out->can_pass_fds && g_variant_get_size (value) >= out->memfd_threshold))
-    return acpu_wire_out_inline_value (out, ACPU_WIRE_RESULT, id, NULL, value, max_size, error);
+  if (!(out->can_pass_fds && g_variant_get_size (owned) >= out->memfd_threshold))
+    return acpu_wire_out_inline_value (out, ACPU_WIRE_RESULT, id, NULL, owned, max_size, error);
 
-  return acpu_wire_out_value_frame (out, ACPU_WIRE_RESULT, id, value,
-                                    g_variant_new_variant (value),
-                                    g_variant_new_string (g_variant_get_type_string (value)),
+  return acpu_wire_out_value_frame (out, ACPU_WIRE_RESULT, id, owned,
+                                    g_variant_new_variant (owned),
+                                    g_variant_new_string (g_variant_get_type_string (owned)),
                                     max_size, error);
 }
 
