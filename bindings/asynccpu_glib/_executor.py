@@ -40,6 +40,18 @@ __all__ = ["ProcessTaskPoolExecutor", "AsyncCpuGlibError", "RemoteError", "Remot
            "WorkerDied", "Terminated"]
 
 
+
+def _settle(fut, ok, value):
+    """Completes @fut with a task's outcome, unless it is done already."""
+    if fut.done():
+        return
+    if ok:
+        fut.set_result(value)
+    elif isinstance(value, asyncio.CancelledError):
+        fut.cancel()
+    else:
+        fut.set_exception(value)
+
 class AsyncCpuGlibError(Exception):
     """Base class of the errors asynccpu_glib raises itself."""
 
@@ -184,14 +196,7 @@ class _LoopSink:
         with self.lock:
             items, self.items = self.items, []
         for fut, ok, value in items:
-            if fut.done():
-                continue
-            if ok:
-                fut.set_result(value)
-            elif isinstance(value, asyncio.CancelledError):
-                fut.cancel()
-            else:
-                fut.set_exception(value)
+            _settle(fut, ok, value)
 
 
 class _WakeSource(GLib.Source):
@@ -491,15 +496,8 @@ class ProcessTaskPoolExecutor:
         with self._lock:
             self._direct -= 1
         ok, value = self._outcome(pool, result)
-        if fut.done():
-            return
         try:
-            if ok:
-                fut.set_result(value)
-            elif isinstance(value, asyncio.CancelledError):
-                fut.cancel()
-            else:
-                fut.set_exception(value)
+            _settle(fut, ok, value)
         except RuntimeError:  # its loop is closed (pumped at exit): nobody waits
             pass
 
