@@ -40,7 +40,6 @@ __all__ = ["ProcessTaskPoolExecutor", "AsyncCpuGlibError", "RemoteError", "Remot
            "WorkerDied", "Terminated"]
 
 
-
 def _settle(fut, ok, value):
     """Completes @fut with a task's outcome, unless it is done already."""
     if fut.done():
@@ -51,6 +50,7 @@ def _settle(fut, ok, value):
         fut.cancel()
     else:
         fut.set_exception(value)
+
 
 class AsyncCpuGlibError(Exception):
     """Base class of the errors asynccpu_glib raises itself."""
