@@ -77,9 +77,10 @@
 
 typedef struct
 {
-  ACpuTaskFunc   func;
-  gpointer       user_data;
-  GDestroyNotify user_data_free;
+  ACpuTaskFunc      func;
+  ACpuAsyncTaskFunc async_func;
+  gpointer          user_data;
+  GDestroyNotify    user_data_free;
 } ACpuWorkerTask;
 
 typedef struct
@@ -106,6 +107,8 @@ struct _ACpuWorker
   GThread        *control;
   const char     *current_name;  /* main thread only */
   GError         *task_error;    /* main thread only: acpu_worker_set_task_error() */
+  ACpuWorkerJob  *async_job;     /* main thread only: an asynchronous task not yet returned */
+  gboolean        in_call;       /* main thread only: inside a task function */
 
   GMutex          lock;          /* guards what follows */
   GQueue          pending;       /* ACpuWorkerJob */
@@ -191,6 +194,23 @@ acpu_worker_new (void)
   return g_object_new (ACPU_TYPE_WORKER, NULL);
 }
 
+static void
+acpu_worker_add_task (ACpuWorker        *worker,
+                      const char        *name,
+                      ACpuTaskFunc       func,
+                      ACpuAsyncTaskFunc  async_func,
+                      gpointer           user_data,
+                      GDestroyNotify     user_data_free)
+{
+  ACpuWorkerTask *task = g_new0 (ACpuWorkerTask, 1);
+
+  task->func = func;
+  task->async_func = async_func;
+  task->user_data = user_data;
+  task->user_data_free = user_data_free;
+  g_hash_table_replace (worker->tasks, g_strdup (name), task);
+}
+
 /**
  * acpu_worker_register:
  * @worker: a [class@ACpu.Worker]
@@ -214,8 +234,6 @@ acpu_worker_register (ACpuWorker     *worker,
                       gpointer        user_data,
                       GDestroyNotify  user_data_free)
 {
-  ACpuWorkerTask *task;
-
   g_return_if_fail (ACPU_IS_WORKER (worker));
   g_return_if_fail (name != NULL && *name != '\0');
   g_return_if_fail (strlen (name) <= ACPU_WIRE_MAX_NAME_LEN);
@@ -223,11 +241,56 @@ acpu_worker_register (ACpuWorker     *worker,
   g_return_if_fail (func != NULL);
   g_return_if_fail (worker->loop == NULL);
 
-  task = g_new0 (ACpuWorkerTask, 1);
-  task->func = func;
-  task->user_data = user_data;
-  task->user_data_free = user_data_free;
-  g_hash_table_replace (worker->tasks, g_strdup (name), task);
+  acpu_worker_add_task (worker, name, func, NULL, user_data, user_data_free);
+}
+
+/**
+ * acpu_worker_register_async:
+ * @worker: a [class@ACpu.Worker]
+ * @name: the task's name, as callers pass it to
+ *   [method@ACpu.ProcessTaskPool.run_async]
+ * @func: (scope notified) (closure user_data) (destroy user_data_free): the
+ *   function that starts the task
+ * @user_data: data for @func
+ * @user_data_free: (nullable): frees @user_data when the worker is finalized
+ *   or the name is registered again
+ *
+ * Registers an asynchronous task function under @name: @func starts the task
+ * and returns, and the task ends when the worker's main thread calls
+ * [method@ACpu.Worker.return_value] or [method@ACpu.Worker.return_error] —
+ * from @func itself or later, from a callback of the main loop.
+ *
+ * The worker's main loop runs while the task waits, so the task can use
+ * asynchronous APIs: GIO's `_async()` functions, or `await` in JavaScript
+ * and Python. Tasks still run one at a time: the next one starts after this
+ * one returns. Register every task before [method@ACpu.Worker.run].
+ *
+ * ```c
+ * static void
+ * later (ACpuWorker *worker, GVariant *args, GCancellable *cancellable, gpointer user_data)
+ * {
+ *   // … start something; its callback calls
+ *   // acpu_worker_return_value (worker, g_variant_new ("(s)", "done"));
+ * }
+ * ```
+ *
+ * Since: 1.0
+ */
+void
+acpu_worker_register_async (ACpuWorker        *worker,
+                            const char        *name,
+                            ACpuAsyncTaskFunc  func,
+                            gpointer           user_data,
+                            GDestroyNotify     user_data_free)
+{
+  g_return_if_fail (ACPU_IS_WORKER (worker));
+  g_return_if_fail (name != NULL && *name != '\0');
+  g_return_if_fail (strlen (name) <= ACPU_WIRE_MAX_NAME_LEN);
+  g_return_if_fail (g_utf8_validate (name, -1, NULL));
+  g_return_if_fail (func != NULL);
+  g_return_if_fail (worker->loop == NULL);
+
+  acpu_worker_add_task (worker, name, NULL, func, user_data, user_data_free);
 }
 
 /**
@@ -370,7 +433,7 @@ acpu_worker_log_writer (GLogLevelFlags   log_level,
   acpu_wire_out_log (&self->out, id, log_level, fields, n_fields);
   /* Fatal records must be out before the process aborts. */
   if ((log_level & G_LOG_FLAG_FATAL) || acpu_wire_out_pending (&self->out) > 64 * 1024 ||
-      self->current_name == NULL)
+      !self->in_call)
     acpu_worker_flush_locked (self);
   g_rec_mutex_unlock (&self->out_lock);
 
@@ -381,43 +444,85 @@ acpu_worker_log_writer (GLogLevelFlags   log_level,
 
 /* Main thread -------------------------------------------------------------- */
 
-static GVariant *
-acpu_worker_run_job (ACpuWorker     *self,
-                     ACpuWorkerJob  *job,
-                     GError        **error)
+/* Sends the job's reply and frees it. @result is the task function's, not
+ * yet sunk; @error its error. */
+static void
+acpu_worker_finish_job (ACpuWorker    *self,
+                        ACpuWorkerJob *job,
+                        GVariant      *result,
+                        GError        *error)
 {
-  ACpuWorkerTask *task = g_hash_table_lookup (self->tasks, job->name);
-  GVariant *result;
+  g_autoptr(GVariant) owned = result != NULL ? g_variant_take_ref (result) : NULL;
+  g_autoptr(GError) owned_error = error;
+  gboolean more;
 
-  if (task == NULL)
-    {
-      g_set_error (error, ACPU_ERROR, ACPU_ERROR_UNKNOWN_TASK,
-                   "No task named “%s” in worker %s", job->name,
-                   g_get_prgname () ? g_get_prgname () : "(unknown)");
-      return NULL;
-    }
-
-  self->current_name = job->name;
-  g_clear_error (&self->task_error);
-  result = task->func (job->args, job->cancellable, task->user_data, error);
   self->current_name = NULL;
 
   /* A binding that cannot raise a GError from a callback said it this way. */
   if (self->task_error != NULL)
     {
-      g_clear_pointer (&result, g_variant_unref);
-      g_clear_error (error);
-      g_propagate_error (error, g_steal_pointer (&self->task_error));
-      return NULL;
+      g_clear_pointer (&owned, g_variant_unref);
+      g_clear_error (&owned_error);
+      owned_error = g_steal_pointer (&self->task_error);
+    }
+  else if (owned == NULL && owned_error == NULL)
+    owned_error = g_error_new (ACPU_ERROR, ACPU_ERROR_FAILED,
+                               "Task “%s” returned neither a value nor an error", job->name);
+
+  g_mutex_lock (&self->lock);
+  self->current = NULL;
+  more = self->pending.length > 0;
+  g_rec_mutex_lock (&self->out_lock);
+  if (owned != NULL &&
+      !acpu_wire_out_result (&self->out, job->id, owned, self->max_size, &owned_error))
+    g_prefix_error (&owned_error, "Task “%s”: ", job->name);
+  if (owned_error != NULL)
+    acpu_wire_out_error (&self->out, job->id, owned_error);
+  if (!more || acpu_wire_out_pending (&self->out) > 256 * 1024)
+    acpu_worker_flush_locked (self);
+  g_rec_mutex_unlock (&self->out_lock);
+  g_mutex_unlock (&self->lock);
+
+  acpu_worker_job_free (job);
+}
+
+/* Runs @job; returns FALSE when it is an asynchronous task still running. */
+static gboolean
+acpu_worker_run_job (ACpuWorker    *self,
+                     ACpuWorkerJob *job)
+{
+  ACpuWorkerTask *task = g_hash_table_lookup (self->tasks, job->name);
+  GError *error = NULL;
+  GVariant *result;
+
+  if (task == NULL)
+    {
+      acpu_worker_finish_job (self, job, NULL,
+                              g_error_new (ACPU_ERROR, ACPU_ERROR_UNKNOWN_TASK,
+                                           "No task named “%s” in worker %s", job->name,
+                                           g_get_prgname () ? g_get_prgname () : "(unknown)"));
+      return TRUE;
     }
 
-  if (result == NULL && error != NULL && *error == NULL)
-    g_set_error (error, ACPU_ERROR, ACPU_ERROR_FAILED,
-                 "Task “%s” returned neither a value nor an error", job->name);
-  else if (result != NULL)
-    g_variant_take_ref (result);
+  self->current_name = job->name;
+  g_clear_error (&self->task_error);
 
-  return result;
+  if (task->async_func != NULL)
+    {
+      self->async_job = job;
+      self->in_call = TRUE;
+      task->async_func (self, job->args, job->cancellable, task->user_data);
+      self->in_call = FALSE;
+      /* Returned already, from inside the function? */
+      return self->async_job == NULL;
+    }
+
+  self->in_call = TRUE;
+  result = task->func (job->args, job->cancellable, task->user_data, &error);
+  self->in_call = FALSE;
+  acpu_worker_finish_job (self, job, result, error);
+
+  return TRUE;
 }
 
 static gboolean
@@ -431,10 +536,11 @@ acpu_worker_jobs_dispatch (GSource     *source,
 
   for (;;)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GVariant) result = NULL;
       ACpuWorkerJob *job;
-      gboolean more;
+
+      /* An asynchronous task is running: the next one waits for it. */
+      if (self->async_job != NULL)
+        return G_SOURCE_CONTINUE;
 
       g_mutex_lock (&self->lock);
       if (self->hung_up)
@@ -450,24 +556,97 @@ acpu_worker_jobs_dispatch (GSource     *source,
       if (job == NULL)
         return G_SOURCE_CONTINUE;
 
-      result = acpu_worker_run_job (self, job, &error);
-
-      g_mutex_lock (&self->lock);
-      self->current = NULL;
-      more = self->pending.length > 0;
-      g_rec_mutex_lock (&self->out_lock);
-      if (result != NULL &&
-          !acpu_wire_out_result (&self->out, job->id, result, self->max_size, &error))
-        g_prefix_error (&error, "Task “%s”: ", job->name);
-      if (error != NULL)
-        acpu_wire_out_error (&self->out, job->id, error);
-      if (!more || acpu_wire_out_pending (&self->out) > 256 * 1024)
-        acpu_worker_flush_locked (self);
-      g_rec_mutex_unlock (&self->out_lock);
-      g_mutex_unlock (&self->lock);
-
-      acpu_worker_job_free (job);
+      if (!acpu_worker_run_job (self, job))
+        return G_SOURCE_CONTINUE;
     }
+}
+
+/* Ends the asynchronous task running now; the jobs source goes on. */
+static void
+acpu_worker_return (ACpuWorker *self,
+                    GVariant   *value,
+                    GError     *error)
+{
+  ACpuWorkerJob *job = g_steal_pointer (&self->async_job);
+
+  acpu_worker_finish_job (self, job, value, error);
+
+  /* From inside the task function the dispatch loop goes on by itself. */
+  if (!self->in_call)
+    g_source_set_ready_time (self->jobs_source, 0);
+}
+
+/**
+ * acpu_worker_return_value:
+ * @worker: a [class@ACpu.Worker]
+ * @value: the task's result; a floating reference is sunk
+ *
+ * Ends the asynchronous task running now (see
+ * [method@ACpu.Worker.register_async]) with @value as its result. Call it
+ * once, from the worker's main thread.
+ *
+ * Since: 1.0
+ */
+void
+acpu_worker_return_value (ACpuWorker *worker,
+                          GVariant   *value)
+{
+  g_return_if_fail (ACPU_IS_WORKER (worker));
+  g_return_if_fail (value != NULL);
+  g_return_if_fail (worker->async_job != NULL);
+
+  acpu_worker_return (worker, value, NULL);
+}
+
+/**
+ * acpu_worker_return_gerror:
+ * @worker: a [class@ACpu.Worker]
+ * @error: the task's error
+ *
+ * Ends the asynchronous task running now (see
+ * [method@ACpu.Worker.register_async]) with a copy of @error: its domain, by
+ * the quark's name, code and message reach the caller. Call it once, from the
+ * worker's main thread.
+ *
+ * Since: 1.0
+ */
+void
+acpu_worker_return_gerror (ACpuWorker   *worker,
+                           const GError *error)
+{
+  g_return_if_fail (ACPU_IS_WORKER (worker));
+  g_return_if_fail (error != NULL);
+  g_return_if_fail (worker->async_job != NULL);
+
+  acpu_worker_return (worker, NULL, g_error_copy (error));
+}
+
+/**
+ * acpu_worker_return_error:
+ * @worker: a [class@ACpu.Worker]
+ * @domain: the error domain's name, as `g_quark_to_string()` gives it
+ * @code: the error code
+ * @message: the error message
+ *
+ * Ends the asynchronous task running now (see
+ * [method@ACpu.Worker.register_async]) with this error. It is
+ * [method@ACpu.Worker.return_gerror] for bindings that have no `GError` at
+ * hand. Call it once, from the worker's main thread.
+ *
+ * Since: 1.0
+ */
+void
+acpu_worker_return_error (ACpuWorker *worker,
+                          const char *domain,
+                          int         code,
+                          const char *message)
+{
+  g_return_if_fail (ACPU_IS_WORKER (worker));
+  g_return_if_fail (domain != NULL);
+  g_return_if_fail (message != NULL);
+  g_return_if_fail (worker->async_job != NULL);
+
+  acpu_worker_return (worker, NULL, acpu_wire_error_new (domain, code, message));
 }
 
 static GSourceFuncs jobs_source_funcs = {

@@ -47,6 +47,28 @@ typedef GVariant *(*ACpuTaskFunc) (GVariant      *args,
 ACPU_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (ACpuWorker, acpu_worker, ACPU, WORKER, GObject)
 
+/**
+ * ACpuAsyncTaskFunc:
+ * @worker: the [class@ACpu.Worker] running the task
+ * @args: the task's arguments, as the caller passed them to
+ *   [method@ACpu.ProcessTaskPool.run_async] (`()` when it passed `NULL`)
+ * @cancellable: (nullable): cancelled when the caller cancels the task or the
+ *   pool shuts down with [property@ACpu.ProcessTaskPool:cancel-tasks-when-shutdown]
+ * @user_data: (closure): the data given to [method@ACpu.Worker.register_async]
+ *
+ * An asynchronous task function, started in a worker process on its main
+ * thread. It ends the task, now or later, with
+ * [method@ACpu.Worker.return_value], [method@ACpu.Worker.return_gerror] or
+ * [method@ACpu.Worker.return_error]. Keep a reference to @args or
+ * @cancellable to use them after returning.
+ *
+ * Since: 1.0
+ */
+typedef void (*ACpuAsyncTaskFunc) (ACpuWorker    *worker,
+                                   GVariant      *args,
+                                   GCancellable  *cancellable,
+                                   gpointer       user_data);
+
 ACPU_AVAILABLE_IN_ALL
 ACpuWorker  *acpu_worker_new                (void) G_GNUC_WARN_UNUSED_RESULT;
 ACPU_AVAILABLE_IN_ALL
@@ -55,6 +77,23 @@ void         acpu_worker_register           (ACpuWorker     *worker,
                                              ACpuTaskFunc    func,
                                              gpointer        user_data,
                                              GDestroyNotify  user_data_free);
+ACPU_AVAILABLE_IN_ALL
+void         acpu_worker_register_async     (ACpuWorker        *worker,
+                                             const char        *name,
+                                             ACpuAsyncTaskFunc  func,
+                                             gpointer           user_data,
+                                             GDestroyNotify     user_data_free);
+ACPU_AVAILABLE_IN_ALL
+void         acpu_worker_return_value       (ACpuWorker     *worker,
+                                             GVariant       *value);
+ACPU_AVAILABLE_IN_ALL
+void         acpu_worker_return_gerror      (ACpuWorker     *worker,
+                                             const GError   *error);
+ACPU_AVAILABLE_IN_ALL
+void         acpu_worker_return_error       (ACpuWorker     *worker,
+                                             const char     *domain,
+                                             int             code,
+                                             const char     *message);
 ACPU_AVAILABLE_IN_ALL
 int          acpu_worker_run                (ACpuWorker     *worker);
 ACPU_AVAILABLE_IN_ALL

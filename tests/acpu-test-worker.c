@@ -319,6 +319,91 @@ task_args_floating (GVariant *args, GCancellable *cancellable, gpointer user_dat
   return g_variant_new ("(b)", g_variant_is_floating (args));
 }
 
+/* later (s path, u msec, u value): an asynchronous task. Writes its pid to
+ * @path (if not empty), then returns (u) @value after @msec from the main
+ * loop, or G_IO_ERROR_CANCELLED as soon as it is cancelled. */
+typedef struct
+{
+  ACpuWorker   *worker;
+  GCancellable *cancellable;
+  GSource      *timeout;
+  GSource      *cancelled;
+  guint32       value;
+} Later;
+
+static void
+later_finish (Later        *later,
+              const GError *error)
+{
+  if (error != NULL)
+    acpu_worker_return_gerror (later->worker, error);
+  else
+    acpu_worker_return_value (later->worker, g_variant_new ("(u)", later->value));
+  g_source_destroy (later->timeout);
+  g_source_unref (later->timeout);
+  g_source_destroy (later->cancelled);
+  g_source_unref (later->cancelled);
+  g_object_unref (later->cancellable);
+  g_free (later);
+}
+
+static gboolean
+later_timeout_cb (gpointer data)
+{
+  later_finish (data, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+later_cancelled_cb (GCancellable *cancellable,
+                    gpointer      data)
+{
+  g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Stopped");
+
+  later_finish (data, error);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+task_later (ACpuWorker *worker, GVariant *args, GCancellable *cancellable, gpointer user_data)
+{
+  Later *later = g_new0 (Later, 1);
+  const char *path;
+  guint32 msec;
+
+  g_variant_get (args, "(&suu)", &path, &msec, &later->value);
+  if (*path != '\0')
+    {
+      g_autofree char *pid = g_strdup_printf ("%d", (int) getpid ());
+      g_file_set_contents (path, pid, -1, NULL);
+    }
+  later->worker = worker;
+  later->cancellable = g_object_ref (cancellable);
+  later->timeout = g_timeout_source_new (msec);
+  g_source_set_callback (later->timeout, later_timeout_cb, later, NULL);
+  g_source_attach (later->timeout, NULL);
+  /* In the main context: a GCancellableSource, not the signal, which the
+   * control thread emits. */
+  later->cancelled = g_cancellable_source_new (cancellable);
+  g_source_set_callback (later->cancelled, G_SOURCE_FUNC (later_cancelled_cb), later, NULL);
+  g_source_attach (later->cancelled, NULL);
+}
+
+/* now (s domain, i code, s message): an asynchronous task that returns
+ * before its function does: (s "now") when @domain is empty, else that error. */
+static void
+task_now (ACpuWorker *worker, GVariant *args, GCancellable *cancellable, gpointer user_data)
+{
+  const char *domain, *message;
+  gint32 code;
+
+  g_variant_get (args, "(&si&s)", &domain, &code, &message);
+  if (*domain == '\0')
+    acpu_worker_return_value (worker, g_variant_new ("(s)", "now"));
+  else
+    acpu_worker_return_error (worker, domain, code, message);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -344,6 +429,8 @@ main (int   argc,
   acpu_worker_register (worker, "burn", task_burn, NULL, NULL);
   acpu_worker_register (worker, "wrap", task_wrap, NULL, NULL);
   acpu_worker_register (worker, "args-floating", task_args_floating, NULL, NULL);
+  acpu_worker_register_async (worker, "later", task_later, NULL, NULL);
+  acpu_worker_register_async (worker, "now", task_now, NULL, NULL);
 
   return acpu_worker_run (worker);
 }

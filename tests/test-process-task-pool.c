@@ -282,6 +282,68 @@ test_queue_fifo (Fixture       *f,
     }
 }
 
+/* Asynchronous task functions ------------------------------------------------- */
+
+static void
+test_async_task (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autofree char *path = acpu_test_temp_path ("later-pid");
+  AcpuTestResult later = { 0 }, echo = { 0 }, cancelled = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = NULL;
+  GPid pid;
+
+  g_test_summary ("A task registered with acpu_worker_register_async() ends when "
+                  "it returns, later or at once, with a value or an error; the "
+                  "next task waits for it; a cancel reaches it and keeps the worker");
+
+  /* Returned later, from the main loop; the echo queued behind it waits. */
+  acpu_process_task_pool_run_async (f->pool, "later", g_variant_new ("(suu)", path, 200, 7),
+                                    NULL, acpu_test_result_cb, &later);
+  acpu_process_task_pool_run_async (f->pool, "echo", g_variant_new ("(s)", "behind"),
+                                    NULL, acpu_test_result_cb, &echo);
+  pid = acpu_test_read_pid_file (path);
+  while (echo.n_calls == 0)
+    {
+      g_main_context_iteration (NULL, TRUE);
+      if (echo.n_calls == 1)
+        g_assert_cmpuint (later.n_calls, ==, 1);
+    }
+  g_assert_no_error (later.error);
+  acpu_test_assert_prints (later.value, "(7,)");
+  g_assert_no_error (echo.error);
+  acpu_test_assert_prints (echo.value, "('behind',)");
+
+  /* Returned from inside the function. */
+  value = run (f->pool, "now", g_variant_new ("(sis)", "", 0, ""), &error);
+  g_assert_no_error (error);
+  acpu_test_assert_prints (value, "('now',)");
+  g_clear_pointer (&value, g_variant_unref);
+  value = run (f->pool, "now", g_variant_new ("(sis)", "acpu-test-error-quark", 12, "Twelve"),
+               &error);
+  g_assert_null (value);
+  g_assert_error (error, g_quark_from_string ("acpu-test-error-quark"), 12);
+  g_assert_cmpstr (error->message, ==, "Twelve");
+  g_clear_error (&error);
+
+  /* Cancelled while it waits: it stops, the worker stays. */
+  g_unlink (path);
+  acpu_process_task_pool_set_cancel_grace_period (f->pool, 60 * 1000);
+  acpu_process_task_pool_run_async (f->pool, "later", g_variant_new ("(suu)", path, 600000, 1),
+                                    cancellable, acpu_test_result_cb, &cancelled);
+  g_assert_cmpint (acpu_test_read_pid_file (path), ==, pid);
+  g_cancellable_cancel (cancellable);
+  acpu_test_result_wait (&cancelled);
+  g_assert_error (cancelled.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (worker_pid (f->pool), ==, pid);
+
+  acpu_test_result_clear (&later);
+  acpu_test_result_clear (&echo);
+  acpu_test_result_clear (&cancelled);
+}
+
 /* 3. Errors ------------------------------------------------------------------ */
 
 static void
@@ -846,6 +908,7 @@ main (int   argc,
   ADD ("/acpu/pool/run/floating", 2, test_run_floating);
   ADD ("/acpu/pool/queue/lazy-reuse", 2, test_queue_lazy_reuse);
   ADD ("/acpu/pool/queue/fifo", 1, test_queue_fifo);
+  ADD ("/acpu/pool/async-task", 1, test_async_task);
   ADD ("/acpu/pool/error/unknown-task", 2, test_error_unknown_task);
   ADD ("/acpu/pool/error/crosses", 2, test_error_crosses);
   ADD ("/acpu/pool/crash/signals", 1, test_crash);
