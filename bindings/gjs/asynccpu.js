@@ -1,0 +1,395 @@
+// asynccpu.js — asynccpu's idea for GJS: run any exported function of an ES
+// module in a pool of worker processes, and await its result.
+//
+//     import {ProcessTaskPool} from '<gjsmoduledir>/asynccpu.js';
+//
+//     const pool = new ProcessTaskPool({maxWorkers: 2});
+//     const n = await pool.createProcessTask(import.meta.url, 'fib', 30);
+//     await pool.shutdown();
+//
+// Each worker is a generic GJS program (worker.js, beside this file) that
+// imports the module by its URI, with `await import()`, and calls the export;
+// an `async` export is awaited there. Values travel as GVariants with the
+// encoding of the Python package asynccpu_glib (docs/dropin.md), so a worker
+// or a client in Python or C can read them.
+//
+// SPDX-License-Identifier: LGPL-2.1-or-later
+
+import GLib from 'gi://GLib';
+import ACpu from 'gi://ACpu?version=1.0';
+
+/** The task the generic worker serves: `(ssav)` → `(yv)`. */
+export const CALL_TASK = 'asynccpu_glib.js_call';
+
+const MAX_DEPTH = 48; // GVariant nests at most 128 levels; a value may take 2
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const VT_X = new GLib.VariantType('x');
+
+function tagged(tag, content) {
+    return new GLib.Variant('(sv)', [tag, content]);
+}
+
+function isPlainObject(value) {
+    const proto = Object.getPrototypeOf(value);
+    return proto === Object.prototype || proto === null;
+}
+
+function encodeValue(value, depth) {
+    if (depth > MAX_DEPTH)
+        throw new TypeError('asynccpu: value nested too deeply');
+    switch (typeof value) {
+    case 'undefined':
+        return new GLib.Variant('mv', null);
+    case 'boolean':
+        return new GLib.Variant('b', value);
+    case 'number':
+        if (Number.isSafeInteger(value) && !Object.is(value, -0))
+            return new GLib.Variant('x', value);
+        return new GLib.Variant('d', value);
+    case 'bigint':
+        if (value >= INT64_MIN && value <= INT64_MAX)
+            return GLib.Variant.parse(VT_X, value.toString(), null, null);
+        return tagged('int', new GLib.Variant('s', value.toString()));
+    case 'string':
+        if (!value.includes('\0'))
+            return new GLib.Variant('s', value);
+        return tagged('str', new GLib.Variant('ay', new TextEncoder().encode(value)));
+    case 'object':
+        if (value === null)
+            return new GLib.Variant('mv', null);
+        if (value instanceof Uint8Array)
+            return new GLib.Variant('ay', value);
+        if (Array.isArray(value))
+            return new GLib.Variant('av', value.map(v => encodeValue(v, depth + 1)));
+        if (isPlainObject(value)) {
+            const dict = {};
+            for (const [k, v] of Object.entries(value))
+                dict[k] = encodeValue(v, depth + 1);
+            return new GLib.Variant('a{sv}', dict);
+        }
+        throw new TypeError(`asynccpu: cannot send a ${value.constructor?.name ?? 'object'}: ` +
+            'values are null, booleans, numbers, BigInts, strings, Uint8Arrays, ' +
+            'and arrays and plain objects of those');
+    default:
+        throw new TypeError(`asynccpu: cannot send a ${typeof value}: values are null, ` +
+            'booleans, numbers, BigInts, strings, Uint8Arrays, and arrays and plain ' +
+            'objects of those');
+    }
+}
+
+/**
+ * Encodes a JS value as the content of a `v` (see docs/dropin.md).
+ *
+ * @param {*} value null (or undefined), a boolean, number, BigInt, string,
+ *   Uint8Array, or an array or plain object of those
+ * @returns {GLib.Variant}
+ * @throws {TypeError} for anything else
+ */
+export function encode(value) {
+    return encodeValue(value, 0);
+}
+
+function decodeValue(inner, depth) {
+    if (depth > MAX_DEPTH)
+        throw new TypeError('asynccpu: value nested too deeply');
+    switch (inner.get_type_string()) {
+    case 'mv':
+        return null;
+    case 'b':
+        return inner.get_boolean();
+    case 'x': {
+        // get_int64() would round beyond 2^53 (and warn).
+        const n = BigInt(inner.print(false));
+        return n >= -MAX_SAFE && n <= MAX_SAFE ? Number(n) : n;
+    }
+    case 'd':
+        return inner.get_double();
+    case 's':
+        return inner.get_string()[0];
+    case 'ay':
+        return inner.get_data_as_bytes().toArray();
+    case 'av': {
+        const n = inner.n_children();
+        const out = new Array(n);
+        for (let i = 0; i < n; i++)
+            out[i] = decodeValue(inner.get_child_value(i).get_variant(), depth + 1);
+        return out;
+    }
+    case 'a{sv}': {
+        const out = {};
+        const n = inner.n_children();
+        for (let i = 0; i < n; i++) {
+            const entry = inner.get_child_value(i);
+            const key = entry.get_child_value(0).get_string()[0];
+            Object.defineProperty(out, key, {
+                value: decodeValue(entry.get_child_value(1).get_variant(), depth + 1),
+                enumerable: true, writable: true, configurable: true,
+            });
+        }
+        return out;
+    }
+    case '(sv)': {
+        const tag = inner.get_child_value(0).get_string()[0];
+        const content = inner.get_child_value(1).get_variant();
+        const type = content.get_type_string();
+        if (tag === 'int' && type === 's')
+            return BigInt(content.get_string()[0]);
+        if (tag === 'tuple' && type === 'av')
+            return decodeValue(content, depth);
+        if (tag === 'str' && type === 'ay')
+            return new TextDecoder().decode(content.get_data_as_bytes().toArray());
+        break;
+    }
+    }
+    throw new TypeError(`asynccpu: cannot decode a value of type ${inner.get_type_string()}`);
+}
+
+/**
+ * Decodes what {@link encode} encoded: the content of a `v`.
+ *
+ * @param {GLib.Variant} variant
+ * @returns {*}
+ * @throws {TypeError} for a GVariant outside the encoding
+ */
+export function decode(variant) {
+    return decodeValue(variant, 0);
+}
+
+// Errors ----------------------------------------------------------------------
+
+const BUILT_IN_ERRORS = {
+    Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError,
+};
+
+/**
+ * An exception of a class that is not one of JavaScript's own, raised in a
+ * worker. `remoteName` is its class's name, `message` its message; `cause`
+ * carries the worker's stack.
+ */
+export class RemoteError extends Error {
+    constructor(remoteName, message, options) {
+        super(`${remoteName}: ${message}`, options);
+        this.name = 'RemoteError';
+        this.remoteName = remoteName;
+        this.remoteMessage = message;
+    }
+}
+
+/**
+ * The worker running the task died (crashed, was killed, or exited) before
+ * it replied. `signal` is the signal number that killed it, or null.
+ */
+export class WorkerDied extends Error {
+    constructor(message, signal = null) {
+        super(message);
+        this.name = 'WorkerDied';
+        this.signal = signal;
+    }
+}
+
+function errorToVariant(e) {
+    const isError = e instanceof Error;
+    return new GLib.Variant('a{sv}', {
+        name: new GLib.Variant('s', isError ? String(e.name) : typeof e),
+        message: new GLib.Variant('s', isError ? String(e.message) : String(e)),
+        stack: new GLib.Variant('s', isError && e.stack ? String(e.stack) : ''),
+    });
+}
+
+function errorFromVariant(variant) {
+    const {name = 'Error', message = '', stack = ''} = variant.recursiveUnpack();
+    const cause = new Error(`Worker stack:\n${stack}`);
+    cause.name = 'RemoteStack';
+    const Class = Object.hasOwn(BUILT_IN_ERRORS, name) ? BUILT_IN_ERRORS[name] : null;
+    const error = Class ? new Class(message, {cause}) : new RemoteError(name, message, {cause});
+    error.remoteStack = stack;
+    return error;
+}
+
+function convertGError(e) {
+    if (e instanceof GLib.Error && e.matches(ACpu.Error, ACpu.Error.WORKER_DIED)) {
+        const m = /signal (\d+)/.exec(e.message);
+        const died = new WorkerDied(e.message, m ? Number(m[1]) : null);
+        died.cause = e;
+        return died;
+    }
+    return e;
+}
+
+// The worker side ---------------------------------------------------------------
+
+let currentCancellable = null;
+
+/**
+ * In a worker, the GCancellable of the task running now: cancelled when the
+ * caller cancels it. A long synchronous export can poll it
+ * (`getCancellable()?.is_cancelled()`); one that never looks is stopped by
+ * killing its worker after the pool's grace period.
+ *
+ * @returns {Gio.Cancellable|null}
+ */
+export function getCancellable() {
+    return currentCancellable;
+}
+
+/**
+ * True in a generic worker process. A module that is both a program and the
+ * home of its task functions guards its program with it, as a Python script
+ * does with `if __name__ == "__main__"`: the worker imports the module.
+ *
+ * @returns {boolean}
+ */
+export function isWorkerProcess() {
+    return globalThis.__asynccpuGlibWorker === true;
+}
+
+async function callExport(uri, exportName, args) {
+    const module = await import(uri);
+    let target = module;
+    let owner = null;
+    for (const part of exportName.split('.')) {
+        if (target === null || target === undefined || !Object.hasOwn(target, part))
+            throw new ReferenceError(`${uri} has no export ${exportName}`);
+        owner = target;
+        target = target[part];
+    }
+    if (typeof target !== 'function')
+        throw new TypeError(`${exportName} in ${uri} is not a function`);
+    return target.apply(owner === module ? undefined : owner, args);
+}
+
+/**
+ * Serves the generic worker's task on @worker: used by worker.js.
+ *
+ * @param {ACpu.Worker} worker
+ */
+export function registerCallTask(worker) {
+    globalThis.__asynccpuGlibWorker = true;
+    worker.register_async(CALL_TASK, (w, args, cancellable) => {
+        let uri, exportName, values;
+        try {
+            uri = args.get_child_value(0).get_string()[0];
+            exportName = args.get_child_value(1).get_string()[0];
+            values = decode(args.get_child_value(2));
+        } catch (e) {
+            w.return_value(new GLib.Variant('(yv)', [1, errorToVariant(e)]));
+            return;
+        }
+        currentCancellable = cancellable;
+        let promise;
+        try {
+            promise = Promise.resolve(callExport(uri, exportName, values));
+        } catch (e) {
+            promise = Promise.reject(e);
+        }
+        promise.then(result => new GLib.Variant('(yv)', [0, encode(result)]))
+            .catch(e => new GLib.Variant('(yv)', [1, errorToVariant(e)]))
+            .then(reply => {
+                currentCancellable = null;
+                w.return_value(reply);
+            });
+    });
+}
+
+// The client side ---------------------------------------------------------------
+
+const WORKER_PATH = GLib.build_filenamev([
+    GLib.path_get_dirname(GLib.filename_from_uri(import.meta.url)[0]), 'worker.js']);
+
+function moduleUriOf(module) {
+    if (typeof module !== 'string' || module === '')
+        throw new TypeError('asynccpu: the module is a URI (import.meta.url) or an absolute path');
+    if (module.startsWith('/'))
+        return GLib.filename_to_uri(module, null);
+    if (GLib.uri_peek_scheme(module) === null)
+        throw new TypeError(`asynccpu: “${module}” is neither a URI nor an absolute path`);
+    return module;
+}
+
+/**
+ * A pool of GJS worker processes that run exported functions of ES modules.
+ *
+ * The options are `maxWorkers` (0, the default, means the number of CPUs)
+ * and `cancelTasksWhenShutdown` (false: {@link shutdown} waits for the tasks);
+ * `pool` is the underlying ACpu.ProcessTaskPool, for every other property.
+ */
+export class ProcessTaskPool {
+    constructor({maxWorkers = 0, cancelTasksWhenShutdown = false} = {}) {
+        const gjs = GLib.file_read_link('/proc/self/exe');
+        this.pool = ACpu.ProcessTaskPool.new([gjs, '-m', WORKER_PATH], maxWorkers);
+        this.pool.cancel_tasks_when_shutdown = cancelTasksWhenShutdown;
+    }
+
+    /**
+     * Runs `exportName` of the module at `moduleUri` in a worker with `args`.
+     *
+     * @param {string} moduleUri the module's URI (`import.meta.url`), or an
+     *   absolute path
+     * @param {string} exportName the export, e.g. `'fib'` or `'Maths.fib'`
+     * @param {...*} args the arguments (see {@link encode})
+     * @returns {Promise<*>} the function's result; rejects with the error it
+     *   threw (same class for JavaScript's own errors, else a RemoteError),
+     *   a WorkerDied, or a GLib.Error (Gio.IOErrorEnum.CANCELLED …)
+     * @throws {TypeError} at once, for an argument that cannot be sent
+     */
+    createProcessTask(moduleUri, exportName, ...args) {
+        return this.run(moduleUri, exportName, args);
+    }
+
+    /**
+     * {@link createProcessTask} with the arguments in an array and options:
+     * `cancellable`, a Gio.Cancellable that cancels the task (cooperatively
+     * through {@link getCancellable}, then by killing its worker after the
+     * pool's grace period).
+     */
+    run(moduleUri, exportName, args = [], {cancellable = null} = {}) {
+        const uri = moduleUriOf(moduleUri);
+        if (typeof exportName !== 'string' || exportName === '')
+            throw new TypeError('asynccpu: the export is a non-empty string');
+        const request = new GLib.Variant('(ssav)', [uri, exportName,
+            args.map(v => encode(v))]);
+        return new Promise((resolve, reject) => {
+            this.pool.run_async(CALL_TASK, request, cancellable, (pool, res) => {
+                let reply;
+                try {
+                    reply = pool.run_finish(res);
+                } catch (e) {
+                    reject(convertGError(e));
+                    return;
+                }
+                try {
+                    const [status, value] = [reply.get_child_value(0).get_byte(),
+                        reply.get_child_value(1).get_variant()];
+                    if (status === 0)
+                        resolve(decode(value));
+                    else
+                        reject(errorFromVariant(value));
+                } catch (e) {
+                    reject(e);
+                }
+            });
+        });
+    }
+
+    /**
+     * Shuts the pool down: waits for the tasks, or cancels them when
+     * `cancelTasksWhenShutdown` was given; no worker is left afterwards.
+     *
+     * @returns {Promise<void>}
+     */
+    shutdown() {
+        return new Promise((resolve, reject) => {
+            this.pool.shutdown_async(null, (pool, res) => {
+                try {
+                    pool.shutdown_finish(res);
+                    resolve();
+                } catch (e) {
+                    reject(e);
+                }
+            });
+        });
+    }
+}

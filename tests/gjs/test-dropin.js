@@ -1,0 +1,293 @@
+// test-dropin.js — asynccpu.js, the drop-in for GJS: exported functions of an
+// ES module run in generic GJS workers. This module is both the test program
+// and the home of the task functions; the workers import it, and there
+// isWorkerProcess() keeps the program from running.
+//
+// Run by meson (suite "bindings") as `gjs -m test-dropin.js` with
+// GI_TYPELIB_PATH and LD_LIBRARY_PATH on the build tree. Prints TAP.
+//
+// SPDX-License-Identifier: LGPL-2.1-or-later
+
+import GLib from 'gi://GLib';
+import Gio from 'gi://Gio';
+import System from 'system';
+
+import {ProcessTaskPool, RemoteError, WorkerDied, getCancellable, isWorkerProcess}
+    from '../../bindings/gjs/asynccpu.js';
+
+// The tasks ---------------------------------------------------------------------
+
+function sleep(ms) {
+    return new Promise(resolve => GLib.timeout_add(GLib.PRIORITY_DEFAULT, ms, () => {
+        resolve();
+        return GLib.SOURCE_REMOVE;
+    }));
+}
+
+export function pid() {
+    return Number(GLib.file_read_link('/proc/self'));
+}
+
+export function echo(...args) {
+    return args;
+}
+
+export function square(x) {
+    return x * x;
+}
+
+// Awaited in the worker: a timer and a dynamic import need its main loop.
+export async function later(ms, value) {
+    await sleep(ms);
+    const {default: Sys} = await import('system');
+    return [value, typeof Sys.exit];
+}
+
+export const Maths = {
+    cube(x) {
+        return x * x * x;
+    },
+};
+
+export function fail(kind, message) {
+    if (kind === 'range')
+        throw new RangeError(message);
+    class CustomError extends Error {
+        constructor(m) {
+            super(m);
+            this.name = 'CustomError';
+        }
+    }
+    throw new CustomError(message);
+}
+
+export function unsendable() {
+    return new Map();
+}
+
+export function crash() {
+    GLib.spawn_sync(null, ['/bin/sh', '-c', 'kill -KILL $PPID'], null,
+        GLib.SpawnFlags.DEFAULT, null);
+    return 'not reached';
+}
+
+// Writes the pid, then spins and never looks at its cancellable.
+export function spin(path) {
+    GLib.file_set_contents(path, String(pid()));
+    for (;;)
+        GLib.usleep(1000);
+}
+
+// Writes the pid, then waits, awaiting, until its task is cancelled.
+export async function waitCancel(path) {
+    const cancellable = getCancellable();
+    GLib.file_set_contents(path, String(pid()));
+    while (!cancellable.is_cancelled())
+        // eslint-disable-next-line no-await-in-loop
+        await sleep(2);
+    throw new Error('stopped as asked');
+}
+
+// The tests ---------------------------------------------------------------------
+
+function assert(condition, what) {
+    if (!condition)
+        throw new Error(`assertion failed: ${what}`);
+}
+
+function show(value) {
+    return JSON.stringify(value, (k, v) => {
+        if (typeof v === 'bigint')
+            return `${v}n`;
+        if (v instanceof Uint8Array)
+            return `Uint8Array[${[...v]}]`;
+        if (Object.is(v, -0))
+            return '-0';
+        return v;
+    });
+}
+
+function assertEqual(actual, expected, what) {
+    const a = show(actual), e = show(expected);
+    if (a !== e)
+        throw new Error(`${what}: got ${a}, expected ${e}`);
+}
+
+async function rejection(promise) {
+    try {
+        await promise;
+    } catch (e) {
+        return e;
+    }
+    throw new Error('the promise was fulfilled');
+}
+
+async function waitForPid(path) {
+    while (!GLib.file_test(path, GLib.FileTest.EXISTS))
+        // eslint-disable-next-line no-await-in-loop
+        await sleep(5);
+    return Number(new TextDecoder().decode(GLib.file_get_contents(path)[1]));
+}
+
+const self = import.meta.url;
+const tmpdir = GLib.dir_make_tmp('acpu-gjs-dropin-XXXXXX');
+
+const tests = {
+    async 'an export runs in another process and gives its result'(pool) {
+        assertEqual(await pool.createProcessTask(self, 'square', 7), 49, 'square');
+        assertEqual(await pool.createProcessTask(self, 'Maths.cube', 3), 27, 'a dotted export');
+        const pids = await Promise.all([1, 2, 3, 4].map(() => pool.createProcessTask(self, 'pid')));
+        assert(!pids.includes(pid()), 'not this process');
+    },
+
+    async 'values round-trip with their types'(pool) {
+        const values = [null, true, false, 0, -42, 2 ** 53 - 1, 1.5, -0.25, -0,
+            2n ** 62n, -(2n ** 63n), 333333283333335000000n, -(10n ** 30n),
+            '', 'héllo ✓', 'nul\0inside', new Uint8Array([0, 1, 255]),
+            [], [1, ['a', [null]]], {}, {a: 1, b: {c: [true, 'd']}, 'with space': 2n ** 70n}];
+        const back = await pool.createProcessTask(self, 'echo', ...values);
+        // -0 is a double; undefined becomes null.
+        assertEqual(back, values, 'values');
+        assert(Object.is(back[8], -0), '-0');
+        assert(back[16] instanceof Uint8Array, 'a Uint8Array');
+        assert(typeof back[9] === 'bigint' && typeof back[3] === 'number', 'BigInt and Number');
+        const [undef] = await pool.createProcessTask(self, 'echo', undefined);
+        assert(undef === null, 'undefined → null');
+        const big = new Uint8Array(256 * 1024).map((_, i) => i & 0xff);
+        const [bigBack] = await pool.createProcessTask(self, 'echo', big);
+        assertEqual(bigBack.length, big.length, 'a large Uint8Array (through a memfd)');
+        assert(bigBack.every((b, i) => b === big[i]), 'its bytes');
+    },
+
+    async 'an async export is awaited in the worker'(pool) {
+        assertEqual(await pool.createProcessTask(self, 'later', 50, 'done'), ['done', 'function'],
+            'result');
+    },
+
+    async 'what cannot be sent is refused at once with a TypeError'(pool) {
+        for (const bad of [() => 1, new Map(), Symbol('s'), new Date(), [new Set()], {f() {}}]) {
+            let caught = null;
+            try {
+                pool.createProcessTask(self, 'echo', bad);
+            } catch (e) {
+                caught = e;
+            }
+            assert(caught instanceof TypeError, `${String(bad)} refused with a TypeError`);
+        }
+        for (const [uri, name] of [['relative.js', 'f'], [self, ''], [42, 'f']]) {
+            let caught = null;
+            try {
+                pool.createProcessTask(uri, name);
+            } catch (e) {
+                caught = e;
+            }
+            assert(caught instanceof TypeError, `module ${uri}, export “${name}” refused`);
+        }
+        // A result that cannot be sent fails its task in the worker.
+        const e = await rejection(pool.createProcessTask(self, 'unsendable'));
+        assert(e instanceof TypeError && /Map/.test(e.message), `${e}`);
+    },
+
+    async 'an exception keeps its class, message and the worker\'s stack'(pool) {
+        const e = await rejection(pool.createProcessTask(self, 'fail', 'range', 'out of range'));
+        assert(e instanceof RangeError, `a RangeError, got ${e}`);
+        assertEqual(e.message, 'out of range', 'message');
+        assert(/fail@.*test-dropin\.js/.test(e.cause?.message), `stack in cause: ${e.cause}`);
+
+        const custom = await rejection(pool.createProcessTask(self, 'fail', 'custom', 'mine'));
+        assert(custom instanceof RemoteError, `a RemoteError, got ${custom}`);
+        assertEqual([custom.remoteName, custom.remoteMessage], ['CustomError', 'mine'], 'fields');
+
+        const missing = await rejection(pool.createProcessTask(self, 'noSuchExport'));
+        assert(missing instanceof ReferenceError && /noSuchExport/.test(missing.message),
+            `${missing}`);
+        const noModule = await rejection(pool.createProcessTask('file:///nonexistent/m.js', 'f'));
+        assert(noModule instanceof Error, `${noModule}`);
+    },
+
+    async 'a crash fails only its task, with WorkerDied naming the signal'() {
+        const pool = new ProcessTaskPool({maxWorkers: 1});
+        const other = pool.createProcessTask(self, 'later', 0, 'before');
+        const e = await rejection(pool.createProcessTask(self, 'crash'));
+        assert(e instanceof WorkerDied, `a WorkerDied, got ${e}`);
+        assertEqual(e.signal, 9, 'signal');
+        assert(/SIGKILL/.test(e.message), e.message);
+        assertEqual(await other, ['before', 'function'], 'the task before it');
+        assertEqual(await pool.createProcessTask(self, 'square', 5), 25, 'the next task');
+        await pool.shutdown();
+    },
+
+    async 'cancel reaches an awaiting export, which keeps its worker'() {
+        const pool = new ProcessTaskPool({maxWorkers: 1});
+        pool.pool.cancel_grace_period = 60000;
+        const path = GLib.build_filenamev([tmpdir, 'wait']);
+        const cancellable = new Gio.Cancellable();
+        const promise = pool.run(self, 'waitCancel', [path], {cancellable});
+        const worker = await waitForPid(path);
+        cancellable.cancel();
+        const e = await rejection(promise);
+        assert(e.matches?.(Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED), `${e}`);
+        assertEqual(await pool.createProcessTask(self, 'pid'), worker, 'same worker');
+        await pool.shutdown();
+    },
+
+    async 'cancel stops a spinning export by killing its worker'() {
+        const pool = new ProcessTaskPool({maxWorkers: 1});
+        pool.pool.cancel_grace_period = 100;
+        const path = GLib.build_filenamev([tmpdir, 'spin']);
+        const cancellable = new Gio.Cancellable();
+        const promise = pool.run(self, 'spin', [path], {cancellable});
+        const worker = await waitForPid(path);
+        cancellable.cancel();
+        const e = await rejection(promise);
+        assert(e.matches?.(Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED), `${e}`);
+        const next = await pool.createProcessTask(self, 'pid');
+        assert(next !== worker, 'a new worker');
+        assert(!GLib.file_test(`/proc/${worker}`, GLib.FileTest.EXISTS), 'the old one is gone');
+        await pool.shutdown();
+    },
+
+    async 'shutdown with cancelTasksWhenShutdown leaves no worker'() {
+        const pool = new ProcessTaskPool({maxWorkers: 1, cancelTasksWhenShutdown: true});
+        const path = GLib.build_filenamev([tmpdir, 'spin2']);
+        const promise = pool.createProcessTask(self, 'spin', path);
+        const worker = await waitForPid(path);
+        await pool.shutdown();
+        const e = await rejection(promise);
+        assert(e.matches?.(Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED), `${e}`);
+        assert(!GLib.file_test(`/proc/${worker}`, GLib.FileTest.EXISTS), 'worker gone');
+    },
+};
+
+if (!isWorkerProcess()) {
+    const loop = new GLib.MainLoop(null, false);
+    let failed = 0;
+
+    (async () => {
+        const pool = new ProcessTaskPool({maxWorkers: 2});
+        const names = Object.keys(tests);
+        print(`1..${names.length}`);
+        for (const [i, name] of names.entries()) {
+            try {
+                // eslint-disable-next-line no-await-in-loop
+                await tests[name](pool);
+                print(`ok ${i + 1} - ${name}`);
+            } catch (e) {
+                failed++;
+                print(`not ok ${i + 1} - ${name}`);
+                for (const line of `${e}\n${e.stack ?? ''}`.split('\n'))
+                    print(`# ${line}`);
+            }
+        }
+        await pool.shutdown();
+    })().catch(e => {
+        failed++;
+        print(`Bail out! ${e}`);
+    }).finally(() => {
+        GLib.spawn_command_line_sync(`rm -rf ${GLib.shell_quote(tmpdir)}`);
+        loop.quit();
+    });
+
+    loop.run();
+    System.exit(failed ? 1 : 0);
+}
