@@ -20,6 +20,11 @@ G_BEGIN_DECLS
  * describes the same format for people. */
 
 #define ACPU_WIRE_VERSION           1
+/* What a worker writes first: the pool passes on to stderr whatever its
+ * standard output carried before (a runtime's start-up messages). */
+#define ACPU_WIRE_MAGIC             "\x89" "ACPU\r\n\x1a"
+#define ACPU_WIRE_MAGIC_LEN         8
+#define ACPU_WIRE_MAX_PREAMBLE      (1024 * 1024)
 #define ACPU_WIRE_HEADER_SIZE       16
 /* Values at least this large travel in a sealed memfd when the channel can
  * carry descriptors. */
@@ -96,6 +101,7 @@ void      acpu_wire_out_init      (ACpuWireOut        *out,
                                    gboolean            can_pass_fds);
 void      acpu_wire_out_clear     (ACpuWireOut        *out);
 gsize     acpu_wire_out_pending   (const ACpuWireOut  *out);
+void      acpu_wire_out_magic     (ACpuWireOut        *out);
 void      acpu_wire_out_hello     (ACpuWireOut        *out,
                                    guint32             pid,
                                    guint32             flags,
@@ -133,6 +139,7 @@ typedef struct
   GQueue          fds;       /* received descriptors not yet claimed */
   ACpuWireReader  reader;
   guint64         max_size;
+  gsize           preamble;  /* bytes skipped before the magic */
 } ACpuWireIn;
 
 void      acpu_wire_in_init       (ACpuWireIn         *in,
@@ -147,6 +154,9 @@ void      acpu_wire_in_feed       (ACpuWireIn         *in,
                                    gsize               len);
 gboolean  acpu_wire_in_feed_fd    (ACpuWireIn         *in,
                                    int                 fd,
+                                   GError            **error);
+gboolean  acpu_wire_in_find_magic (ACpuWireIn         *in,
+                                   GByteArray         *skipped,
                                    GError            **error);
 gboolean  acpu_wire_in_next       (ACpuWireIn         *in,
                                    ACpuWireMessage    *msg,

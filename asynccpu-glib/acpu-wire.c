@@ -252,6 +252,12 @@ acpu_wire_out_value_frame (ACpuWireOut  *out,
 }
 
 void
+acpu_wire_out_magic (ACpuWireOut *out)
+{
+  g_byte_array_append (out->buf, (const guint8 *) ACPU_WIRE_MAGIC, ACPU_WIRE_MAGIC_LEN);
+}
+
+void
 acpu_wire_out_hello (ACpuWireOut        *out,
                      guint32             pid,
                      guint32             flags,
@@ -514,6 +520,7 @@ acpu_wire_in_init (ACpuWireIn     *in,
   g_queue_init (&in->fds);
   in->reader = reader;
   in->max_size = max_size;
+  in->preamble = 0;
 }
 
 void
@@ -935,6 +942,47 @@ acpu_wire_message_unpack (ACpuWireIn       *in,
     default:
       return TRUE;
     }
+}
+
+/* Before the handshake: consumes the bytes up to and including the magic,
+ * appending those before it to @skipped. Returns TRUE once the magic is
+ * consumed, FALSE when more bytes are needed; fails when more than
+ * ACPU_WIRE_MAX_PREAMBLE bytes came without it. */
+gboolean
+acpu_wire_in_find_magic (ACpuWireIn  *in,
+                         GByteArray  *skipped,
+                         GError     **error)
+{
+  const guint8 *p = in->buf->data + in->head;
+  gsize avail = in->buf->len - in->head;
+  const guint8 *hit = memmem (p, avail, ACPU_WIRE_MAGIC, ACPU_WIRE_MAGIC_LEN);
+  gsize skip;
+
+  /* Without a hit, keep what could be the start of a magic cut in two. */
+  if (hit != NULL)
+    skip = hit - p;
+  else
+    skip = avail >= ACPU_WIRE_MAGIC_LEN ? avail - (ACPU_WIRE_MAGIC_LEN - 1) : 0;
+
+  g_byte_array_append (skipped, p, skip);
+  in->head += skip;
+  in->preamble += skip;
+
+  if (hit != NULL)
+    {
+      in->head += ACPU_WIRE_MAGIC_LEN;
+      return TRUE;
+    }
+
+  if (in->preamble > ACPU_WIRE_MAX_PREAMBLE)
+    {
+      g_set_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                   "The peer wrote more than %u bytes without the protocol’s magic",
+                   (guint) ACPU_WIRE_MAX_PREAMBLE);
+      return FALSE;
+    }
+
+  return FALSE;
 }
 
 /* Parses the next whole frame. Returns TRUE with @msg filled in; FALSE with

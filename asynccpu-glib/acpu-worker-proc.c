@@ -79,6 +79,7 @@ struct _ACpuWorkerProc
 
   GError                  *reason;      /* why it is ending, when we know better than the exit status */
   guint                    started : 1;
+  guint                    magic : 1;     /* the channel's magic has come */
   guint                    ready : 1;
   guint                    closing : 1;
   guint                    channel_done : 1;
@@ -293,6 +294,9 @@ acpu_worker_proc_stderr_tail (ACpuWorkerProc *self)
 }
 
 static gboolean acpu_worker_proc_read_stderr (ACpuWorkerProc *self);
+static void     acpu_worker_proc_pass_output (ACpuWorkerProc *self,
+                                              const void     *buf,
+                                              gsize           len);
 
 /* Both halves are done: say so, once. */
 static void
@@ -555,6 +559,23 @@ acpu_worker_proc_read (ACpuWorkerProc *self,
           n = 0;
         }
 
+      /* What the worker's runtime printed to stdout before the channel was
+       * its own is output, not protocol. */
+      if (!self->magic)
+        {
+          g_autoptr(GByteArray) skipped = g_byte_array_new ();
+
+          self->magic = acpu_wire_in_find_magic (&self->in, skipped, &error);
+          acpu_worker_proc_pass_output (self, skipped->data, skipped->len);
+          if (error != NULL)
+            {
+              acpu_worker_proc_fail (self, ACPU_ERROR_WORKER_START, error->message);
+              return;
+            }
+          if (!self->magic && n > 0)
+            continue;
+        }
+
       while (!self->channel_done && acpu_wire_in_next (&self->in, &msg, &error))
         {
           acpu_worker_proc_handle (self, &msg);
@@ -693,6 +714,23 @@ acpu_worker_proc_cancel (ACpuWorkerProc *self,
 
 /* Stderr ------------------------------------------------------------------- */
 
+/* Passes output of the worker on to our stderr, keeping the tail. */
+static void
+acpu_worker_proc_pass_output (ACpuWorkerProc *self,
+                              const void     *buf,
+                              gsize           len)
+{
+  if (len == 0)
+    return;
+  if (write (2, buf, len) < 0)
+    {
+      /* Nowhere to pass it on; the tail is still kept. */
+    }
+  g_string_append_len (self->stderr_tail, buf, len);
+  if (self->stderr_tail->len > STDERR_TAIL_BYTES)
+    g_string_erase (self->stderr_tail, 0, self->stderr_tail->len - STDERR_TAIL_BYTES);
+}
+
 /* Passes what the worker wrote to stderr on to ours, keeping the tail.
  * Returns FALSE when there is nothing more for now. */
 static gboolean
@@ -713,13 +751,7 @@ acpu_worker_proc_read_stderr (ACpuWorkerProc *self)
       return FALSE;
     }
 
-  if (write (2, buf, n) < 0)
-    {
-      /* Nowhere to pass it on; the tail is still kept. */
-    }
-  g_string_append_len (self->stderr_tail, buf, n);
-  if (self->stderr_tail->len > STDERR_TAIL_BYTES)
-    g_string_erase (self->stderr_tail, 0, self->stderr_tail->len - STDERR_TAIL_BYTES);
+  acpu_worker_proc_pass_output (self, buf, n);
   return TRUE;
 }
 

@@ -847,6 +847,7 @@ acpu_worker_run (ACpuWorker *worker)
 
   names = (const char **) g_hash_table_get_keys_as_array (self->tasks, NULL);
   g_rec_mutex_lock (&self->out_lock);
+  acpu_wire_out_magic (&self->out);
   acpu_wire_out_hello (&self->out, getpid (), can_pass_fds ? ACPU_WIRE_HELLO_CAN_RECEIVE_FDS : 0,
                        names);
   acpu_worker_flush_locked (self);

@@ -349,6 +349,60 @@ test_wire_error_domains (void)
   g_assert_nonnull (strstr (bad->message, "not a domain!"));
 }
 
+static void
+test_wire_magic (void)
+{
+  static const char noise[] = "GLib-DEBUG: started\n";
+  g_autoptr(GByteArray) skipped = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+  ACpuWireOut out;
+  ACpuWireIn in;
+  ACpuWireMessage msg;
+  const char *names[] = { "t", NULL };
+  gsize cut = 3;
+
+  g_test_summary ("Bytes before the magic are handed back, the magic may come in "
+                  "pieces, and the frames after it parse");
+
+  acpu_wire_out_init (&out, FALSE);
+  acpu_wire_out_magic (&out);
+  acpu_wire_out_hello (&out, 42, 0, names);
+
+  acpu_wire_in_init (&in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
+  /* The noise and three bytes of the magic. */
+  acpu_wire_in_feed (&in, (const guint8 *) noise, sizeof noise - 1);
+  acpu_wire_in_feed (&in, out.buf->data, cut);
+  g_assert_false (acpu_wire_in_find_magic (&in, skipped, &error));
+  g_assert_no_error (error);
+  acpu_wire_in_feed (&in, out.buf->data + cut, out.buf->len - cut);
+  g_assert_true (acpu_wire_in_find_magic (&in, skipped, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (skipped->data, skipped->len, noise, sizeof noise - 1);
+  g_assert_true (acpu_wire_in_next (&in, &msg, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (msg.type, ==, ACPU_WIRE_HELLO);
+  g_assert_cmpuint (msg.pid, ==, 42);
+  acpu_wire_message_clear (&msg);
+  acpu_wire_in_clear (&in);
+  acpu_wire_out_clear (&out);
+
+  /* Never the magic: an error past the limit, not unbounded memory. */
+  acpu_wire_in_init (&in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
+  g_byte_array_set_size (skipped, 0);
+  for (guint i = 0; error == NULL; i++)
+    {
+      guint8 block[4096];
+
+      g_assert_cmpuint (i, <=, ACPU_WIRE_MAX_PREAMBLE / sizeof block + 1);
+      memset (block, 'x', sizeof block);
+      acpu_wire_in_feed (&in, block, sizeof block);
+      g_assert_false (acpu_wire_in_find_magic (&in, skipped, &error));
+      g_assert_cmpuint (in.buf->len - in.head, <, ACPU_WIRE_MAGIC_LEN);
+    }
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
+  acpu_wire_in_clear (&in);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -360,6 +414,7 @@ main (int   argc,
   g_test_add_func ("/acpu/wire/memfd", test_wire_memfd);
   g_test_add_func ("/acpu/wire/memfd-unsealed", test_wire_memfd_unsealed);
   g_test_add_func ("/acpu/wire/plain-arrays", test_wire_plain_arrays);
+  g_test_add_func ("/acpu/wire/magic", test_wire_magic);
   g_test_add_func ("/acpu/wire/error-domains", test_wire_error_domains);
 
   return g_test_run ();

@@ -25,6 +25,9 @@
  *   hello-twice     two hellos
  *   early-result    a result before the hello
  *   fd-flood        ten descriptors with no frame to claim them, then a hello
+ *   stdout-noise    200 KiB of text before the magic (a runtime's start-up
+ *                   messages), then behaves
+ *   noise-flood     2 MiB of text and never the magic
  *
  * Request modes (misbehave when a "bad" request arrives):
  *   garbage         bytes that are not a frame
@@ -516,6 +519,24 @@ main (int   argc,
       else
         close (fd);
     }
+
+  /* The magic first, unless the mode is about what comes before it. */
+  if (misbehaving && g_str_equal (mode, "noise-flood"))
+    {
+      for (guint i = 0; i < 2 * 1024 * 1024 / 64; i++)
+        write_all ("GLib-DEBUG: a start-up message that never ends, 64 bytes long.\n", 64);
+      wait_to_be_killed ();
+    }
+  if (misbehaving && g_str_equal (mode, "stdout-noise"))
+    {
+      for (guint i = 0; i < 200 * 1024 / 64; i++)
+        write_all ("GLib-DEBUG: a start-up message on stdout, 64 bytes long ......\n", 64);
+      /* And the first bytes of the magic, in a write of their own. */
+      write_all (ACPU_WIRE_MAGIC, 3);
+      write_all (ACPU_WIRE_MAGIC + 3, ACPU_WIRE_MAGIC_LEN - 3);
+    }
+  else
+    write_all (ACPU_WIRE_MAGIC, ACPU_WIRE_MAGIC_LEN);
 
   if (misbehaving)
     handshake (mode);

@@ -404,6 +404,22 @@ test_stderr_tail (void)
   assert_clean (fds_before);
 }
 
+static void
+test_stdout_noise (void)
+{
+  guint fds_before = acpu_test_count_fds ();
+  ACpuProcessTaskPool *pool = hostile_pool_new ("stdout-noise", NULL, 1);
+
+  g_test_summary ("Text a worker's runtime prints on stdout before the channel's magic "
+                  "(GLib's debug messages with G_MESSAGES_DEBUG=all) is passed on as "
+                  "output, and the worker serves");
+
+  assert_echo (pool, "through the noise");
+  assert_echo (pool, "again");
+  pool_destroy (pool);
+  assert_clean (fds_before);
+}
+
 /* Handshake modes ------------------------------------------------------------ */
 
 typedef struct
@@ -421,6 +437,7 @@ static const HandshakeCase handshake_cases[] = {
   { "hello-twice",   { ACPU_ERROR_PROTOCOL, -1 } },
   { "early-result",  { ACPU_ERROR_WORKER_START, ACPU_ERROR_PROTOCOL, -1 } },
   { "fd-flood",      { ACPU_ERROR_WORKER_START, ACPU_ERROR_PROTOCOL, -1 } },
+  { "noise-flood",   { ACPU_ERROR_WORKER_START, -1 } },
 };
 
 static void
@@ -608,6 +625,7 @@ main (int   argc,
   g_test_add_func ("/acpu/hardening/hostile/request/log-flood", test_log_flood);
   g_test_add_func ("/acpu/hardening/hostile/request/log-evil", test_log_evil);
   g_test_add_func ("/acpu/hardening/hostile/stderr-tail", test_stderr_tail);
+  g_test_add_func ("/acpu/hardening/hostile/stdout-noise", test_stdout_noise);
   for (guint i = 0; i < G_N_ELEMENTS (handshake_cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/acpu/hardening/hostile/handshake/%s",
