@@ -7,7 +7,9 @@
 # FIRST-LINE, writes it to a temporary folder as FILE (the name the guide
 # tells users to save it under), runs COMMAND… FILE there, and checks each output line against the regular
 # expressions of EXPECTED-REGEX-FILE, one a line. So the guides' programs
-# are kept working: users copy them.
+# are kept working: users copy them. DOC_EXAMPLE_SUBST=FROM|TO in the
+# environment replaces FROM by TO in the program first (an installed path
+# by the source tree's).
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
@@ -34,10 +36,18 @@ def main(argv):
     with open(expected_file, encoding='utf-8') as f:
         expected = [line.rstrip('\n') for line in f if line.strip()]
 
+    program = blocks[0]
+    if os.environ.get('DOC_EXAMPLE_SUBST'):
+        old, new = os.environ['DOC_EXAMPLE_SUBST'].split('|', 1)
+        if old not in program:
+            print('%r is not in the program' % old, file=sys.stderr)
+            return 1
+        program = program.replace(old, new)
+
     with tempfile.TemporaryDirectory(prefix='acpu-doc-') as tmpdir:
         path = os.path.join(tmpdir, name)
         with open(path, 'w', encoding='utf-8') as f:
-            f.write(blocks[0])
+            f.write(program)
         proc = subprocess.run(command + [path], cwd=tmpdir, stdout=subprocess.PIPE, text=True)
     lines = proc.stdout.splitlines()
     print(proc.stdout, end='')
