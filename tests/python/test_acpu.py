@@ -78,7 +78,24 @@ def task_wait_cancel(args, cancellable):
     return 'not reached'
 
 
+def task_later(worker, args, cancellable):
+    """Asynchronous: returns its argument doubled from the main loop."""
+    (n,) = args.unpack()
+
+    def later():
+        worker.return_value(('later', n * 2))
+        return GLib.SOURCE_REMOVE
+
+    GLib.timeout_add(20, later)
+
+
+def task_later_raise(worker, args, cancellable):
+    raise KeyError('no such key')
+
+
 worker = ACpu.Worker.new()
+worker.register_async('later', task_later)
+worker.register_async('later-raise', task_later_raise)
 worker.register('square', task_square)
 worker.register('pid', task_pid)
 worker.register('plain', task_plain)
@@ -250,6 +267,21 @@ class PoolTest(unittest.TestCase):
         loop.run()
         self.assertEqual(len(caught), 1)
         self.assertTrue(caught[0].message.startswith('ValueError: async bad'))
+
+    def test_register_async(self):
+        pool = new_pool(1)
+        try:
+            self.assertEqual(pool.run('later', (21,)).unpack(), ('later', 42))
+            with self.assertRaises(GLib.Error) as caught:
+                pool.run('later-raise')
+            error = caught.exception
+            self.assertTrue(error.matches(ACpu.error_quark(), ACpu.Error.FAILED), error)
+            self.assertTrue(error.message.startswith("KeyError: 'no such key' (File"),
+                            error.message)
+            # The worker goes on.
+            self.assertEqual(pool.run('later', (1,)).unpack(), ('later', 2))
+        finally:
+            pool.shutdown(None)
 
     def test_unconvertible_result(self):
         with self.assertRaises(GLib.Error) as caught:

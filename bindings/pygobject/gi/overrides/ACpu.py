@@ -187,34 +187,76 @@ class Worker(ACpu.Worker):
             worker = worker_ref()
             try:
                 result = func(args, cancellable, *data)
-            except GLib.Error as error:
-                if worker is None:
-                    raise
-                worker.set_task_error(error.domain, error.code, error.message)
-                return None
             except Exception as exc:  # noqa: BLE001 — it crosses to the caller
                 if worker is None:
                     raise
-                # Drop this wrapper's frame: the trace starts in the task.
-                exc.__traceback__ = exc.__traceback__.tb_next or exc.__traceback__
-                worker.set_task_error(_ACPU_ERROR_DOMAIN, int(ACpu.Error.FAILED),
-                                      _describe_exception(exc))
-                _log_traceback(name, exc)
+                worker._fail(name, exc, worker.set_task_error)
                 return None
             try:
                 return to_variant(result)
             except (TypeError, OverflowError) as exc:
                 if worker is None:
                     raise
-                worker.set_task_error(
-                    _ACPU_ERROR_DOMAIN, int(ACpu.Error.INVALID_ARGUMENT),
-                    'Task “%s” returned a value that cannot be sent: %s'
-                    % (name, exc))
+                worker._fail(name, exc, worker.set_task_error, unsendable=True)
                 return None
 
         task.__name__ = getattr(func, '__name__', 'task')
         task.__qualname__ = getattr(func, '__qualname__', task.__name__)
         super().register(name, task, *user_data)
+
+    def register_async(self, name, func, *user_data):
+        """Registers *func* as the asynchronous task *name*.
+
+        *func* is called as ``func(worker, args, cancellable, *user_data)``
+        and starts the task; the task ends when :meth:`return_value` (with a
+        ``GLib.Variant`` or a plain value) or ``return_error()`` is called,
+        from *func* or later from the main loop. An exception raised by
+        *func* before that fails the task as in :meth:`register`.
+        """
+        if not callable(func):
+            raise TypeError('ACpu.Worker.register_async: func must be callable')
+
+        def task(worker, args, cancellable, *data):
+            try:
+                func(worker, args, cancellable, *data)
+            except Exception as exc:  # noqa: BLE001 — it crosses to the caller
+                # Only while the task has not returned yet.
+                if worker.get_current_task() is None:
+                    raise
+                worker._fail(name, exc, worker.return_error)
+
+        task.__name__ = getattr(func, '__name__', 'task')
+        task.__qualname__ = getattr(func, '__qualname__', task.__name__)
+        super().register_async(name, task, *user_data)
+
+    def return_value(self, value):
+        """Ends the running asynchronous task with *value*: a
+        ``GLib.Variant`` or a plain value for :func:`to_variant`; one it
+        cannot convert fails the task with ``ACpu.Error.INVALID_ARGUMENT``."""
+        try:
+            variant = to_variant(value)
+        except (TypeError, OverflowError) as exc:
+            self._fail(self.get_current_task() or '', exc, self.return_error,
+                       unsendable=True)
+            return
+        super().return_value(variant)
+
+    def _fail(self, name, exc, report, unsendable=False):
+        """Reports *exc* raised by task *name* through *report*
+        (``set_task_error`` or ``return_error``): a ``GLib.Error`` keeps its
+        domain and code, a value that cannot be sent is
+        ``INVALID_ARGUMENT``, any other exception ``FAILED`` with its type,
+        message and where it was raised."""
+        if isinstance(exc, GLib.Error):
+            report(exc.domain, exc.code, exc.message)
+        elif unsendable:
+            report(_ACPU_ERROR_DOMAIN, int(ACpu.Error.INVALID_ARGUMENT),
+                   'Task “%s” returned a value that cannot be sent: %s' % (name, exc))
+        else:
+            # Drop the wrapper's frame: the trace starts in the task.
+            exc.__traceback__ = exc.__traceback__.tb_next or exc.__traceback__
+            report(_ACPU_ERROR_DOMAIN, int(ACpu.Error.FAILED), _describe_exception(exc))
+            _log_traceback(name, exc)
 
 
 Worker = override(Worker)
