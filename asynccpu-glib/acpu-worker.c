@@ -444,8 +444,8 @@ acpu_worker_log_writer (GLogLevelFlags   log_level,
 
 /* Main thread -------------------------------------------------------------- */
 
-/* Sends the job's reply and frees it. @result is the task function's, not
- * yet sunk; @error its error. */
+/* Sends the job's reply and frees it. Takes @result (a full or floating
+ * reference) and @error. */
 static void
 acpu_worker_finish_job (ACpuWorker    *self,
                         ACpuWorkerJob *job,
@@ -579,7 +579,7 @@ acpu_worker_return (ACpuWorker *self,
 /**
  * acpu_worker_return_value:
  * @worker: a [class@ACpu.Worker]
- * @value: the task's result; a floating reference is sunk
+ * @value: the task's result; if it is floating, it is consumed
  *
  * Ends the asynchronous task running now (see
  * [method@ACpu.Worker.register_async]) with @value as its result. Call it
@@ -595,7 +595,8 @@ acpu_worker_return_value (ACpuWorker *worker,
   g_return_if_fail (value != NULL);
   g_return_if_fail (worker->async_job != NULL);
 
-  acpu_worker_return (worker, value, NULL);
+  /* The caller keeps its reference, unless it was floating. */
+  acpu_worker_return (worker, g_variant_ref_sink (value), NULL);
 }
 
 /**

@@ -399,7 +399,13 @@ task_now (ACpuWorker *worker, GVariant *args, GCancellable *cancellable, gpointe
 
   g_variant_get (args, "(&si&s)", &domain, &code, &message);
   if (*domain == '\0')
-    acpu_worker_return_value (worker, g_variant_new ("(s)", "now"));
+    {
+      /* Not floating: the worker takes a reference of its own. */
+      g_autoptr(GVariant) value = g_variant_ref_sink (g_variant_new ("(s)", "now"));
+
+      acpu_worker_return_value (worker, value);
+      g_assert_cmpstr (g_variant_get_type_string (value), ==, "(s)");
+    }
   else
     acpu_worker_return_error (worker, domain, code, message);
 }
