@@ -975,13 +975,9 @@ acpu_wire_in_find_magic (ACpuWireIn  *in,
     }
 
   if (in->preamble > ACPU_WIRE_MAX_PREAMBLE)
-    {
-      g_set_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
-                   "The peer wrote more than %u bytes without the protocol’s magic",
-                   (guint) ACPU_WIRE_MAX_PREAMBLE);
-      return FALSE;
-    }
-
+    g_set_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                 "The peer wrote more than %u bytes without the protocol’s magic",
+                 (guint) ACPU_WIRE_MAX_PREAMBLE);
   return FALSE;
 }
 

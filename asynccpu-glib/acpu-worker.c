@@ -194,6 +194,14 @@ acpu_worker_new (void)
   return g_object_new (ACPU_TYPE_WORKER, NULL);
 }
 
+/* What the wire carries as a task name: non-empty UTF-8, not too long. */
+static gboolean
+acpu_worker_is_task_name (const char *name)
+{
+  return name != NULL && *name != '\0' && strlen (name) <= ACPU_WIRE_MAX_NAME_LEN &&
+         g_utf8_validate (name, -1, NULL);
+}
+
 static void
 acpu_worker_add_task (ACpuWorker        *worker,
                       const char        *name,
@@ -235,9 +243,7 @@ acpu_worker_register (ACpuWorker     *worker,
                       GDestroyNotify  user_data_free)
 {
   g_return_if_fail (ACPU_IS_WORKER (worker));
-  g_return_if_fail (name != NULL && *name != '\0');
-  g_return_if_fail (strlen (name) <= ACPU_WIRE_MAX_NAME_LEN);
-  g_return_if_fail (g_utf8_validate (name, -1, NULL));
+  g_return_if_fail (acpu_worker_is_task_name (name));
   g_return_if_fail (func != NULL);
   g_return_if_fail (worker->loop == NULL);
 
@@ -284,9 +290,7 @@ acpu_worker_register_async (ACpuWorker        *worker,
                             GDestroyNotify     user_data_free)
 {
   g_return_if_fail (ACPU_IS_WORKER (worker));
-  g_return_if_fail (name != NULL && *name != '\0');
-  g_return_if_fail (strlen (name) <= ACPU_WIRE_MAX_NAME_LEN);
-  g_return_if_fail (g_utf8_validate (name, -1, NULL));
+  g_return_if_fail (acpu_worker_is_task_name (name));
   g_return_if_fail (func != NULL);
   g_return_if_fail (worker->loop == NULL);
 
