@@ -246,7 +246,13 @@ export function isWorkerProcess() {
     return globalThis.__asynccpuGlibWorker === true;
 }
 
-async function callExport(uri, exportName, args) {
+// Runs one request, `(ssav)`: module URI, export name, arguments.
+async function callExport(request) {
+    if (request.get_type_string() !== '(ssav)')
+        throw new TypeError(`${CALL_TASK} takes (ssav), not ${request.get_type_string()}`);
+    const uri = request.get_child_value(0).get_string()[0];
+    const exportName = request.get_child_value(1).get_string()[0];
+    const args = decode(request.get_child_value(2));
     const module = await import(uri);
     let target = module;
     let owner = null;
@@ -268,24 +274,11 @@ async function callExport(uri, exportName, args) {
  */
 export function registerCallTask(worker) {
     globalThis.__asynccpuGlibWorker = true;
-    worker.register_async(CALL_TASK, (w, args, cancellable) => {
-        let uri, exportName, values;
-        try {
-            uri = args.get_child_value(0).get_string()[0];
-            exportName = args.get_child_value(1).get_string()[0];
-            values = decode(args.get_child_value(2));
-        } catch (e) {
-            w.return_value(new GLib.Variant('(yv)', [1, errorToVariant(e)]));
-            return;
-        }
+    worker.register_async(CALL_TASK, (w, request, cancellable) => {
         currentCancellable = cancellable;
-        let promise;
-        try {
-            promise = Promise.resolve(callExport(uri, exportName, values));
-        } catch (e) {
-            promise = Promise.reject(e);
-        }
-        promise.then(result => new GLib.Variant('(yv)', [0, encode(result)]))
+        // Whatever goes wrong, from decoding to encoding, is the reply.
+        callExport(request)
+            .then(result => new GLib.Variant('(yv)', [0, encode(result)]))
             .catch(e => new GLib.Variant('(yv)', [1, errorToVariant(e)]))
             .then(reply => {
                 currentCancellable = null;
