@@ -11,6 +11,8 @@ import Gio from 'gi://Gio';
 import ACpu from 'gi://ACpu?version=1.0';
 import System from 'system';
 
+import {assert, assertEqual, readPidFile, runTests, tmpPath} from './tap.js';
+
 const TEST_ERROR_DOMAIN = 'acpu-test-gjs-error-quark';
 
 // The tasks, run in the worker processes ------------------------------------
@@ -56,29 +58,6 @@ if (ACpu.Worker.is_worker_process())
 Gio._promisify(ACpu.ProcessTaskPool.prototype, 'run_async', 'run_finish');
 Gio._promisify(ACpu.ProcessTaskPool.prototype, 'shutdown_async', 'shutdown_finish');
 
-function assert(condition, what) {
-    if (!condition)
-        throw new Error(`assertion failed: ${what}`);
-}
-
-function assertEqual(actual, expected, what) {
-    const a = JSON.stringify(actual), e = JSON.stringify(expected);
-    if (a !== e)
-        throw new Error(`${what}: got ${a}, expected ${e}`);
-}
-
-async function waitForFile(path) {
-    // Polls for a file a task writes; the meson timeout is the only limit.
-    while (!GLib.file_test(path, GLib.FileTest.EXISTS)) {
-        // eslint-disable-next-line no-await-in-loop
-        await new Promise(resolve => GLib.timeout_add(GLib.PRIORITY_DEFAULT, 5, () => {
-            resolve();
-            return GLib.SOURCE_REMOVE;
-        }));
-    }
-    return Number(new TextDecoder().decode(GLib.file_get_contents(path)[1]));
-}
-
 // A pool of this module's workers, with no wall-clock limit of its own that a
 // loaded machine could hit: the meson timeout is the only one.
 function newPool(maxWorkers) {
@@ -86,8 +65,6 @@ function newPool(maxWorkers) {
     pool.handshake_timeout = 0;
     return pool;
 }
-
-const tmpdir = GLib.dir_make_tmp('acpu-gjs-XXXXXX');
 
 const tests = {
     async 'await run_async gives the result'(pool) {
@@ -163,11 +140,11 @@ const tests = {
     async 'cancelling a running task'() {
         const pool = newPool(1);
         pool.cancel_grace_period = 60000;
-        const path = GLib.build_filenamev([tmpdir, 'pid']);
+        const path = tmpPath('pid');
         const cancellable = new Gio.Cancellable();
         const promise = pool.run_async('wait-cancel', new GLib.Variant('(s)', [path]),
             cancellable);
-        const pid = await waitForFile(path);
+        const pid = await readPidFile(path);
         cancellable.cancel();
         let caught = null;
         try {
@@ -186,9 +163,9 @@ const tests = {
     async 'shutdown with cancel-tasks-when-shutdown cancels a running task'() {
         const pool = newPool(1);
         pool.cancel_tasks_when_shutdown = true;
-        const path = GLib.build_filenamev([tmpdir, 'pid2']);
+        const path = tmpPath('pid2');
         const promise = pool.run_async('wait-cancel', new GLib.Variant('(s)', [path]), null);
-        const pid = await waitForFile(path);
+        const pid = await readPidFile(path);
         await pool.shutdown_async(null);
         let caught = null;
         try {
@@ -201,35 +178,14 @@ const tests = {
     },
 };
 
-const loop = new GLib.MainLoop(null, false);
-let failed = 0;
-
-(async () => {
-    const pool = newPool(2);
-    pool.cancel_grace_period = 60000;
-    const names = Object.keys(tests);
-    print(`1..${names.length}`);
-    for (const [i, name] of names.entries()) {
-        try {
-            // eslint-disable-next-line no-await-in-loop
-            await tests[name](pool);
-            print(`ok ${i + 1} - ${name}`);
-        } catch (e) {
-            failed++;
-            print(`not ok ${i + 1} - ${name}`);
-            for (const line of `${e}\n${e.stack ?? ''}`.split('\n'))
-                print(`# ${line}`);
-        }
-    }
-    pool.cancel_tasks_when_shutdown = true;
-    await pool.shutdown_async(null);
-})().catch(e => {
-    failed++;
-    print(`Bail out! ${e}`);
-}).finally(() => {
-    GLib.spawn_command_line_sync(`rm -rf ${GLib.shell_quote(tmpdir)}`);
-    loop.quit();
+runTests(tests, {
+    async setUp() {
+        const pool = newPool(2);
+        pool.cancel_grace_period = 60000;
+        return pool;
+    },
+    async tearDown(pool) {
+        pool.cancel_tasks_when_shutdown = true;
+        await pool.shutdown_async(null);
+    },
 });
-
-loop.run();
-System.exit(failed ? 1 : 0);

@@ -10,19 +10,11 @@
 
 import GLib from 'gi://GLib';
 import Gio from 'gi://Gio';
-import System from 'system';
-
-import {ProcessTaskPool, RemoteError, WorkerDied, getCancellable, isWorkerProcess}
+import {CALL_TASK, ProcessTaskPool, RemoteError, WorkerDied, getCancellable, isWorkerProcess}
     from '../../bindings/gjs/asynccpu.js';
+import {assert, assertEqual, readPidFile, runTests, sleep, tmpPath} from './tap.js';
 
 // The tasks ---------------------------------------------------------------------
-
-function sleep(ms) {
-    return new Promise(resolve => GLib.timeout_add(GLib.PRIORITY_DEFAULT, ms, () => {
-        resolve();
-        return GLib.SOURCE_REMOVE;
-    }));
-}
 
 export function pid() {
     return Number(GLib.file_read_link('/proc/self'));
@@ -90,29 +82,6 @@ export async function waitCancel(path) {
 
 // The tests ---------------------------------------------------------------------
 
-function assert(condition, what) {
-    if (!condition)
-        throw new Error(`assertion failed: ${what}`);
-}
-
-function show(value) {
-    return JSON.stringify(value, (k, v) => {
-        if (typeof v === 'bigint')
-            return `${v}n`;
-        if (v instanceof Uint8Array)
-            return `Uint8Array[${[...v]}]`;
-        if (Object.is(v, -0))
-            return '-0';
-        return v;
-    });
-}
-
-function assertEqual(actual, expected, what) {
-    const a = show(actual), e = show(expected);
-    if (a !== e)
-        throw new Error(`${what}: got ${a}, expected ${e}`);
-}
-
 async function rejection(promise) {
     try {
         await promise;
@@ -122,15 +91,7 @@ async function rejection(promise) {
     throw new Error('the promise was fulfilled');
 }
 
-async function waitForPid(path) {
-    while (!GLib.file_test(path, GLib.FileTest.EXISTS))
-        // eslint-disable-next-line no-await-in-loop
-        await sleep(5);
-    return Number(new TextDecoder().decode(GLib.file_get_contents(path)[1]));
-}
-
 const self = import.meta.url;
-const tmpdir = GLib.dir_make_tmp('acpu-gjs-dropin-XXXXXX');
 
 const tests = {
     async 'an export runs in another process and gives its result'(pool) {
@@ -203,6 +164,20 @@ const tests = {
             `${missing}`);
         const noModule = await rejection(pool.createProcessTask('file:///nonexistent/m.js', 'f'));
         assert(noModule instanceof Error, `${noModule}`);
+
+        // A request of the wrong type, from a caller not using asynccpu.js,
+        // is answered with an error, and the worker goes on.
+        const reply = await new Promise((resolve, reject) => pool.pool.run_async(CALL_TASK,
+            new GLib.Variant('(s)', ['x']), null, (p, res) => {
+                try {
+                    resolve(p.run_finish(res));
+                } catch (e) {
+                    reject(e);
+                }
+            }));
+        const [status, error] = reply.recursiveUnpack();
+        assertEqual([status, error.name], [1, 'TypeError'], 'reply');
+        assertEqual(await pool.createProcessTask(self, 'square', 4), 16, 'the next task');
     },
 
     async 'a crash fails only its task, with WorkerDied naming the signal'() {
@@ -220,10 +195,10 @@ const tests = {
     async 'cancel reaches an awaiting export, which keeps its worker'() {
         const pool = new ProcessTaskPool({maxWorkers: 1});
         pool.pool.cancel_grace_period = 60000;
-        const path = GLib.build_filenamev([tmpdir, 'wait']);
+        const path = tmpPath('wait');
         const cancellable = new Gio.Cancellable();
         const promise = pool.run(self, 'waitCancel', [path], {cancellable});
-        const worker = await waitForPid(path);
+        const worker = await readPidFile(path);
         cancellable.cancel();
         const e = await rejection(promise);
         assert(e.matches?.(Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED), `${e}`);
@@ -234,10 +209,10 @@ const tests = {
     async 'cancel stops a spinning export by killing its worker'() {
         const pool = new ProcessTaskPool({maxWorkers: 1});
         pool.pool.cancel_grace_period = 100;
-        const path = GLib.build_filenamev([tmpdir, 'spin']);
+        const path = tmpPath('spin');
         const cancellable = new Gio.Cancellable();
         const promise = pool.run(self, 'spin', [path], {cancellable});
-        const worker = await waitForPid(path);
+        const worker = await readPidFile(path);
         cancellable.cancel();
         const e = await rejection(promise);
         assert(e.matches?.(Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED), `${e}`);
@@ -249,9 +224,9 @@ const tests = {
 
     async 'shutdown with cancelTasksWhenShutdown leaves no worker'() {
         const pool = new ProcessTaskPool({maxWorkers: 1, cancelTasksWhenShutdown: true});
-        const path = GLib.build_filenamev([tmpdir, 'spin2']);
+        const path = tmpPath('spin2');
         const promise = pool.createProcessTask(self, 'spin', path);
-        const worker = await waitForPid(path);
+        const worker = await readPidFile(path);
         await pool.shutdown();
         const e = await rejection(promise);
         assert(e.matches?.(Gio.IOErrorEnum, Gio.IOErrorEnum.CANCELLED), `${e}`);
@@ -260,34 +235,8 @@ const tests = {
 };
 
 if (!isWorkerProcess()) {
-    const loop = new GLib.MainLoop(null, false);
-    let failed = 0;
-
-    (async () => {
-        const pool = new ProcessTaskPool({maxWorkers: 2});
-        const names = Object.keys(tests);
-        print(`1..${names.length}`);
-        for (const [i, name] of names.entries()) {
-            try {
-                // eslint-disable-next-line no-await-in-loop
-                await tests[name](pool);
-                print(`ok ${i + 1} - ${name}`);
-            } catch (e) {
-                failed++;
-                print(`not ok ${i + 1} - ${name}`);
-                for (const line of `${e}\n${e.stack ?? ''}`.split('\n'))
-                    print(`# ${line}`);
-            }
-        }
-        await pool.shutdown();
-    })().catch(e => {
-        failed++;
-        print(`Bail out! ${e}`);
-    }).finally(() => {
-        GLib.spawn_command_line_sync(`rm -rf ${GLib.shell_quote(tmpdir)}`);
-        loop.quit();
+    runTests(tests, {
+        setUp: async () => new ProcessTaskPool({maxWorkers: 2}),
+        tearDown: pool => pool.shutdown(),
     });
-
-    loop.run();
-    System.exit(failed ? 1 : 0);
 }
