@@ -140,6 +140,7 @@ typedef struct
   ACpuWireReader  reader;
   guint64         max_size;
   gsize           preamble;  /* bytes skipped before the magic */
+  gboolean        dontwait;  /* read without blocking on a blocking fd (MSG_DONTWAIT) */
 } ACpuWireIn;
 
 void      acpu_wire_in_init       (ACpuWireIn         *in,

@@ -521,6 +521,7 @@ acpu_wire_in_init (ACpuWireIn     *in,
   in->reader = reader;
   in->max_size = max_size;
   in->preamble = 0;
+  in->dontwait = FALSE;
 }
 
 void
@@ -625,7 +626,7 @@ acpu_wire_in_read (ACpuWireIn  *in,
   msg.msg_controllen = sizeof control.buf;
 
   do
-    n = recvmsg (fd, &msg, MSG_CMSG_CLOEXEC);
+    n = recvmsg (fd, &msg, MSG_CMSG_CLOEXEC | (in->dontwait ? MSG_DONTWAIT : 0));
   while (n < 0 && errno == EINTR);
 
   if (n < 0)

@@ -7,14 +7,20 @@
 
 /* The worker side.
  *
- * Two threads. The control thread blocks on the channel: it queues each
- * request for the main thread, cancels the running task's GCancellable or
- * answers for a queued one when the pool cancels, and ends the process when
- * the pool hangs up while a task runs (nobody is left to want the result, and
+ * Two threads. The main thread runs the tasks, one at a time in the order
+ * they came, from a GSource on its main loop, so task code written in
+ * JavaScript or Python runs where its interpreter wants it. While it has no
+ * task to run, the same source also watches the channel, so a request wakes
+ * the thread that runs it and nothing else.
+ *
+ * While a task runs, the control thread reads the channel instead: it queues
+ * the requests that come in behind it, cancels the running task's
+ * GCancellable or answers for a queued one when the pool cancels, and ends
+ * the process when the pool hangs up (nobody is left to want the result, and
  * the task may be deep in a loop that never looks at its cancellable). The
- * main thread runs the tasks, one at a time in the order they came, from a
- * GSource on its main loop, so task code written in JavaScript or Python runs
- * where its interpreter wants it.
+ * main thread wakes the control thread when it starts a batch of tasks and,
+ * only if it got as far as poll(), when it finishes; reads are serialized by
+ * in_lock, so who reads a given byte does not matter.
  *
  * Replies are batched: the main thread flushes when its queue is empty, so a
  * pipelined burst of small tasks costs a few writes, not one per task.
@@ -24,8 +30,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -109,10 +117,21 @@ struct _ACpuWorker
   GError         *task_error;    /* main thread only: acpu_worker_set_task_error() */
   ACpuWorkerJob  *async_job;     /* main thread only: an asynchronous task not yet returned */
   gboolean        in_call;       /* main thread only: inside a task function */
+  GPollFD         in_poll;       /* main thread only: in_fd in jobs_source */
+  gboolean        watching;      /* main thread only: in_poll asks for G_IO_IN */
+  gboolean        dispatching;   /* main thread only: inside the jobs source */
+  int             wake_fd;       /* eventfd: the main thread takes the channel back */
+
+  GMutex          in_lock;       /* guards in and in_ended; taken before lock */
+  ACpuWireIn      in;
+  gboolean        in_ended;
 
   GMutex          lock;          /* guards what follows */
+  GCond           busy_cond;
   GQueue          pending;       /* ACpuWorkerJob */
   ACpuWorkerJob  *current;
+  gboolean        busy;          /* the main thread is running tasks: the control thread reads */
+  gboolean        control_polling;
   gboolean        hung_up;
   int             status;
 
@@ -122,6 +141,12 @@ struct _ACpuWorker
 };
 
 G_DEFINE_FINAL_TYPE (ACpuWorker, acpu_worker, G_TYPE_OBJECT)
+
+typedef struct
+{
+  GSource     source;
+  ACpuWorker *worker;
+} ACpuWorkerSource;
 
 /* The worker being run, for the log writer. */
 static ACpuWorker *running_worker;
@@ -153,7 +178,9 @@ acpu_worker_finalize (GObject *object)
   g_clear_pointer (&self->tasks, g_hash_table_unref);
   g_clear_error (&self->task_error);
   g_queue_clear_full (&self->pending, (GDestroyNotify) acpu_worker_job_free);
+  g_mutex_clear (&self->in_lock);
   g_mutex_clear (&self->lock);
+  g_cond_clear (&self->busy_cond);
   g_rec_mutex_clear (&self->out_lock);
 
   G_OBJECT_CLASS (acpu_worker_parent_class)->finalize (object);
@@ -173,8 +200,11 @@ acpu_worker_init (ACpuWorker *self)
   self->tasks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, acpu_worker_task_free);
   self->in_fd = -1;
   self->out_fd = -1;
+  self->wake_fd = -1;
   self->max_size = ACPU_WIRE_DEFAULT_MAX_SIZE;
+  g_mutex_init (&self->in_lock);
   g_mutex_init (&self->lock);
+  g_cond_init (&self->busy_cond);
   g_rec_mutex_init (&self->out_lock);
   g_queue_init (&self->pending);
 }
@@ -446,6 +476,136 @@ acpu_worker_log_writer (GLogLevelFlags   log_level,
   return G_LOG_WRITER_HANDLED;
 }
 
+/* Reading the channel ------------------------------------------------------ */
+
+/* Called with lock held. */
+static void
+acpu_worker_cancel_locked (ACpuWorker *self,
+                           guint64     id)
+{
+  if (self->current != NULL && self->current->id == id)
+    {
+      g_cancellable_cancel (self->current->cancellable);
+      return;
+    }
+
+  for (GList *l = self->pending.head; l != NULL; l = l->next)
+    {
+      ACpuWorkerJob *job = l->data;
+
+      if (job->id == id)
+        {
+          g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                         "Operation was cancelled");
+          g_queue_delete_link (&self->pending, l);
+          acpu_worker_send_error (self, id, error);
+          acpu_worker_job_free (job);
+          return;
+        }
+    }
+  /* Already answered: the reply is on its way, and it is the pool's to drop. */
+}
+
+/* Called with lock held. */
+static void
+acpu_worker_take_message_locked (ACpuWorker      *self,
+                                 ACpuWireMessage *msg)
+{
+  if (msg->type == ACPU_WIRE_REQUEST)
+    {
+      ACpuWorkerJob *job = g_new0 (ACpuWorkerJob, 1);
+
+      job->id = msg->id;
+      job->name = g_strdup (msg->name);
+      job->args = g_steal_pointer (&msg->value);
+      job->cancellable = g_cancellable_new ();
+      g_queue_push_tail (&self->pending, job);
+      /* The main thread runs it when it is done with what it does now, or
+       * it is idle and must be woken: this came in on the control thread
+       * just as the main thread went back to watching the channel. */
+      if (!self->busy && !g_main_context_is_owner (self->context))
+        g_main_context_wakeup (self->context);
+    }
+  else if (msg->type == ACPU_WIRE_CANCEL)
+    acpu_worker_cancel_locked (self, msg->id);
+}
+
+/* Tells a control thread in poll() to stop reading. Called with lock held. */
+static void
+acpu_worker_kick_control_locked (ACpuWorker *self)
+{
+  if (self->control_polling)
+    {
+      guint64 one = 1;
+
+      self->control_polling = FALSE;
+      if (write (self->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        g_warning ("acpu-worker: could not wake the control thread: %s", g_strerror (errno));
+    }
+}
+
+/* The pool has hung up. A task still running has nobody to report to and may
+ * never look at its cancellable: end the process now. */
+static void
+acpu_worker_hang_up (ACpuWorker *self,
+                     gboolean    ok)
+{
+  g_mutex_lock (&self->lock);
+  if (self->current != NULL)
+    _exit (ok ? 0 : 1);
+  self->hung_up = TRUE;
+  self->status = ok ? 0 : 1;
+  g_cond_signal (&self->busy_cond);
+  acpu_worker_kick_control_locked (self);
+  if (!g_main_context_is_owner (self->context))
+    g_main_context_wakeup (self->context);
+  g_mutex_unlock (&self->lock);
+}
+
+/* Reads what the channel has and takes each message in it. The main thread
+ * calls this while it is idle, the control thread while a task runs; a
+ * thread that finds nothing to read (the other was first) returns at once. */
+static void
+acpu_worker_read_channel (ACpuWorker *self)
+{
+  g_autoptr(GError) error = NULL;
+  ACpuWireMessage msg;
+  gssize n;
+
+  g_mutex_lock (&self->in_lock);
+  if (self->in_ended)
+    goto out;
+
+  n = acpu_wire_in_read (&self->in, self->in_fd, &error);
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    goto out;
+  if (n <= 0)
+    {
+      self->in_ended = TRUE;
+      acpu_worker_hang_up (self, TRUE);
+      goto out;
+    }
+
+  while (acpu_wire_in_next (&self->in, &msg, &error))
+    {
+      g_mutex_lock (&self->lock);
+      acpu_worker_take_message_locked (self, &msg);
+      g_mutex_unlock (&self->lock);
+      acpu_wire_message_clear (&msg);
+    }
+
+  if (error != NULL)
+    {
+      /* The pool speaks the protocol or nothing: stop serving. */
+      g_printerr ("acpu-worker: %s\n", error->message);
+      self->in_ended = TRUE;
+      acpu_worker_hang_up (self, FALSE);
+    }
+
+out:
+  g_mutex_unlock (&self->in_lock);
+}
+
 /* Main thread -------------------------------------------------------------- */
 
 /* Sends the job's reply and frees it. Takes @result (a full or floating
@@ -529,14 +689,65 @@ acpu_worker_run_job (ACpuWorker    *self,
   return TRUE;
 }
 
+/* The jobs source needs no wakeup of its own thread: it is ready when there
+ * is something to do, which prepare() sees; the control thread wakes the
+ * context when it hands over work while this thread may sleep. It may
+ * recurse, so that GLib does not take its descriptor out of the poll set and
+ * put it back (two wakeups) around every dispatch; a task that iterates the
+ * main context does not start the next task (see dispatching). */
+static gboolean
+acpu_worker_jobs_ready (ACpuWorker *self)
+{
+  gboolean ready;
+
+  if (self->dispatching || self->async_job != NULL)
+    return FALSE;
+  if (self->in_poll.revents != 0)
+    return TRUE;
+
+  g_mutex_lock (&self->lock);
+  /* busy here: an asynchronous task returned, and the next one may start. */
+  ready = self->pending.length > 0 || self->hung_up || self->busy;
+  g_mutex_unlock (&self->lock);
+
+  return ready;
+}
+
+static gboolean
+acpu_worker_jobs_prepare (GSource *source,
+                          gint    *timeout)
+{
+  ACpuWorker *self = ((ACpuWorkerSource *) source)->worker;
+
+  /* Who reads the channel: this thread while it is idle, the control thread
+   * while tasks run. A hang-up is reported either way. */
+  self->in_poll.events = self->watching ? G_IO_IN : 0;
+  *timeout = -1;
+  return acpu_worker_jobs_ready (self);
+}
+
+static gboolean
+acpu_worker_jobs_check (GSource *source)
+{
+  return acpu_worker_jobs_ready (((ACpuWorkerSource *) source)->worker);
+}
+
 static gboolean
 acpu_worker_jobs_dispatch (GSource     *source,
                            GSourceFunc  callback,
                            gpointer     user_data)
 {
-  ACpuWorker *self = user_data;
+  ACpuWorker *self = ((ACpuWorkerSource *) source)->worker;
 
-  g_source_set_ready_time (source, -1);
+  if (self->dispatching)
+    return G_SOURCE_CONTINUE;
+  self->dispatching = TRUE;
+
+  if (self->in_poll.revents != 0)
+    {
+      self->in_poll.revents = 0;
+      acpu_worker_read_channel (self);
+    }
 
   for (;;)
     {
@@ -544,25 +755,40 @@ acpu_worker_jobs_dispatch (GSource     *source,
 
       /* An asynchronous task is running: the next one waits for it. */
       if (self->async_job != NULL)
-        return G_SOURCE_CONTINUE;
+        break;
 
       g_mutex_lock (&self->lock);
       if (self->hung_up)
         {
           g_main_loop_quit (self->loop);
           g_mutex_unlock (&self->lock);
-          return G_SOURCE_CONTINUE;
+          break;
         }
       job = g_queue_pop_head (&self->pending);
       self->current = job;
+      if (job != NULL && !self->busy)
+        {
+          /* The control thread reads until the queue is empty again. */
+          self->busy = TRUE;
+          g_cond_signal (&self->busy_cond);
+        }
+      else if (job == NULL && self->busy)
+        {
+          self->busy = FALSE;
+          acpu_worker_kick_control_locked (self);
+        }
       g_mutex_unlock (&self->lock);
 
+      self->watching = job == NULL;
       if (job == NULL)
-        return G_SOURCE_CONTINUE;
+        break;
 
       if (!acpu_worker_run_job (self, job))
-        return G_SOURCE_CONTINUE;
+        break;
     }
+
+  self->dispatching = FALSE;
+  return G_SOURCE_CONTINUE;
 }
 
 /* Ends the asynchronous task running now; the jobs source goes on. */
@@ -575,9 +801,10 @@ acpu_worker_return (ACpuWorker *self,
 
   acpu_worker_finish_job (self, job, value, error);
 
-  /* From inside the task function the dispatch loop goes on by itself. */
-  if (!self->in_call)
-    g_source_set_ready_time (self->jobs_source, 0);
+  /* From inside the task function the dispatch loop goes on by itself;
+   * otherwise prepare() sees that the next task may start. */
+  if (!self->in_call && !g_main_context_is_owner (self->context))
+    g_main_context_wakeup (self->context);
 }
 
 /**
@@ -655,98 +882,54 @@ acpu_worker_return_error (ACpuWorker *worker,
 }
 
 static GSourceFuncs jobs_source_funcs = {
+  .prepare = acpu_worker_jobs_prepare,
+  .check = acpu_worker_jobs_check,
   .dispatch = acpu_worker_jobs_dispatch,
 };
 
 /* Control thread ----------------------------------------------------------- */
 
-/* Called with lock held. */
-static void
-acpu_worker_cancel_locked (ACpuWorker *self,
-                           guint64     id)
-{
-  if (self->current != NULL && self->current->id == id)
-    {
-      g_cancellable_cancel (self->current->cancellable);
-      return;
-    }
-
-  for (GList *l = self->pending.head; l != NULL; l = l->next)
-    {
-      ACpuWorkerJob *job = l->data;
-
-      if (job->id == id)
-        {
-          g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                         "Operation was cancelled");
-          g_queue_delete_link (&self->pending, l);
-          acpu_worker_send_error (self, id, error);
-          acpu_worker_job_free (job);
-          return;
-        }
-    }
-  /* Already answered: the reply is on its way, and it is the pool's to drop. */
-}
-
 static gpointer
 acpu_worker_control_thread (gpointer data)
 {
   ACpuWorker *self = data;
-  ACpuWireIn in;
-  gboolean ok = TRUE;
 
-  acpu_wire_in_init (&in, ACPU_WIRE_READER_WORKER, self->max_size);
-
-  while (ok)
+  for (;;)
     {
-      g_autoptr(GError) error = NULL;
-      ACpuWireMessage msg;
-      gssize n;
+      struct pollfd fds[2] = {
+        { .fd = self->in_fd, .events = POLLIN },
+        { .fd = self->wake_fd, .events = POLLIN },
+      };
 
-      n = acpu_wire_in_read (&in, self->in_fd, &error);
-      if (n <= 0)
-        break;
-
-      while (acpu_wire_in_next (&in, &msg, &error))
+      /* Sleep until the main thread starts running tasks. */
+      g_mutex_lock (&self->lock);
+      while (!self->busy && !self->hung_up)
+        g_cond_wait (&self->busy_cond, &self->lock);
+      if (self->hung_up)
         {
-          g_mutex_lock (&self->lock);
-          if (msg.type == ACPU_WIRE_REQUEST)
-            {
-              ACpuWorkerJob *job = g_new0 (ACpuWorkerJob, 1);
-
-              job->id = msg.id;
-              job->name = g_strdup (msg.name);
-              job->args = g_steal_pointer (&msg.value);
-              job->cancellable = g_cancellable_new ();
-              g_queue_push_tail (&self->pending, job);
-              if (self->pending.length == 1)
-                g_source_set_ready_time (self->jobs_source, 0);
-            }
-          else if (msg.type == ACPU_WIRE_CANCEL)
-            acpu_worker_cancel_locked (self, msg.id);
           g_mutex_unlock (&self->lock);
-          acpu_wire_message_clear (&msg);
+          break;
         }
+      self->control_polling = TRUE;
+      g_mutex_unlock (&self->lock);
 
-      if (error != NULL)
+      while (poll (fds, G_N_ELEMENTS (fds), -1) < 0 && errno == EINTR)
+        ;
+
+      g_mutex_lock (&self->lock);
+      self->control_polling = FALSE;
+      g_mutex_unlock (&self->lock);
+
+      if (fds[1].revents != 0)
         {
-          /* The pool speaks the protocol or nothing: stop serving. */
-          g_printerr ("acpu-worker: %s\n", error->message);
-          ok = FALSE;
+          guint64 count;
+
+          if (read (self->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+            g_warning ("acpu-worker: could not read the wakeup: %s", g_strerror (errno));
         }
+      if (fds[0].revents != 0)
+        acpu_worker_read_channel (self);
     }
-
-  acpu_wire_in_clear (&in);
-
-  /* The pool has hung up. A task still running has nobody to report to and
-   * may never look at its cancellable: end the process now. */
-  g_mutex_lock (&self->lock);
-  if (self->current != NULL)
-    _exit (ok ? 0 : 1);
-  self->hung_up = TRUE;
-  self->status = ok ? 0 : 1;
-  g_source_set_ready_time (self->jobs_source, 0);
-  g_mutex_unlock (&self->lock);
 
   return NULL;
 }
@@ -781,7 +964,8 @@ acpu_worker_take_stdio (ACpuWorker *self)
   if (self->in_fd < 0 || self->out_fd < 0)
     return FALSE;
 
-  /* Blocking I/O: the control thread waits in read, the main thread in write. */
+  /* Blocking writes: a reply waits for a pool slow to read. Reads follow a
+   * poll and do not wait (ACpuWireIn.dontwait). */
   flags = fcntl (self->in_fd, F_GETFL);
   fcntl (self->in_fd, F_SETFL, flags & ~O_NONBLOCK);
   flags = fcntl (self->out_fd, F_GETFL);
@@ -826,8 +1010,16 @@ acpu_worker_run (ACpuWorker *worker)
   g_return_val_if_fail (ACPU_IS_WORKER (worker), 1);
   g_return_val_if_fail (worker->loop == NULL, 1);
 
+  self->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (self->wake_fd < 0)
+    {
+      g_printerr ("acpu-worker: eventfd: %s\n", g_strerror (errno));
+      return 1;
+    }
+
   if (!acpu_worker_take_stdio (self))
     {
+      close (g_steal_fd (&self->wake_fd));
       g_printerr ("%s: this program is an asynccpu-glib worker; an ACpuProcessTaskPool "
                   "starts it with a socket on its standard input and output\n",
                   g_get_prgname () ? g_get_prgname () : "acpu-worker");
@@ -845,8 +1037,15 @@ acpu_worker_run (ACpuWorker *worker)
 
   self->context = g_main_context_ref_thread_default ();
   self->loop = g_main_loop_new (self->context, FALSE);
-  self->jobs_source = g_source_new (&jobs_source_funcs, sizeof (GSource));
-  g_source_set_callback (self->jobs_source, NULL, self, NULL);
+  acpu_wire_in_init (&self->in, ACPU_WIRE_READER_WORKER, self->max_size);
+  self->in.dontwait = TRUE;
+  self->jobs_source = g_source_new (&jobs_source_funcs, sizeof (ACpuWorkerSource));
+  ((ACpuWorkerSource *) self->jobs_source)->worker = self;
+  self->in_poll.fd = self->in_fd;
+  self->in_poll.events = G_IO_IN;
+  self->watching = TRUE;
+  g_source_add_poll (self->jobs_source, &self->in_poll);
+  g_source_set_can_recurse (self->jobs_source, TRUE);
   g_source_set_name (self->jobs_source, "[asynccpu-glib] worker tasks");
   g_source_attach (self->jobs_source, self->context);
 
@@ -876,6 +1075,10 @@ acpu_worker_run (ACpuWorker *worker)
 
   g_source_destroy (self->jobs_source);
   g_clear_pointer (&self->jobs_source, g_source_unref);
+  acpu_wire_in_clear (&self->in);
+  self->in_ended = FALSE;
+  close (self->wake_fd);
+  self->wake_fd = -1;
   g_clear_pointer (&self->loop, g_main_loop_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   if (self->out_fd != self->in_fd)
