@@ -195,6 +195,7 @@ struct _ACpuPoolCore
   GWeakRef         pool;
   GMainContext    *owner_context;
   gint             notify_pending;
+  gint             notify_listened; /* the pool had notify handlers at the last run_async() */
   GSource         *notify_source; /* in owner_context */
 
   GMutex           lock;        /* guards what follows */
@@ -308,6 +309,27 @@ core_unref (ACpuPoolCore *core)
   g_free (core);
 }
 
+/* The core's own sources. They are ready when prepare() says so, not by
+ * g_source_set_ready_time(), which writes to the context's wakeup descriptor
+ * every time, even from the context's own thread. */
+typedef struct
+{
+  GSource       source;
+  ACpuPoolCore *core;
+} ACpuCoreSource;
+
+static GSource *
+core_source_new (ACpuPoolCore *core,
+                 GSourceFuncs *funcs,
+                 const char   *name)
+{
+  GSource *source = g_source_new (funcs, sizeof (ACpuCoreSource));
+
+  ((ACpuCoreSource *) source)->core = core;
+  g_source_set_static_name (source, name);
+  return source;
+}
+
 /* Notifications ------------------------------------------------------------ */
 
 static gboolean
@@ -347,25 +369,45 @@ core_notify_cb (gpointer user_data)
 }
 
 static gboolean
+core_notify_prepare (GSource *source,
+                     gint    *timeout)
+{
+  *timeout = -1;
+  return g_atomic_int_get (&((ACpuCoreSource *) source)->core->notify_pending) != 0;
+}
+
+static gboolean
+core_notify_check (GSource *source)
+{
+  return g_atomic_int_get (&((ACpuCoreSource *) source)->core->notify_pending) != 0;
+}
+
+static gboolean
 core_notify_dispatch (GSource     *source,
                       GSourceFunc  callback,
                       gpointer     user_data)
 {
-  g_source_set_ready_time (source, -1);
-  return core_notify_cb (user_data), G_SOURCE_CONTINUE;
+  return core_notify_cb (((ACpuCoreSource *) source)->core), G_SOURCE_CONTINUE;
 }
 
 static GSourceFuncs notify_source_funcs = {
+  .prepare = core_notify_prepare,
+  .check = core_notify_check,
   .dispatch = core_notify_dispatch,
 };
 
-/* The counters changed: notify in the pool's own context, coalesced, with
- * one source made once (not one per change). */
+/* The counters changed: notify in the pool's own context, coalesced. That
+ * context sees it the next time it looks; it is woken for it only when
+ * somebody there listens. Otherwise the notification waits for the next
+ * result delivered there (or anything else that wakes it): a getter reads
+ * the counters directly, so nobody reads a stale value. */
 static void
 core_counters_changed (ACpuPoolCore *core)
 {
-  if (g_atomic_int_compare_and_exchange (&core->notify_pending, 0, 1))
-    g_source_set_ready_time (core->notify_source, 0);
+  if (g_atomic_int_compare_and_exchange (&core->notify_pending, 0, 1) &&
+      g_atomic_int_get (&core->notify_listened) &&
+      !g_main_context_is_owner (core->owner_context))
+    g_main_context_wakeup (core->owner_context);
 }
 
 static void
@@ -465,16 +507,32 @@ static GSourceFuncs delivery_source_funcs = {
   .finalize = delivery_finalize,
 };
 
-/* Hands what was gathered to the callers' contexts: one source for each. */
+/* On the I/O thread, which alone gathers results: ready once a result is
+ * gathered, and run after whatever gathered it. */
 static gboolean
-core_returns_cb (GSource     *source,
-                 GSourceFunc  callback,
-                 gpointer     user_data)
+core_returns_prepare (GSource *source,
+                      gint    *timeout)
 {
-  ACpuPoolCore *core = user_data;
-  g_autoptr(GArray) returns = g_steal_pointer (&core->returns);
+  *timeout = -1;
+  return ((ACpuCoreSource *) source)->core->returns->len > 0;
+}
 
-  g_source_set_ready_time (source, -1);
+static gboolean
+core_returns_check (GSource *source)
+{
+  return ((ACpuCoreSource *) source)->core->returns->len > 0;
+}
+
+/* Hands what was gathered to the callers' contexts: one source for each. */
+static void
+core_deliver (ACpuPoolCore *core)
+{
+  g_autoptr(GArray) returns = NULL;
+
+  if (core->returns->len == 0)
+    return;
+
+  returns = g_steal_pointer (&core->returns);
   core->returns = g_array_new (FALSE, FALSE, sizeof (ACpuReturn));
 
   for (guint i = 0; i < returns->len; i++)
@@ -515,10 +573,20 @@ core_returns_cb (GSource     *source,
 
   /* The reference taken when the first result was gathered. */
   core_unref (core);
+}
+
+static gboolean
+core_returns_cb (GSource     *source,
+                 GSourceFunc  callback,
+                 gpointer     user_data)
+{
+  core_deliver (((ACpuCoreSource *) source)->core);
   return G_SOURCE_CONTINUE;
 }
 
 static GSourceFuncs returns_source_funcs = {
+  .prepare = core_returns_prepare,
+  .check = core_returns_check,
   .dispatch = core_returns_cb,
 };
 
@@ -560,10 +628,7 @@ job_return (ACpuPoolCore *core,
   /* Delivered when the I/O thread is done with what it is doing now; the
    * core stays alive until then. */
   if (core->returns->len == 0)
-    {
-      core_ref (core);
-      g_source_set_ready_time (core->returns_source, 0);
-    }
+    core_ref (core);
   g_array_append_val (core->returns, ret);
 }
 
@@ -801,7 +866,12 @@ slot_reply_cb (ACpuWorkerProc *proc,
   job_free (job);
 
   if (g_queue_is_empty (&slot->inflight))
-    slot_went_idle (slot);
+    {
+      slot_went_idle (slot);
+      /* Nothing more is coming from this worker: hand the results over now,
+       * not one iteration of this thread's loop later. */
+      core_deliver (core);
+    }
 
   core_schedule (core);
 }
@@ -1263,12 +1333,6 @@ acpu_process_task_pool_shutdown_cancel_cb (GCancellable *cancellable,
 }
 
 /* Takes what callers handed over since last time. */
-typedef struct
-{
-  GSource       source;
-  ACpuPoolCore *core;
-} ACpuWakeSource;
-
 /* Whether callers handed anything over. Called with lock held. */
 static gboolean
 core_has_work_locked (ACpuPoolCore *core)
@@ -1282,7 +1346,7 @@ static gboolean
 core_wake_prepare (GSource *source,
                    gint    *timeout)
 {
-  ACpuPoolCore *core = ((ACpuWakeSource *) source)->core;
+  ACpuPoolCore *core = ((ACpuCoreSource *) source)->core;
   gboolean ready;
 
   g_mutex_lock (&core->lock);
@@ -1297,7 +1361,7 @@ core_wake_prepare (GSource *source,
 static gboolean
 core_wake_check (GSource *source)
 {
-  ACpuPoolCore *core = ((ACpuWakeSource *) source)->core;
+  ACpuPoolCore *core = ((ACpuCoreSource *) source)->core;
   gboolean ready;
 
   g_mutex_lock (&core->lock);
@@ -1399,16 +1463,19 @@ core_kick_cb (gpointer user_data)
 
   g_mutex_lock (&core->lock);
   core->kick_context = NULL;
-  core_wake (core);
+  if (!g_queue_is_empty (&core->incoming))
+    core_wake (core);
   g_mutex_unlock (&core->lock);
 
   return G_SOURCE_REMOVE;
 }
 
-/* Wakes the I/O thread for jobs just handed over from @context. When the
- * caller is inside a dispatch of that very context — a GTK handler that
- * submits a thousand tasks — one wakeup at the end of the dispatch does for
- * all of them. Called with lock held. */
+/* Wakes the I/O thread for jobs just handed over from @context. The first
+ * job wakes it at once: one task at a time is a round trip, and it should
+ * not wait. When the caller is inside a dispatch of @context — a GTK handler
+ * that submits a thousand tasks — the rest wait for one wakeup at the end of
+ * the dispatch, so a burst costs two wakeups, not one per time the I/O
+ * thread catches up and sleeps. Called with lock held. */
 static void
 core_wake_for (ACpuPoolCore *core,
                GMainContext *context)
@@ -1418,12 +1485,11 @@ core_wake_for (ACpuPoolCore *core,
   if (!core->io_sleeping || core->kick_context == context)
     return;
 
+  core_wake (core);
+
   current = g_main_current_source ();
   if (core->kick_context != NULL || current == NULL || g_source_get_context (current) != context)
-    {
-      core_wake (core);
-      return;
-    }
+    return;
 
   core->kick_context = context;
   kick = g_idle_source_new ();
@@ -1452,9 +1518,7 @@ core_new (ACpuProcessTaskPool *pool)
   g_weak_ref_init (&core->pool, pool);
   core->owner_context = g_main_context_ref_thread_default ();
   /* No reference of its own on the core: core_unref() destroys it. */
-  core->notify_source = g_source_new (&notify_source_funcs, sizeof (GSource));
-  g_source_set_callback (core->notify_source, NULL, core, NULL);
-  g_source_set_static_name (core->notify_source, "[asynccpu-glib] notify");
+  core->notify_source = core_source_new (core, &notify_source_funcs, "[asynccpu-glib] notify");
   g_source_attach (core->notify_source, core->owner_context);
   core->max_workers = MAX (1, g_get_num_processors ());
   core->grace_ms = DEFAULT_GRACE_MS;
@@ -1468,17 +1532,13 @@ core_new (ACpuProcessTaskPool *pool)
   g_queue_init (&core->queue);
 
   core->returns = g_array_new (FALSE, FALSE, sizeof (ACpuReturn));
-  core->returns_source = g_source_new (&returns_source_funcs, sizeof (GSource));
-  g_source_set_callback (core->returns_source, NULL, core, NULL);
-  g_source_set_static_name (core->returns_source, "[asynccpu-glib] gather results");
+  core->returns_source = core_source_new (core, &returns_source_funcs,
+                                          "[asynccpu-glib] gather results");
   g_source_attach (core->returns_source, acpu_io_get_context ());
 
   /* The wake source holds a reference of its own until the pool is gone. */
-  core->wake_source = g_source_new (&wake_source_funcs, sizeof (ACpuWakeSource));
-  ((ACpuWakeSource *) core->wake_source)->core = core;
+  core->wake_source = core_source_new (core, &wake_source_funcs, "[asynccpu-glib] pool");
   g_source_set_callback (core->wake_source, NULL, core_ref (core), (GDestroyNotify) core_unref);
-  g_source_set_static_name (core->wake_source, "[asynccpu-glib] pool");
-  g_source_set_priority (core->wake_source, G_PRIORITY_DEFAULT);
   g_source_attach (core->wake_source, acpu_io_get_context ());
 
   return core;
@@ -1493,6 +1553,26 @@ acpu_process_task_pool_wake (ACpuProcessTaskPool *self)
   g_mutex_lock (&self->core->lock);
   core_request (self->core);
   g_mutex_unlock (&self->core->lock);
+}
+
+/* Whether anyone listens to the notifications of the counters, for
+ * core_counters_changed(). */
+static gboolean
+acpu_process_task_pool_is_watched (ACpuProcessTaskPool *self)
+{
+  static const guint props[] = { PROP_N_WORKERS, PROP_N_RUNNING, PROP_N_QUEUED };
+  static gsize notify_id;
+
+  if (g_once_init_enter (&notify_id))
+    g_once_init_leave (&notify_id, g_signal_lookup ("notify", G_TYPE_OBJECT));
+
+  if (g_signal_has_handler_pending (self, (guint) notify_id, 0, TRUE))
+    return TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (props); i++)
+    if (g_signal_has_handler_pending (self, (guint) notify_id,
+                                      g_param_spec_get_name_quark (properties[props[i]]), TRUE))
+      return TRUE;
+  return FALSE;
 }
 
 /* The current program, with its arguments: how a pool with no worker_argv
@@ -1997,6 +2077,8 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
       job_free (job);
       return;
     }
+
+  g_atomic_int_set (&core->notify_listened, acpu_process_task_pool_is_watched (pool));
 
   g_mutex_lock (&core->lock);
   if (core->closed)

@@ -877,7 +877,12 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
     }
   g_input_stream_close (g_subprocess_get_stderr_pipe (self->subprocess), NULL, NULL);
 
+  /* Nothing iterates the I/O thread's context from inside a callback, so the
+   * source may as well recurse: then GLib leaves its descriptor in the poll
+   * set around each dispatch instead of waking the context twice to take it
+   * out and put it back. */
   self->read_source = g_unix_fd_source_new (self->fd, G_IO_IN);
+  g_source_set_can_recurse (self->read_source, TRUE);
   g_source_set_callback (self->read_source, G_SOURCE_FUNC (acpu_worker_proc_read_cb), self, NULL);
   g_source_attach (self->read_source, g_main_context_get_thread_default ());
 
