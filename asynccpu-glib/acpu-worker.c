@@ -17,10 +17,13 @@
  * the requests that come in behind it, cancels the running task's
  * GCancellable or answers for a queued one when the pool cancels, and ends
  * the process when the pool hangs up (nobody is left to want the result, and
- * the task may be deep in a loop that never looks at its cancellable). The
- * main thread wakes the control thread when it starts a batch of tasks and,
- * only if it got as far as poll(), when it finishes; reads are serialized by
- * in_lock, so who reads a given byte does not matter.
+ * the task may be deep in a loop that never looks at its cancellable). It
+ * takes over only once the tasks have been running for CONTROL_DELAY_US: a
+ * timer the main thread arms when it starts a batch wakes it, so short tasks
+ * never wake it at all, and a cancel or hang-up reaches a long task at most
+ * that much later. The main thread kicks it back to sleep when the queue is
+ * empty again. Reads are serialized by in_lock, so who reads a given byte
+ * does not matter.
  *
  * Replies are batched: the main thread flushes when its queue is empty, so a
  * pipelined burst of small tasks costs a few writes, not one per task.
@@ -36,11 +39,15 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "acpu-error.h"
 #include "acpu-wire-private.h"
 #include "acpu-worker.h"
+
+/* How long tasks run before the control thread reads the channel for them. */
+#define CONTROL_DELAY_US 1000
 
 /**
  * ACpuWorker:
@@ -120,14 +127,15 @@ struct _ACpuWorker
   GPollFD         in_poll;       /* main thread only: in_fd in jobs_source */
   gboolean        watching;      /* main thread only: in_poll asks for G_IO_IN */
   gboolean        dispatching;   /* main thread only: inside the jobs source */
-  int             wake_fd;       /* eventfd: the main thread takes the channel back */
+  int             wake_fd;       /* eventfd: the control thread stops reading, or ends */
+  int             timer_fd;      /* timerfd: the control thread starts reading */
+  gint64          timer_armed;   /* main thread only: when timer_fd was last armed */
 
   GMutex          in_lock;       /* guards in and in_ended; taken before lock */
   ACpuWireIn      in;
   gboolean        in_ended;
 
   GMutex          lock;          /* guards what follows */
-  GCond           busy_cond;
   GQueue          pending;       /* ACpuWorkerJob */
   ACpuWorkerJob  *current;
   gboolean        busy;          /* the main thread is running tasks: the control thread reads */
@@ -180,7 +188,6 @@ acpu_worker_finalize (GObject *object)
   g_queue_clear_full (&self->pending, (GDestroyNotify) acpu_worker_job_free);
   g_mutex_clear (&self->in_lock);
   g_mutex_clear (&self->lock);
-  g_cond_clear (&self->busy_cond);
   g_rec_mutex_clear (&self->out_lock);
 
   G_OBJECT_CLASS (acpu_worker_parent_class)->finalize (object);
@@ -201,10 +208,10 @@ acpu_worker_init (ACpuWorker *self)
   self->in_fd = -1;
   self->out_fd = -1;
   self->wake_fd = -1;
+  self->timer_fd = -1;
   self->max_size = ACPU_WIRE_DEFAULT_MAX_SIZE;
   g_mutex_init (&self->in_lock);
   g_mutex_init (&self->lock);
-  g_cond_init (&self->busy_cond);
   g_rec_mutex_init (&self->out_lock);
   g_queue_init (&self->pending);
 }
@@ -530,18 +537,40 @@ acpu_worker_take_message_locked (ACpuWorker      *self,
     acpu_worker_cancel_locked (self, msg->id);
 }
 
-/* Tells a control thread in poll() to stop reading. Called with lock held. */
+static void
+acpu_worker_signal_control (ACpuWorker *self)
+{
+  guint64 one = 1;
+
+  if (write (self->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+    g_warning ("acpu-worker: could not wake the control thread: %s", g_strerror (errno));
+}
+
+/* Tells a control thread reading the channel to stop. Called with lock held. */
 static void
 acpu_worker_kick_control_locked (ACpuWorker *self)
 {
   if (self->control_polling)
     {
-      guint64 one = 1;
-
       self->control_polling = FALSE;
-      if (write (self->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
-        g_warning ("acpu-worker: could not wake the control thread: %s", g_strerror (errno));
+      acpu_worker_signal_control (self);
     }
+}
+
+/* Has the control thread take over reading if the tasks starting now run
+ * for CONTROL_DELAY_US. A timer armed less than a quarter of that ago still
+ * fires late enough, and costs no syscall. */
+static void
+acpu_worker_arm_control (ACpuWorker *self)
+{
+  struct itimerspec when = { .it_value.tv_nsec = CONTROL_DELAY_US * 1000 };
+  gint64 now = g_get_monotonic_time ();
+
+  if (now - self->timer_armed < CONTROL_DELAY_US / 4)
+    return;
+  self->timer_armed = now;
+  if (timerfd_settime (self->timer_fd, 0, &when, NULL) < 0)
+    g_warning ("acpu-worker: could not arm the control timer: %s", g_strerror (errno));
 }
 
 /* The pool has hung up. A task still running has nobody to report to and may
@@ -555,8 +584,8 @@ acpu_worker_hang_up (ACpuWorker *self,
     _exit (ok ? 0 : 1);
   self->hung_up = TRUE;
   self->status = ok ? 0 : 1;
-  g_cond_signal (&self->busy_cond);
-  acpu_worker_kick_control_locked (self);
+  self->control_polling = FALSE;
+  acpu_worker_signal_control (self);
   if (!g_main_context_is_owner (self->context))
     g_main_context_wakeup (self->context);
   g_mutex_unlock (&self->lock);
@@ -770,7 +799,7 @@ acpu_worker_jobs_dispatch (GSource     *source,
         {
           /* The control thread reads until the queue is empty again. */
           self->busy = TRUE;
-          g_cond_signal (&self->busy_cond);
+          acpu_worker_arm_control (self);
         }
       else if (job == NULL && self->busy)
         {
@@ -889,46 +918,56 @@ static GSourceFuncs jobs_source_funcs = {
 
 /* Control thread ----------------------------------------------------------- */
 
+static void
+acpu_worker_drain (int fd)
+{
+  guint64 count;
+
+  if (read (fd, &count, sizeof count) < 0 && errno != EAGAIN)
+    g_warning ("acpu-worker: could not read a wakeup: %s", g_strerror (errno));
+}
+
 static gpointer
 acpu_worker_control_thread (gpointer data)
 {
   ACpuWorker *self = data;
+  gboolean reading = FALSE;
 
   for (;;)
     {
+      /* Waiting for the timer, or reading the channel for running tasks. */
       struct pollfd fds[2] = {
-        { .fd = self->in_fd, .events = POLLIN },
+        { .fd = reading ? self->in_fd : self->timer_fd, .events = POLLIN },
         { .fd = self->wake_fd, .events = POLLIN },
       };
+      gboolean fired = FALSE;
 
-      /* Sleep until the main thread starts running tasks. */
+      while (poll (fds, G_N_ELEMENTS (fds), -1) < 0 && errno == EINTR)
+        ;
+
+      if (fds[1].revents != 0)
+        acpu_worker_drain (self->wake_fd);
+      if (fds[0].revents != 0)
+        {
+          if (reading)
+            acpu_worker_read_channel (self);
+          else
+            {
+              acpu_worker_drain (self->timer_fd);
+              fired = TRUE;
+            }
+        }
+
       g_mutex_lock (&self->lock);
-      while (!self->busy && !self->hung_up)
-        g_cond_wait (&self->busy_cond, &self->lock);
       if (self->hung_up)
         {
           g_mutex_unlock (&self->lock);
           break;
         }
-      self->control_polling = TRUE;
+      /* Tasks have run for CONTROL_DELAY_US, and still do. */
+      reading = self->busy && (reading || fired);
+      self->control_polling = reading;
       g_mutex_unlock (&self->lock);
-
-      while (poll (fds, G_N_ELEMENTS (fds), -1) < 0 && errno == EINTR)
-        ;
-
-      g_mutex_lock (&self->lock);
-      self->control_polling = FALSE;
-      g_mutex_unlock (&self->lock);
-
-      if (fds[1].revents != 0)
-        {
-          guint64 count;
-
-          if (read (self->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
-            g_warning ("acpu-worker: could not read the wakeup: %s", g_strerror (errno));
-        }
-      if (fds[0].revents != 0)
-        acpu_worker_read_channel (self);
     }
 
   return NULL;
@@ -1011,15 +1050,17 @@ acpu_worker_run (ACpuWorker *worker)
   g_return_val_if_fail (worker->loop == NULL, 1);
 
   self->wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (self->wake_fd < 0)
+  self->timer_fd = timerfd_create (CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (self->wake_fd < 0 || self->timer_fd < 0)
     {
-      g_printerr ("acpu-worker: eventfd: %s\n", g_strerror (errno));
+      g_printerr ("acpu-worker: eventfd or timerfd: %s\n", g_strerror (errno));
       return 1;
     }
 
   if (!acpu_worker_take_stdio (self))
     {
       close (g_steal_fd (&self->wake_fd));
+      close (g_steal_fd (&self->timer_fd));
       g_printerr ("%s: this program is an asynccpu-glib worker; an ACpuProcessTaskPool "
                   "starts it with a socket on its standard input and output\n",
                   g_get_prgname () ? g_get_prgname () : "acpu-worker");
@@ -1077,8 +1118,9 @@ acpu_worker_run (ACpuWorker *worker)
   g_clear_pointer (&self->jobs_source, g_source_unref);
   acpu_wire_in_clear (&self->in);
   self->in_ended = FALSE;
-  close (self->wake_fd);
-  self->wake_fd = -1;
+  close (g_steal_fd (&self->wake_fd));
+  close (g_steal_fd (&self->timer_fd));
+  self->timer_armed = 0;
   g_clear_pointer (&self->loop, g_main_loop_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   if (self->out_fd != self->in_fd)
