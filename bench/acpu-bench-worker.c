@@ -9,7 +9,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#define _GNU_SOURCE /* SCHED_BATCH */
 #include <stdlib.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -57,6 +59,14 @@ main (int argc, char **argv)
    * priority, so the caller's loop wins a contended CPU. */
   if (nice_value != NULL)
     (void) setpriority (PRIO_PROCESS, 0, atoi (nice_value));
+  /* The same, with SCHED_BATCH: no wakeup preemption of the caller. */
+  if (g_getenv ("ACPU_BENCH_WORKER_BATCH") != NULL)
+    {
+      struct sched_param param = { 0 };
+
+      (void) sched_setscheduler (0, g_str_equal (g_getenv ("ACPU_BENCH_WORKER_BATCH"), "idle")
+                                      ? SCHED_IDLE : SCHED_BATCH, &param);
+    }
 
   worker = acpu_worker_new ();
 

@@ -520,6 +520,27 @@ typedef struct
   gint64               cpu_us;
 } Submitter;
 
+static void gtask_thread_func (GTask *task, gpointer source, gpointer task_data,
+                               GCancellable *cancellable);
+static void gtask_done_cb (GObject *object, GAsyncResult *result, gpointer user_data);
+
+/* One task: through the pool, or (no pool) through GLib's thread pool. */
+static void
+submit_one (Submitter *s)
+{
+  GTask *task;
+
+  if (s->pool != NULL)
+    {
+      acpu_process_task_pool_run_async (s->pool, "trivial", NULL, NULL, counter_cb, s->counter);
+      return;
+    }
+  task = g_task_new (NULL, NULL, gtask_done_cb, NULL);
+  g_task_set_task_data (task, s->counter, NULL);
+  g_task_run_in_thread (task, gtask_thread_func);
+  g_object_unref (task);
+}
+
 static gboolean
 submit_cb (gpointer user_data)
 {
@@ -533,7 +554,7 @@ submit_cb (gpointer user_data)
    * app that keeps its frames would (checking the clock every 16). */
   while (s->submitted < s->total)
     {
-      acpu_process_task_pool_run_async (s->pool, "trivial", NULL, NULL, counter_cb, s->counter);
+      submit_one (s);
       if ((++s->submitted & 15) == 0 && !s->burst && now_us () - start >= CHUNK_BUDGET_US)
         break;
     }
@@ -558,7 +579,7 @@ typedef struct
 
 /* Submits @total trivial tasks from the loop, all from one callback (@burst)
  * or CHUNK_BUDGET_US worth per idle iteration, with a 1 ms ticker running
- * throughout. */
+ * throughout. With no @pool, to GLib's thread pool: the baseline. */
 static ThroughputResult
 throughput_project_trial (ACpuProcessTaskPool *pool, guint total, gboolean burst)
 {
@@ -656,6 +677,8 @@ bench_throughput (void)
   g_autoptr(GArray) submit_cpu = new_values ();
   g_autoptr(GArray) caller_cpu = new_values ();
   g_autoptr(GArray) runq_chunked = new_values ();
+  g_autoptr(GArray) p99_gtask = new_values ();
+  g_autoptr(GArray) max_gtask = new_values ();
   ACpuProcessTaskPool *pool = pool_new (2);
   double p, g;
 
@@ -687,6 +710,12 @@ bench_throughput (void)
       add (max_chunked, percentile (r.late_ms, 100));
       g_array_append_vals (late_chunked, r.late_ms->data, r.late_ms->len);
       g_array_unref (r.late_ms);
+
+      /* The same ticker and chunks, submitting to GLib's thread pool. */
+      r = throughput_project_trial (NULL, total, FALSE);
+      add (p99_gtask, percentile (r.late_ms, 99));
+      add (max_gtask, percentile (r.late_ms, 100));
+      g_array_unref (r.late_ms);
     }
   pool_shutdown (pool);
 
@@ -711,6 +740,8 @@ bench_throughput (void)
   print_value ("lateness_ticks", late_chunked->len / (double) MAX (trials, 1), 0);
   print_value ("submit_chunk_block_ms", median (block_chunked), 2);
   print_value ("caller_runq_wait_pct", median (runq_chunked), 1);
+  print_value ("gtask_lateness_p99_ms", median (p99_gtask), 2);
+  print_value ("gtask_lateness_max_ms", median (max_gtask), 2);
   print_value ("lateness_burst_p99_ms", median (p99_burst), 2);
   print_value ("lateness_burst_max_ms", median (max_burst), 2);
   print_value ("submit_burst_ms", median (submit_burst), 1);
