@@ -204,6 +204,8 @@ struct _ACpuPoolCore
   gboolean         wake_pending; /* something other than a job wants looking at */
   gboolean         io_sleeping;  /* the I/O thread may be in poll(): wake it */
   GMainContext    *kick_context; /* a wakeup deferred to the end of a dispatch there */
+  ACpuSlot        *offered;     /* an idle worker a caller may send a task to itself */
+  guint64          next_id;
   gboolean         closed;
   gboolean         cancel_requested;
   gboolean         finalized;
@@ -218,7 +220,6 @@ struct _ACpuPoolCore
   GPtrArray       *shutdown_waiters;
   guint            n_starting;
   guint            start_failures;
-  guint64          next_id;
   double           service_us;
   gboolean         shutting_down;
   gboolean         cancelling_all;
@@ -263,6 +264,13 @@ G_DEFINE_FINAL_TYPE (ACpuProcessTaskPool, acpu_process_task_pool, G_TYPE_OBJECT)
 static void     core_schedule  (ACpuPoolCore *core);
 static void     core_wake      (ACpuPoolCore *core);
 static gboolean job_timeout_cb (gpointer      user_data);
+static gboolean job_cancelled_cb (GCancellable *cancellable,
+                                  gpointer      user_data);
+static void     slot_abandon   (ACpuSlot     *slot,
+                                ACpuJob      *job);
+static void     core_absorb    (ACpuPoolCore *core);
+static void     job_watch      (ACpuPoolCore *core,
+                                ACpuJob      *job);
 
 /* Core life ---------------------------------------------------------------- */
 
@@ -748,6 +756,7 @@ core_idle_cb (gpointer user_data)
   guint alive = 0;
 
   g_clear_pointer (&core->idle_timer, g_source_unref);
+  core_absorb (core);
 
   for (guint i = 0; i < core->slots->len; i++)
     alive += !((ACpuSlot *) g_ptr_array_index (core->slots, i))->closing;
@@ -830,7 +839,11 @@ slot_reply_cb (ACpuWorkerProc *proc,
   ACpuSlot *slot = user_data;
   ACpuPoolCore *core = slot->core;
   gint64 now = g_get_monotonic_time ();
-  ACpuJob *job = slot_find (slot, id);
+  gboolean idle;
+  ACpuJob *job;
+
+  core_absorb (core);
+  job = slot_find (slot, id);
 
   if (job == NULL)
     {
@@ -865,15 +878,18 @@ slot_reply_cb (ACpuWorkerProc *proc,
   job_return (core, job, value, error);
   job_free (job);
 
-  if (g_queue_is_empty (&slot->inflight))
-    {
-      slot_went_idle (slot);
-      /* Nothing more is coming from this worker: hand the results over now,
-       * not one iteration of this thread's loop later. */
-      core_deliver (core);
-    }
+  idle = g_queue_is_empty (&slot->inflight);
+  if (idle)
+    slot_went_idle (slot);
 
+  /* Before the result goes: the caller's next task may find this worker
+   * offered. */
   core_schedule (core);
+
+  /* Nothing more is coming from this worker: hand the results over now, not
+   * one iteration of this thread's loop later. */
+  if (idle)
+    core_deliver (core);
 }
 
 /* Logs a worker's record again here, with its pid and task. */
@@ -888,13 +904,19 @@ slot_log_cb (ACpuWorkerProc *proc,
   GLogField out[ACPU_WIRE_MAX_LOG_FIELDS + 3];
   g_autoptr(GPtrArray) strings = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *pid = g_strdup_printf ("%d", (int) acpu_worker_proc_get_pid (proc));
-  ACpuJob *job = id != 0 ? slot_find (slot, id) : NULL;
+  ACpuJob *job = NULL;
   gboolean have_message = FALSE;
   GLogLevelFlags level = G_LOG_LEVEL_DEBUG;
   gsize n = 0;
   GVariantIter iter;
   const char *key;
   GVariant *value;
+
+  if (id != 0)
+    {
+      core_absorb (slot->core);
+      job = slot_find (slot, id);
+    }
 
   /* One level, never fatal here: a worker's g_error() is its own end. */
   if (log_level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
@@ -959,6 +981,7 @@ slot_exited_cb (ACpuWorkerProc *proc,
   g_autoptr(GError) fallback = NULL;
   ACpuJob *job;
 
+  core_absorb (core);
   g_ptr_array_remove_fast (core->slots, slot);
   core_count (core, &core->n_workers, -1);
   slot_clear_grace (slot);
@@ -1124,13 +1147,7 @@ core_send (ACpuPoolCore *core,
   slot->dirty = TRUE;
   slot->n_sent++;
   slot->idle_since = 0;
-
-  if (g_atomic_int_get (&core->task_timeout_ms) > 0)
-    {
-      job->timeout_source = g_timeout_source_new (g_atomic_int_get (&core->task_timeout_ms));
-      g_source_set_callback (job->timeout_source, job_timeout_cb, job, NULL);
-      g_source_attach (job->timeout_source, acpu_io_get_context ());
-    }
+  job_watch (core, job);
 }
 
 static void
@@ -1169,6 +1186,131 @@ core_finish_shutdown (ACpuPoolCore *core)
   g_ptr_array_set_size (core->shutdown_waiters, 0);
 }
 
+/* Handing over -------------------------------------------------------------- */
+
+/* Watches the job's cancellable and its time limit, once it is ours. */
+static void
+job_watch (ACpuPoolCore *core,
+           ACpuJob      *job)
+{
+  GCancellable *cancellable = g_task_get_cancellable (job->task);
+
+  if (cancellable != NULL && job->cancel_source == NULL)
+    {
+      job->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (job->cancel_source, G_SOURCE_FUNC (job_cancelled_cb), job, NULL);
+      g_source_attach (job->cancel_source, acpu_io_get_context ());
+    }
+
+  if (job->state == JOB_SENT && job->timeout_source == NULL &&
+      g_atomic_int_get (&core->task_timeout_ms) > 0)
+    {
+      job->timeout_source = g_timeout_source_new (g_atomic_int_get (&core->task_timeout_ms));
+      g_source_set_callback (job->timeout_source, job_timeout_cb, job, NULL);
+      g_source_attach (job->timeout_source, acpu_io_get_context ());
+    }
+}
+
+/* Takes what callers handed over: jobs to queue, and jobs a caller already
+ * sent to the offered worker (core_send_offered_locked()), which join that
+ * worker's in-flight list. Also takes the offer back, so that nobody sends
+ * to a worker behind the I/O thread's back until core_offer() makes one
+ * again. Every I/O-thread path that looks at a worker's in-flight list or
+ * changes a worker calls this first. */
+static void
+core_absorb (ACpuPoolCore *core)
+{
+  GQueue incoming;
+  ACpuJob *job;
+
+  g_mutex_lock (&core->lock);
+  incoming = core->incoming;
+  g_queue_init (&core->incoming);
+  core->offered = NULL;
+  g_mutex_unlock (&core->lock);
+
+  while ((job = g_queue_peek_head (&incoming)) != NULL)
+    {
+      GCancellable *cancellable = g_task_get_cancellable (job->task);
+      gboolean cancelled = core->cancelling_all || g_cancellable_is_cancelled (cancellable);
+
+      g_queue_unlink (&incoming, &job->link);
+
+      if (job->state == JOB_SENT)
+        {
+          ACpuSlot *slot = job->slot;
+
+          /* The offered worker had nothing in flight: this is its first. */
+          g_queue_push_tail_link (&slot->inflight, &job->link);
+          slot->n_sent++;
+          slot->idle_since = 0;
+          if (cancelled)
+            {
+              job_return_cancelled (core, job);
+              slot_abandon (slot, job);
+            }
+          else
+            job_watch (core, job);
+          continue;
+        }
+
+      job->state = JOB_QUEUED;
+      if (cancelled)
+        {
+          job_return_cancelled (core, job);
+          job_free (job);
+          continue;
+        }
+      job_watch (core, job);
+      g_queue_push_tail_link (&core->queue, &job->link);
+    }
+}
+
+/* Offers an idle worker to callers: the next task submitted alone goes
+ * straight from the caller's thread to that worker, one sleeping thread
+ * less on its way. Only when nothing waits in the queue, which such a task
+ * would overtake. */
+static void
+core_offer (ACpuPoolCore *core)
+{
+  guint max_tasks = g_atomic_int_get (&core->max_tasks_per_worker);
+  ACpuSlot *offer = NULL;
+
+  if (!core->shutting_down && !core->cancelling_all && g_queue_is_empty (&core->queue))
+    for (guint i = 0; i < core->slots->len && offer == NULL; i++)
+      {
+        ACpuSlot *slot = g_ptr_array_index (core->slots, i);
+
+        if (slot->ready && !slot->closing && acpu_worker_proc_is_ready (slot->proc) &&
+            g_queue_is_empty (&slot->inflight) && (max_tasks == 0 || slot->n_sent < max_tasks))
+          offer = slot;
+      }
+
+  g_mutex_lock (&core->lock);
+  core->offered = offer;
+  g_mutex_unlock (&core->lock);
+}
+
+/* From a caller's thread, with lock held: sends @job to the offered worker
+ * if there is one and nothing was handed over before it. */
+static gboolean
+core_send_offered_locked (ACpuPoolCore *core,
+                          ACpuJob      *job)
+{
+  ACpuSlot *slot = core->offered;
+
+  if (slot == NULL || core->wake_pending || !g_queue_is_empty (&core->incoming) ||
+      !acpu_worker_proc_has_task (slot->proc, job->name) ||
+      !acpu_worker_proc_send_now (slot->proc, job->id, job->name, job->args))
+    return FALSE;
+
+  core->offered = NULL;
+  job->state = JOB_SENT;
+  job->slot = slot;
+  job->sent_time = g_get_monotonic_time ();
+  return TRUE;
+}
+
 static void
 core_dispatch (ACpuPoolCore *core)
 {
@@ -1176,6 +1318,8 @@ core_dispatch (ACpuPoolCore *core)
   guint max_workers = g_atomic_int_get (&core->max_workers);
   guint want;
   ACpuJob *job;
+
+  core_absorb (core);
 
   while ((job = g_queue_peek_head (&core->queue)) != NULL)
     {
@@ -1227,6 +1371,7 @@ core_schedule (ACpuPoolCore *core)
   core->scheduling = FALSE;
 
   core_finish_shutdown (core);
+  core_offer (core);
 }
 
 /* Ends every task and every worker now: shutdown with cancel. */
@@ -1378,14 +1523,10 @@ core_wake_cb (GSource     *source,
               gpointer     user_data)
 {
   ACpuPoolCore *core = user_data;
-  GQueue incoming = G_QUEUE_INIT;
   g_autoptr(GPtrArray) requests = NULL;
   gboolean cancel, finalized;
-  ACpuJob *job;
 
   g_mutex_lock (&core->lock);
-  incoming = core->incoming;
-  g_queue_init (&core->incoming);
   requests = g_steal_pointer (&core->shutdown_requests);
   core->shutdown_requests = g_ptr_array_new_with_free_func (g_object_unref);
   cancel = core->cancel_requested;
@@ -1393,29 +1534,7 @@ core_wake_cb (GSource     *source,
   core->wake_pending = FALSE;
   g_mutex_unlock (&core->lock);
 
-  while ((job = g_queue_peek_head (&incoming)) != NULL)
-    {
-      GCancellable *cancellable = g_task_get_cancellable (job->task);
-
-      g_queue_unlink (&incoming, &job->link);
-      job->state = JOB_QUEUED;
-      job->id = ++core->next_id;
-
-      if (core->cancelling_all || g_cancellable_is_cancelled (cancellable))
-        {
-          job_return_cancelled (core, job);
-          job_free (job);
-          continue;
-        }
-
-      if (cancellable != NULL)
-        {
-          job->cancel_source = g_cancellable_source_new (cancellable);
-          g_source_set_callback (job->cancel_source, G_SOURCE_FUNC (job_cancelled_cb), job, NULL);
-          g_source_attach (job->cancel_source, acpu_io_get_context ());
-        }
-      g_queue_push_tail_link (&core->queue, &job->link);
-    }
+  core_absorb (core);
 
   for (guint i = 0; i < requests->len; i++)
     g_ptr_array_add (core->shutdown_waiters, g_object_ref (g_ptr_array_index (requests, i)));
@@ -2100,9 +2219,22 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
       return;
     }
   job->task = g_steal_pointer (&task);
-  g_queue_push_tail_link (&core->incoming, &job->link);
-  g_atomic_int_inc (&core->n_queued);
-  core_wake_for (core, g_task_get_context (job->task));
+  job->id = ++core->next_id;
+  if (core_send_offered_locked (core, job))
+    {
+      /* Sent; the I/O thread takes it over when it next looks. It must look
+       * now only if there is a cancellable or a time limit to watch. */
+      g_queue_push_tail_link (&core->incoming, &job->link);
+      g_atomic_int_inc (&core->n_running);
+      if (cancellable != NULL || g_atomic_int_get (&core->task_timeout_ms) > 0)
+        core_wake (core);
+    }
+  else
+    {
+      g_queue_push_tail_link (&core->incoming, &job->link);
+      g_atomic_int_inc (&core->n_queued);
+      core_wake_for (core, g_task_get_context (job->task));
+    }
   g_mutex_unlock (&core->lock);
 
   core_counters_changed (core);

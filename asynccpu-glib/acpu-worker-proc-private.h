@@ -18,7 +18,10 @@ G_BEGIN_DECLS
 /* One live worker process, seen from the pool: it spawns the process, does
  * the handshake, sends requests and cancels, reads and checks replies, kills
  * it, and tells when it is gone. It knows nothing of queues. Everything here
- * runs on the I/O thread (acpu-io-private.h). */
+ * runs on the I/O thread (acpu-io-private.h), except
+ * acpu_worker_proc_send_now(), which any thread may call while the pool
+ * keeps the proc alive and ready, and the reads of is_ready/has_task that go
+ * with it. */
 
 typedef struct _ACpuWorkerProc ACpuWorkerProc;
 
@@ -62,6 +65,10 @@ gboolean        acpu_worker_proc_send         (ACpuWorkerProc                *pr
                                                const char                    *name,
                                                GVariant                      *args,
                                                GError                       **error);
+gboolean        acpu_worker_proc_send_now     (ACpuWorkerProc                *proc,
+                                               guint64                        id,
+                                               const char                    *name,
+                                               GVariant                      *args);
 void            acpu_worker_proc_cancel       (ACpuWorkerProc                *proc,
                                                guint64                        id);
 void            acpu_worker_proc_flush        (ACpuWorkerProc                *proc);

@@ -59,11 +59,23 @@ struct _ACpuWorkerProc
   ACpuWorkerProcCallbacks  callbacks;
   gpointer                 user_data;
 
+  GMainContext            *context;     /* the I/O thread's: every source goes there */
   GSubprocess             *subprocess;
   GPid                     pid;
+
+  /* The output side may be used from a caller's thread too
+   * (acpu_worker_proc_send_now()): out_lock guards it and the descriptor's
+   * closing. Everything else is the I/O thread's. */
+  GMutex                   out_lock;
   int                      fd;
-  GSource                 *read_source;
+  ACpuWireOut              out;
   GSource                 *write_source;
+  gboolean                 closing;
+  gboolean                 channel_done;
+  gboolean                 out_broken;
+  gboolean                 ready;        /* set once, before anyone calls send_now() */
+
+  GSource                 *read_source;
   GSource                 *timer;
   GSource                 *stall_timer;
   GSource                 *stderr_source;
@@ -74,21 +86,17 @@ struct _ACpuWorkerProc
   guint                    log_count;
   guint                    log_dropped;
   ACpuWireIn               in;
-  ACpuWireOut              out;
   GHashTable              *task_names;
 
   GError                  *reason;      /* why it is ending, when we know better than the exit status */
   guint                    started : 1;
   guint                    magic : 1;     /* the channel's magic has come */
-  guint                    ready : 1;
-  guint                    closing : 1;
-  guint                    channel_done : 1;
   guint                    process_done : 1;
   guint                    reported : 1;
-  guint                    out_broken : 1;
 };
 
 static void acpu_worker_proc_finish_channel (ACpuWorkerProc *self);
+static void acpu_worker_proc_flush_locked   (ACpuWorkerProc *self);
 
 ACpuWorkerProc *
 acpu_worker_proc_new (const char * const            *argv,
@@ -105,6 +113,8 @@ acpu_worker_proc_new (const char * const            *argv,
   self->handshake_timeout_ms = handshake_timeout_ms;
   self->callbacks = *callbacks;
   self->user_data = user_data;
+  self->context = g_main_context_ref_thread_default ();
+  g_mutex_init (&self->out_lock);
   self->fd = -1;
   self->stderr_fd = -1;
   self->stderr_tail = g_string_new (NULL);
@@ -139,7 +149,7 @@ acpu_worker_proc_set_timer (ACpuWorkerProc *self,
   acpu_worker_proc_clear_timer (self);
   self->timer = g_timeout_source_new (msec);
   g_source_set_callback (self->timer, func, self, NULL);
-  g_source_attach (self->timer, g_main_context_get_thread_default ());
+  g_source_attach (self->timer, self->context);
 }
 
 static void
@@ -173,11 +183,9 @@ acpu_worker_proc_clear_sources (ACpuWorkerProc *self)
       g_source_destroy (self->read_source);
       g_clear_pointer (&self->read_source, g_source_unref);
     }
-  if (self->write_source != NULL)
-    {
-      g_source_destroy (self->write_source);
-      g_clear_pointer (&self->write_source, g_source_unref);
-    }
+  g_mutex_lock (&self->out_lock);
+  acpu_worker_proc_clear_source (&self->write_source);
+  g_mutex_unlock (&self->out_lock);
 }
 
 void
@@ -197,6 +205,8 @@ acpu_worker_proc_unref (ACpuWorkerProc *self)
   g_clear_pointer (&self->task_names, g_hash_table_unref);
   g_clear_error (&self->reason);
   g_clear_object (&self->subprocess);
+  g_main_context_unref (self->context);
+  g_mutex_clear (&self->out_lock);
   g_strfreev (self->argv);
   g_free (self);
 }
@@ -358,13 +368,15 @@ acpu_worker_proc_finish_channel (ACpuWorkerProc *self)
   if (self->channel_done)
     return;
 
-  self->channel_done = TRUE;
   acpu_worker_proc_clear_sources (self);
+  g_mutex_lock (&self->out_lock);
+  self->channel_done = TRUE;
   if (self->fd >= 0)
     {
       close (self->fd);
       self->fd = -1;
     }
+  g_mutex_unlock (&self->out_lock);
 
   if (!self->process_done)
     acpu_worker_proc_set_timer (self, EXIT_TIMEOUT_MS, acpu_worker_proc_exit_timeout_cb);
@@ -402,10 +414,12 @@ acpu_worker_proc_close (ACpuWorkerProc *self)
   if (self->closing || self->channel_done)
     return;
 
+  g_mutex_lock (&self->out_lock);
   self->closing = TRUE;
-  acpu_worker_proc_flush (self);
+  acpu_worker_proc_flush_locked (self);
   if (acpu_wire_out_pending (&self->out) == 0 && self->fd >= 0)
     shutdown (self->fd, SHUT_WR);
+  g_mutex_unlock (&self->out_lock);
   acpu_worker_proc_set_timer (self, EXIT_TIMEOUT_MS, acpu_worker_proc_exit_timeout_cb);
 }
 
@@ -522,7 +536,7 @@ acpu_worker_proc_watch_stall (ACpuWorkerProc *self)
 
   self->stall_timer = g_timeout_source_new (self->handshake_timeout_ms);
   g_source_set_callback (self->stall_timer, acpu_worker_proc_stall_cb, self, NULL);
-  g_source_attach (self->stall_timer, g_main_context_get_thread_default ());
+  g_source_attach (self->stall_timer, self->context);
 }
 
 /* Reads what is there, up to a bound, and delivers it. */
@@ -651,8 +665,9 @@ acpu_worker_proc_wait_cb (GObject      *object,
 
 /* Writing ------------------------------------------------------------------ */
 
-void
-acpu_worker_proc_flush (ACpuWorkerProc *self)
+/* Called with out_lock held. */
+static void
+acpu_worker_proc_flush_locked (ACpuWorkerProc *self)
 {
   g_autoptr(GError) error = NULL;
 
@@ -674,19 +689,23 @@ acpu_worker_proc_flush (ACpuWorkerProc *self)
           self->write_source = g_unix_fd_source_new (self->fd, G_IO_OUT);
           g_source_set_callback (self->write_source, G_SOURCE_FUNC (acpu_worker_proc_write_cb),
                                  self, NULL);
-          g_source_attach (self->write_source, g_main_context_get_thread_default ());
+          g_source_attach (self->write_source, self->context);
         }
     }
   else
     {
-      if (self->write_source != NULL)
-        {
-          g_source_destroy (self->write_source);
-          g_clear_pointer (&self->write_source, g_source_unref);
-        }
+      acpu_worker_proc_clear_source (&self->write_source);
       if (self->closing)
         shutdown (self->fd, SHUT_WR);
     }
+}
+
+void
+acpu_worker_proc_flush (ACpuWorkerProc *self)
+{
+  g_mutex_lock (&self->out_lock);
+  acpu_worker_proc_flush_locked (self);
+  g_mutex_unlock (&self->out_lock);
 }
 
 gboolean
@@ -696,20 +715,54 @@ acpu_worker_proc_send (ACpuWorkerProc  *self,
                        GVariant        *args,
                        GError         **error)
 {
+  gboolean ok;
+
   g_return_val_if_fail (acpu_worker_proc_is_ready (self), FALSE);
 
-  return acpu_wire_out_request (&self->out, id, name, args, self->max_size, error);
+  g_mutex_lock (&self->out_lock);
+  ok = acpu_wire_out_request (&self->out, id, name, args, self->max_size, error);
+  g_mutex_unlock (&self->out_lock);
+
+  return ok;
+}
+
+/* Sends a small request and writes it out now, from any thread, when
+ * nothing else waits to be written. Returns FALSE, with nothing sent, when it
+ * cannot: the channel is busy or ending, or the request is large (it would be
+ * copied into a memfd on the caller's thread) or does not encode. */
+gboolean
+acpu_worker_proc_send_now (ACpuWorkerProc *self,
+                           guint64         id,
+                           const char     *name,
+                           GVariant       *args)
+{
+  gboolean sent = FALSE;
+
+  g_mutex_lock (&self->out_lock);
+  if (self->ready && !self->closing && !self->channel_done && !self->out_broken &&
+      acpu_wire_out_pending (&self->out) == 0 &&
+      g_variant_get_size (args) < self->out.memfd_threshold &&
+      acpu_wire_out_request (&self->out, id, name, args, self->max_size, NULL))
+    {
+      acpu_worker_proc_flush_locked (self);
+      sent = TRUE;
+    }
+  g_mutex_unlock (&self->out_lock);
+
+  return sent;
 }
 
 void
 acpu_worker_proc_cancel (ACpuWorkerProc *self,
                          guint64         id)
 {
-  if (self->channel_done || self->closing)
-    return;
-
-  acpu_wire_out_cancel (&self->out, id);
-  acpu_worker_proc_flush (self);
+  g_mutex_lock (&self->out_lock);
+  if (!self->channel_done && !self->closing)
+    {
+      acpu_wire_out_cancel (&self->out, id);
+      acpu_worker_proc_flush_locked (self);
+    }
+  g_mutex_unlock (&self->out_lock);
 }
 
 /* Stderr ------------------------------------------------------------------- */
@@ -873,7 +926,7 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
       self->stderr_source = g_unix_fd_source_new (self->stderr_fd, G_IO_IN);
       g_source_set_callback (self->stderr_source, G_SOURCE_FUNC (acpu_worker_proc_stderr_cb),
                              self, NULL);
-      g_source_attach (self->stderr_source, g_main_context_get_thread_default ());
+      g_source_attach (self->stderr_source, self->context);
     }
   g_input_stream_close (g_subprocess_get_stderr_pipe (self->subprocess), NULL, NULL);
 
@@ -884,7 +937,7 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
   self->read_source = g_unix_fd_source_new (self->fd, G_IO_IN);
   g_source_set_can_recurse (self->read_source, TRUE);
   g_source_set_callback (self->read_source, G_SOURCE_FUNC (acpu_worker_proc_read_cb), self, NULL);
-  g_source_attach (self->read_source, g_main_context_get_thread_default ());
+  g_source_attach (self->read_source, self->context);
 
   if (self->handshake_timeout_ms > 0)
     acpu_worker_proc_set_timer (self, self->handshake_timeout_ms,
