@@ -146,6 +146,63 @@ acpu_wire_out_frame (ACpuWireOut *out,
 }
 
 /* Puts @value's serialized bytes in a sealed memfd. */
+/* The value whose data is @value's serialized form, without serializing a
+ * tree-form value a second time: a one-element tuple whose element has a
+ * variable size is serialized as that element (no framing offset, no
+ * padding), so the `(ay)` of g_variant_new ("(@ay)", bytes) gives the bytes
+ * it holds. */
+static GVariant *
+acpu_wire_serialized_as (GVariant *value)
+{
+  GVariant *v = g_variant_ref (value);
+
+  while (g_variant_is_of_type (v, G_VARIANT_TYPE_TUPLE) && g_variant_n_children (v) == 1 &&
+         strchr ("soagvm", *g_variant_type_peek_string (
+                             g_variant_type_first (g_variant_get_type (v)))) != NULL)
+    {
+      GVariant *child = g_variant_get_child_value (v, 0);
+
+      g_variant_unref (v);
+      v = child;
+    }
+
+  return v;
+}
+
+/* Writes @value's serialized form into the empty memfd @fd. With pwrite()
+ * the kernel allocates the pages and copies into them in one go: three
+ * times faster on the test VM than fallocate(), a populated shared mapping
+ * and g_variant_store() into it (65 against 190-220 ms for 64 MiB), since
+ * the pages are neither zeroed first nor mapped. Sets errno on failure. */
+static gboolean
+acpu_wire_memfd_fill (int       fd,
+                      GVariant *value,
+                      gsize     size)
+{
+  g_autoptr(GVariant) data_of = acpu_wire_serialized_as (value);
+  const guint8 *data = g_variant_get_data (data_of);
+  gsize done = 0;
+
+  g_assert (g_variant_get_size (data_of) == size);
+
+  while (done < size)
+    {
+      gssize n = pwrite (fd, data + done, MIN (size - done, (gsize) G_MAXSSIZE), done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          if (n == 0)
+            errno = ENOSPC;
+          return FALSE;
+        }
+      done += n;
+    }
+
+  return TRUE;
+}
+
 static int
 acpu_wire_memfd_new (GVariant  *value,
                      GError   **error)
@@ -162,26 +219,14 @@ acpu_wire_memfd_new (GVariant  *value,
       return -1;
     }
 
-  if (size > 0)
+  if (size > 0 && !acpu_wire_memfd_fill (fd, value, size))
     {
-      gpointer map;
-
-      /* Allocate the pages and map them populated: one call each instead of
-       * a page fault per 4 KiB, which costs more than the copy itself
-       * (perf: exc_page_fault under g_variant_store). */
-      if (ftruncate (fd, size) < 0 ||
-          (fallocate (fd, 0, 0, size) < 0 && errno != EOPNOTSUPP) ||
-          (map = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0)) == MAP_FAILED)
-        {
-          int errsv = errno;
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                       "Could not fill a memfd of %" G_GSIZE_FORMAT " bytes: %s",
-                       size, g_strerror (errsv));
-          close (fd);
-          return -1;
-        }
-      g_variant_store (value, map);
-      munmap (map, size);
+      int errsv = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Could not fill a memfd of %" G_GSIZE_FORMAT " bytes: %s",
+                   size, g_strerror (errsv));
+      close (fd);
+      return -1;
     }
 
   if (fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)

@@ -258,6 +258,94 @@ test_wire_memfd (void)
   close (sv[1]);
 }
 
+/* Sends @value as a result over a socketpair and returns what arrives. */
+static GVariant *
+wire_through_socket (GVariant *value)
+{
+  g_autoptr(GError) error = NULL;
+  ACpuWireOut out;
+  ACpuWireIn in;
+  ACpuWireMessage msg;
+  GVariant *received;
+  int sv[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+  acpu_wire_out_init (&out, TRUE);
+  acpu_wire_in_init (&in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
+
+  g_assert_true (acpu_wire_out_result (&out, 9, value, G_MAXUINT32, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (acpu_wire_out_pending (&out), <, 64);
+  g_assert_true (acpu_wire_out_flush (&out, sv[0], &error));
+
+  while (!acpu_wire_in_next (&in, &msg, &error))
+    {
+      g_assert_no_error (error);
+      g_assert_cmpint (acpu_wire_in_read (&in, sv[1], &error), >, 0);
+    }
+  g_assert_cmpuint (msg.id, ==, 9);
+  received = g_variant_ref (msg.value);
+  acpu_wire_message_clear (&msg);
+
+  acpu_wire_out_clear (&out);
+  acpu_wire_in_clear (&in);
+  close (sv[0]);
+  close (sv[1]);
+  return received;
+}
+
+static void
+test_wire_memfd_shapes (void)
+{
+  const gsize size = 256 * 1024 + 5;
+  g_autofree guint8 *data = g_malloc (size);
+  g_autofree char *text = g_malloc (size + 1);
+  g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  GVariantBuilder strv, dict;
+
+  g_test_summary ("A memfd holds a value's serialized form, whatever form the value is in: "
+                  "tuples of one variable-size element are written as that element");
+
+  for (gsize i = 0; i < size; i++)
+    {
+      data[i] = i * 13;
+      text[i] = 'a' + i % 26;
+    }
+  text[size] = '\0';
+
+#define BYTES() g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, size, 1)
+  g_variant_builder_init (&strv, G_VARIANT_TYPE_STRING_ARRAY);
+  g_variant_builder_init (&dict, G_VARIANT_TYPE_VARDICT);
+  for (guint i = 0; i < 4096; i++)
+    {
+      g_autofree char *s = g_strdup_printf ("item %u of a list built piece by piece", i);
+
+      g_variant_builder_add (&strv, "s", s);
+      g_variant_builder_add (&dict, "{sv}", s, g_variant_new_uint32 (i));
+    }
+
+  g_ptr_array_add (values, g_variant_ref_sink (g_variant_new ("(@ay)", BYTES ())));
+  g_ptr_array_add (values, g_variant_ref_sink (g_variant_new ("((@ay))", BYTES ())));
+  g_ptr_array_add (values, g_variant_ref_sink (g_variant_new ("(@ayu)", BYTES (), 7)));
+  g_ptr_array_add (values, g_variant_ref_sink (g_variant_new ("(t@ay)", G_GUINT64_CONSTANT (7), BYTES ())));
+  g_ptr_array_add (values, g_variant_ref_sink (g_variant_new ("(s)", text)));
+  g_ptr_array_add (values, g_variant_ref_sink (g_variant_new ("(v)", BYTES ())));
+  g_ptr_array_add (values, g_variant_ref_sink (g_variant_new ("(m@ay)", BYTES ())));
+  g_ptr_array_add (values, g_variant_ref_sink (g_variant_new ("(@as)", g_variant_builder_end (&strv))));
+  g_ptr_array_add (values, g_variant_ref_sink (g_variant_new ("(@a{sv})", g_variant_builder_end (&dict))));
+#undef BYTES
+
+  for (guint i = 0; i < values->len; i++)
+    {
+      GVariant *value = g_ptr_array_index (values, i);
+      g_autoptr(GVariant) received = wire_through_socket (value);
+
+      g_test_message ("%s", g_variant_get_type_string (value));
+      g_assert_true (g_variant_is_of_type (received, g_variant_get_type (value)));
+      g_assert_true (g_variant_equal (received, value));
+    }
+}
+
 static void
 test_wire_memfd_unsealed (void)
 {
@@ -412,6 +500,7 @@ main (int   argc,
   g_test_add_func ("/acpu/wire/roundtrip", test_wire_roundtrip);
   g_test_add_func ("/acpu/wire/rejects", test_wire_rejects);
   g_test_add_func ("/acpu/wire/memfd", test_wire_memfd);
+  g_test_add_func ("/acpu/wire/memfd-shapes", test_wire_memfd_shapes);
   g_test_add_func ("/acpu/wire/memfd-unsealed", test_wire_memfd_unsealed);
   g_test_add_func ("/acpu/wire/plain-arrays", test_wire_plain_arrays);
   g_test_add_func ("/acpu/wire/magic", test_wire_magic);
