@@ -83,6 +83,9 @@ typedef struct
   const char   *message;   /* ERROR */
   guint32       log_level; /* LOG */
   GVariant     *fields;    /* LOG: a(say) */
+  int           fd;        /* REQUEST read by a worker: the sealed memfd the value
+                            * is mapped from, kept open for
+                            * acpu_wire_out_result_reuse(); -1 if none */
 } ACpuWireMessage;
 
 void      acpu_wire_message_clear (ACpuWireMessage *msg);
@@ -117,6 +120,11 @@ gboolean  acpu_wire_out_result    (ACpuWireOut        *out,
                                    GVariant           *value,
                                    guint64             max_size,
                                    GError            **error);
+gboolean  acpu_wire_out_result_reuse (ACpuWireOut     *out,
+                                   guint64             id,
+                                   GVariant           *value,
+                                   GVariant           *mapped,
+                                   int                *fd);
 void      acpu_wire_out_error     (ACpuWireOut        *out,
                                    guint64             id,
                                    const GError       *error);

@@ -65,7 +65,10 @@ acpu_wire_message_clear (ACpuWireMessage *msg)
   g_clear_pointer (&msg->fields, g_variant_unref);
   g_clear_pointer (&msg->names, g_free);
   g_clear_pointer (&msg->body, g_variant_unref);
+  if (msg->fd >= 0)
+    close (msg->fd);
   memset (msg, 0, sizeof *msg);
+  msg->fd = -1;
 }
 
 /* Writing ------------------------------------------------------------------ */
@@ -405,6 +408,39 @@ acpu_wire_out_result (ACpuWireOut  *out,
                                     g_variant_new_variant (owned),
                                     g_variant_new_string (g_variant_get_type_string (owned)),
                                     max_size, error);
+}
+
+/* Sends @value back in the memfd @mapped came in, when @value's serialized
+ * form is those very bytes: a task that returns its arguments, or the bytes
+ * inside them. The memfd is sealed, so it still holds them; nothing is
+ * copied. Takes *@fd on success. */
+gboolean
+acpu_wire_out_result_reuse (ACpuWireOut *out,
+                            guint64      id,
+                            GVariant    *value,
+                            GVariant    *mapped,
+                            int         *fd)
+{
+  g_autoptr(GVariant) data_of = NULL;
+  ACpuWireFdMark mark;
+
+  if (!out->can_pass_fds || *fd < 0 || mapped == NULL ||
+      g_variant_get_size (value) != g_variant_get_size (mapped))
+    return FALSE;
+
+  /* Free for the task that returns its arguments or a piece of them;
+   * otherwise what acpu_wire_memfd_new() would compute anyway. */
+  data_of = acpu_wire_serialized_as (value);
+  if (value != mapped && g_variant_get_data (data_of) != g_variant_get_data (mapped))
+    return FALSE;
+
+  mark.fd = *fd;
+  *fd = -1;
+  mark.offset = out->buf->len;
+  g_array_append_val (out->fds, mark);
+  acpu_wire_out_frame (out, ACPU_WIRE_RESULT, ACPU_WIRE_FLAG_MEMFD, id,
+                       g_variant_new_string (g_variant_get_type_string (value)));
+  return TRUE;
 }
 
 void
@@ -849,6 +885,7 @@ acpu_wire_variant_new (const GVariantType  *type,
 static GVariant *
 acpu_wire_in_memfd_value (ACpuWireIn  *in,
                           const char  *type_string,
+                          int         *keep_fd,
                           GError     **error)
 {
   g_autoptr(GBytes) bytes = NULL;
@@ -871,7 +908,10 @@ acpu_wire_in_memfd_value (ACpuWireIn  *in,
     }
 
   bytes = acpu_wire_map_memfd (fd, in->max_size, error);
-  close (fd);
+  if (bytes == NULL || keep_fd == NULL)
+    close (fd);
+  else
+    *keep_fd = fd;
   if (bytes == NULL)
     return NULL;
 
@@ -955,7 +995,7 @@ acpu_wire_message_unpack (ACpuWireIn       *in,
           const char *type_string;
 
           g_variant_get (msg->body, "(&s&s)", &msg->name, &type_string);
-          msg->value = acpu_wire_in_memfd_value (in, type_string, error);
+          msg->value = acpu_wire_in_memfd_value (in, type_string, &msg->fd, error);
           if (msg->value == NULL)
             return FALSE;
         }
@@ -965,7 +1005,8 @@ acpu_wire_message_unpack (ACpuWireIn       *in,
 
     case ACPU_WIRE_RESULT:
       if (memfd)
-        msg->value = acpu_wire_in_memfd_value (in, g_variant_get_string (msg->body, NULL), error);
+        msg->value = acpu_wire_in_memfd_value (in, g_variant_get_string (msg->body, NULL), NULL,
+                                               error);
       else
         msg->value = g_variant_get_variant (msg->body);
       return msg->value != NULL;
@@ -1045,6 +1086,7 @@ acpu_wire_in_next (ACpuWireIn       *in,
   const GVariantType *body_type;
 
   memset (msg, 0, sizeof *msg);
+  msg->fd = -1;
 
   if (avail < ACPU_WIRE_HEADER_SIZE)
     return FALSE;

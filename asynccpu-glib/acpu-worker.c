@@ -103,6 +103,7 @@ typedef struct
   guint64       id;
   char         *name;
   GVariant     *args;
+  int           args_fd;      /* the memfd args came in, or -1 */
   GCancellable *cancellable;
 } ACpuWorkerJob;
 
@@ -174,6 +175,8 @@ acpu_worker_job_free (ACpuWorkerJob *job)
 {
   g_free (job->name);
   g_clear_pointer (&job->args, g_variant_unref);
+  if (job->args_fd >= 0)
+    close (job->args_fd);
   g_clear_object (&job->cancellable);
   g_free (job);
 }
@@ -525,6 +528,8 @@ acpu_worker_take_message_locked (ACpuWorker      *self,
       job->id = msg->id;
       job->name = g_strdup (msg->name);
       job->args = g_steal_pointer (&msg->value);
+      job->args_fd = msg->fd;
+      msg->fd = -1;
       job->cancellable = g_cancellable_new ();
       g_queue_push_tail (&self->pending, job);
       /* The main thread runs it when it is done with what it does now, or
@@ -666,7 +671,9 @@ acpu_worker_finish_job (ACpuWorker    *self,
   self->current = NULL;
   more = self->pending.length > 0;
   g_rec_mutex_lock (&self->out_lock);
+  /* Arguments returned as they came need no copy: back in their memfd. */
   if (owned != NULL &&
+      !acpu_wire_out_result_reuse (&self->out, job->id, owned, job->args, &job->args_fd) &&
       !acpu_wire_out_result (&self->out, job->id, owned, self->max_size, &owned_error))
     g_prefix_error (&owned_error, "Task “%s”: ", job->name);
   if (owned_error != NULL)

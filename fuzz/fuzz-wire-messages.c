@@ -97,7 +97,7 @@ roundtrip (const ACpuWireMessage *msg,
            gboolean               use_memfd)
 {
   g_autoptr(GError) error = NULL;
-  ACpuWireMessage again = { 0 };
+  ACpuWireMessage again = { .fd = -1 };
   ACpuWireOut out;
 
   acpu_wire_out_init (&out, use_memfd);

@@ -311,6 +311,13 @@ task_wrap (GVariant *args, GCancellable *cancellable, gpointer user_data, GError
   return g_variant_new ("(v)", args);
 }
 
+/* first: returns the first element of its arguments (its `ay` for `(ay)`). */
+static GVariant *
+task_first (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  return g_variant_get_child_value (args, 0);
+}
+
 /* args-floating: returns (b) whether the args this task was handed are a
  * floating reference (they must not be: a container would sink them). */
 static GVariant *
@@ -434,6 +441,7 @@ main (int   argc,
   acpu_worker_register (worker, "say-and-abort", task_say_and_abort, NULL, NULL);
   acpu_worker_register (worker, "burn", task_burn, NULL, NULL);
   acpu_worker_register (worker, "wrap", task_wrap, NULL, NULL);
+  acpu_worker_register (worker, "first", task_first, NULL, NULL);
   acpu_worker_register (worker, "args-floating", task_args_floating, NULL, NULL);
   acpu_worker_register_async (worker, "later", task_later, NULL, NULL);
   acpu_worker_register_async (worker, "now", task_now, NULL, NULL);

@@ -786,6 +786,19 @@ test_large (Fixture       *f,
   g_assert_true (memcmp (out, bytes, size) == 0);
   g_clear_pointer (&value, g_variant_unref);
 
+  /* The `ay` inside `(ay)` goes back in the memfd it came in, with its own
+   * type. (Bytes in a new memfd: "bytes" below.) */
+  g_clear_pointer (&args, g_variant_unref);
+  args = g_variant_ref_sink (g_variant_new ("(@ay)", g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE,
+                                                                                 bytes, size / 64, 1)));
+  value = run (f->pool, "first", args, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_variant_get_type_string (value), ==, "ay");
+  out = g_variant_get_fixed_array (value, &len, 1);
+  g_assert_cmpuint (len, ==, size / 64);
+  g_assert_true (memcmp (out, bytes, size / 64) == 0);
+  g_clear_pointer (&value, g_variant_unref);
+
   /* And a large result from a small request. */
   value = run (f->pool, "bytes", g_variant_new ("(t)", (guint64) 3 * 1024 * 1024 + 7), &error);
   g_assert_no_error (error);

@@ -297,7 +297,7 @@ wire_through_socket (GVariant *value)
 static void
 test_wire_memfd_shapes (void)
 {
-  const gsize size = 256 * 1024 + 5;
+  const gsize size = 96 * 1024 + 5;
   g_autofree guint8 *data = g_malloc (size);
   g_autofree char *text = g_malloc (size + 1);
   g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
@@ -316,7 +316,7 @@ test_wire_memfd_shapes (void)
 #define BYTES() g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, size, 1)
   g_variant_builder_init (&strv, G_VARIANT_TYPE_STRING_ARRAY);
   g_variant_builder_init (&dict, G_VARIANT_TYPE_VARDICT);
-  for (guint i = 0; i < 4096; i++)
+  for (guint i = 0; i < 2048; i++)
     {
       g_autofree char *s = g_strdup_printf ("item %u of a list built piece by piece", i);
 
