@@ -16,6 +16,7 @@ import asyncio
 import atexit
 import builtins
 import concurrent.futures
+import ctypes
 import json
 import logging
 import os
@@ -227,7 +228,7 @@ class _LoopBridge:
     """Lets an asyncio loop's own thread talk to the pool with no thread in
     between: the loop thread owns a private GLib.MainContext, pushes it as
     thread-default around run_async() (so the pool's callbacks go there), and
-    the loop watches the context's wakeup descriptor with add_reader() and
+    the loop watches the context's descriptors with add_reader() and
     dispatches it. PyGObject cannot give a context's descriptors
     (MainContext.query() drops them), so they are read through ctypes; the
     bridge checks what it reads and is not used when anything is off."""
@@ -235,8 +236,6 @@ class _LoopBridge:
     _glib = None
 
     def __init__(self, loop):
-        import ctypes
-
         class PollFD(ctypes.Structure):
             _fields_ = [("fd", ctypes.c_int), ("events", ctypes.c_ushort),
                         ("revents", ctypes.c_ushort)]
@@ -272,6 +271,11 @@ class _LoopBridge:
             raise RuntimeError("unexpected descriptors in a new GMainContext")
         self.fd = fds[0].fd
         self.ctx = ctx
+        self.ptr = ptr
+        self.glib = glib
+        self.PollFD = PollFD
+        self.loop = loop
+        self.watched = {self.fd}
         self.thread = threading.get_ident()
         loop.add_reader(self.fd, self.pump)
 
@@ -279,6 +283,31 @@ class _LoopBridge:
         iteration = self.ctx.iteration
         while iteration(False):
             pass
+        self.watch()
+
+    def watch(self):
+        """Watches every descriptor the context polls now, not only its
+        wakeup: the pool adds one while this thread waits for a reply it
+        reads itself. One iteration that polls nothing tells which."""
+        glib, ptr = self.glib, self.ptr
+        prio = ctypes.c_int()
+        timeout = ctypes.c_int()
+        size = 8
+        while True:
+            fds = (self.PollFD * size)()
+            glib.g_main_context_prepare(ptr, ctypes.byref(prio))
+            n = glib.g_main_context_query(ptr, 0x7FFFFFFF, ctypes.byref(timeout), fds, size)
+            glib.g_main_context_check(ptr, 0x7FFFFFFF, fds, min(n, size))
+            glib.g_main_context_dispatch(ptr)
+            if n <= size:
+                break
+            size = n
+        want = {fds[i].fd for i in range(n)}
+        for fd in self.watched - want:
+            self.loop.remove_reader(fd)
+        for fd in want - self.watched:
+            self.loop.add_reader(fd, self.pump)
+        self.watched = want
 
     def run_async(self, pool, payload, cancellable, callback, data):
         ctx = self.ctx
@@ -287,6 +316,7 @@ class _LoopBridge:
             pool.run_async(TASK_NAME, payload, cancellable, callback, data)
         finally:
             ctx.pop_thread_default()
+        self.watch()
 
 
 _bridges = weakref.WeakKeyDictionary()
