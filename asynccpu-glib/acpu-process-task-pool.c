@@ -29,6 +29,15 @@
  * list is the one that killed it and gets the error; the ones behind it never
  * started, and go back to the head of the queue.
  *
+ * One short cut around the I/O thread, for a task submitted alone: when
+ * nothing is queued and a worker is idle, the I/O thread offers that worker
+ * (core_offer()). run_async() takes the offer, writes the request to the
+ * worker itself, and the caller's own context reads the reply (reply_source),
+ * so a round trip wakes two threads, as a bare ping-pong does, instead of
+ * four. The job waits in `sent` meanwhile, and the I/O thread takes it over
+ * (core_absorb()) the moment anything else needs it: a cancel, a time
+ * limit, the worker's death, a log record, a shutdown, more work.
+ *
  * The core outlives the GObject: when the last reference to the pool goes,
  * its workers are closed and the core goes with the last of them.
  */
@@ -163,6 +172,7 @@ struct _ACpuSlot
   guint           n_cancelling;
   guint           n_sent;
   gint64          idle_since;   /* 0 while it has work */
+  gint64          direct_use;   /* under core->lock: a caller last ran a task on it itself */
   gboolean        ready;
   gboolean        closing;      /* closed or killed by us: takes no more work */
   gboolean        dirty;
@@ -204,13 +214,16 @@ struct _ACpuPoolCore
   gboolean         wake_pending; /* something other than a job wants looking at */
   gboolean         io_sleeping;  /* the I/O thread may be in poll(): wake it */
   GMainContext    *kick_context; /* a wakeup deferred to the end of a dispatch there */
-  ACpuSlot        *offered;     /* an idle worker a caller may send a task to itself */
+  ACpuSlot        *offered;     /* an idle worker a caller may run a task on itself */
+  GQueue           sent;        /* jobs callers sent to the offered worker, not yet adopted */
+  gint             offer_gen;   /* changes whenever the I/O thread takes the offer back */
   guint64          next_id;
   gboolean         closed;
   gboolean         cancel_requested;
   gboolean         finalized;
 
   /* I/O thread only. */
+  ACpuSlot        *paused;      /* the offered worker, whose replies callers read */
   GSource         *wake_source;
   GSource         *idle_timer;
   GSource         *returns_source;
@@ -1211,51 +1224,66 @@ job_watch (ACpuPoolCore *core,
     }
 }
 
-/* Takes what callers handed over: jobs to queue, and jobs a caller already
- * sent to the offered worker (core_send_offered_locked()), which join that
- * worker's in-flight list. Also takes the offer back, so that nobody sends
- * to a worker behind the I/O thread's back until core_offer() makes one
- * again. Every I/O-thread path that looks at a worker's in-flight list or
- * changes a worker calls this first. */
+/* Takes what callers handed over: jobs to queue, and jobs a caller sent to
+ * the offered worker itself (core_send_offered_locked()), which join that
+ * worker's in-flight list. Also takes the offer back (a caller still waiting
+ * for a reply sees offer_gen change and leaves it to us), so that nobody
+ * sends to a worker behind the I/O thread's back until core_offer() makes
+ * one again. Every I/O-thread path that looks at a worker's in-flight list
+ * or changes a worker calls this first. */
 static void
 core_absorb (ACpuPoolCore *core)
 {
-  GQueue incoming;
+  GQueue incoming, sent;
   ACpuJob *job;
 
   g_mutex_lock (&core->lock);
   incoming = core->incoming;
   g_queue_init (&core->incoming);
+  sent = core->sent;
+  g_queue_init (&core->sent);
+  if (core->offered != NULL || !g_queue_is_empty (&sent) || core->paused != NULL)
+    g_atomic_int_inc (&core->offer_gen);
   core->offered = NULL;
+  for (guint i = 0; i < core->slots->len; i++)
+    {
+      ACpuSlot *slot = g_ptr_array_index (core->slots, i);
+
+      if (slot->direct_use > slot->idle_since && slot->idle_since != 0)
+        slot->idle_since = slot->direct_use;
+    }
   g_mutex_unlock (&core->lock);
+
+  if (core->paused != NULL)
+    {
+      acpu_worker_proc_pause_reading (core->paused->proc, FALSE);
+      core->paused = NULL;
+    }
+
+  while ((job = g_queue_peek_head (&sent)) != NULL)
+    {
+      ACpuSlot *slot = job->slot;
+
+      g_queue_unlink (&sent, &job->link);
+
+      /* The offered worker had nothing in flight: this is its first. */
+      g_queue_push_tail_link (&slot->inflight, &job->link);
+      slot->n_sent++;
+      slot->idle_since = 0;
+      if (core->cancelling_all || g_cancellable_is_cancelled (g_task_get_cancellable (job->task)))
+        {
+          job_return_cancelled (core, job);
+          slot_abandon (slot, job);
+        }
+      else
+        job_watch (core, job);
+    }
 
   while ((job = g_queue_peek_head (&incoming)) != NULL)
     {
-      GCancellable *cancellable = g_task_get_cancellable (job->task);
-      gboolean cancelled = core->cancelling_all || g_cancellable_is_cancelled (cancellable);
-
       g_queue_unlink (&incoming, &job->link);
-
-      if (job->state == JOB_SENT)
-        {
-          ACpuSlot *slot = job->slot;
-
-          /* The offered worker had nothing in flight: this is its first. */
-          g_queue_push_tail_link (&slot->inflight, &job->link);
-          slot->n_sent++;
-          slot->idle_since = 0;
-          if (cancelled)
-            {
-              job_return_cancelled (core, job);
-              slot_abandon (slot, job);
-            }
-          else
-            job_watch (core, job);
-          continue;
-        }
-
       job->state = JOB_QUEUED;
-      if (cancelled)
+      if (core->cancelling_all || g_cancellable_is_cancelled (g_task_get_cancellable (job->task)))
         {
           job_return_cancelled (core, job);
           job_free (job);
@@ -1267,24 +1295,35 @@ core_absorb (ACpuPoolCore *core)
 }
 
 /* Offers an idle worker to callers: the next task submitted alone goes
- * straight from the caller's thread to that worker, one sleeping thread
- * less on its way. Only when nothing waits in the queue, which such a task
- * would overtake. */
+ * straight from the caller's thread to that worker, and its reply straight
+ * back (reply_source), two sleeping threads fewer on its way. Only when
+ * nothing waits in the queue, which such a task would overtake, and when
+ * workers are not recycled after a number of tasks (a caller does not count
+ * them). Called last in core_schedule(), after core_absorb(). */
 static void
 core_offer (ACpuPoolCore *core)
 {
-  guint max_tasks = g_atomic_int_get (&core->max_tasks_per_worker);
   ACpuSlot *offer = NULL;
 
-  if (!core->shutting_down && !core->cancelling_all && g_queue_is_empty (&core->queue))
+  if (!core->shutting_down && !core->cancelling_all && g_queue_is_empty (&core->queue) &&
+      g_atomic_int_get (&core->max_tasks_per_worker) == 0)
     for (guint i = 0; i < core->slots->len && offer == NULL; i++)
       {
         ACpuSlot *slot = g_ptr_array_index (core->slots, i);
 
         if (slot->ready && !slot->closing && acpu_worker_proc_is_ready (slot->proc) &&
-            g_queue_is_empty (&slot->inflight) && (max_tasks == 0 || slot->n_sent < max_tasks))
+            g_queue_is_empty (&slot->inflight))
           offer = slot;
       }
+
+  if (core->paused != offer)
+    {
+      if (core->paused != NULL)
+        acpu_worker_proc_pause_reading (core->paused->proc, FALSE);
+      if (offer != NULL)
+        acpu_worker_proc_pause_reading (offer->proc, TRUE);
+      core->paused = offer;
+    }
 
   g_mutex_lock (&core->lock);
   core->offered = offer;
@@ -1648,6 +1687,7 @@ core_new (ACpuProcessTaskPool *pool)
   core->shutdown_requests = g_ptr_array_new_with_free_func (g_object_unref);
   core->shutdown_waiters = g_ptr_array_new_with_free_func (g_object_unref);
   g_queue_init (&core->incoming);
+  g_queue_init (&core->sent);
   g_queue_init (&core->queue);
 
   core->returns = g_array_new (FALSE, FALSE, sizeof (ACpuReturn));
@@ -1661,6 +1701,178 @@ core_new (ACpuProcessTaskPool *pool)
   g_source_attach (core->wake_source, acpu_io_get_context ());
 
   return core;
+}
+
+/* A reply read by the caller ------------------------------------------------ */
+
+/* In the caller's context, for a job it sent to the offered worker: reads
+ * the reply itself and returns the GTask from there, while the I/O thread
+ * sleeps. Whatever else happens — the I/O thread takes the job over
+ * (offer_gen changes: a time limit, a cancel, a dying worker, a shutdown),
+ * or something other than the reply comes — is left to the I/O thread. */
+typedef struct
+{
+  GSource         source;
+  ACpuPoolCore   *core;
+  ACpuWorkerProc *proc;
+  ACpuSlot       *slot;        /* touched only while offer_gen is still gen */
+  guint64         id;
+  gint            gen;
+  GPollFD         pfd;
+  GCancellable   *cancellable;
+  gulong          cancel_id;
+} ACpuReplySource;
+
+static gboolean
+reply_source_prepare (GSource *source,
+                      gint    *timeout)
+{
+  ACpuReplySource *self = (ACpuReplySource *) source;
+
+  *timeout = -1;
+  return g_atomic_int_get (&self->core->offer_gen) != self->gen;
+}
+
+static gboolean
+reply_source_check (GSource *source)
+{
+  ACpuReplySource *self = (ACpuReplySource *) source;
+
+  return self->pfd.revents != 0 || g_atomic_int_get (&self->core->offer_gen) != self->gen;
+}
+
+/* Called with lock held. */
+static ACpuJob *
+core_find_sent_locked (ACpuPoolCore *core,
+                       guint64       id)
+{
+  for (GList *l = core->sent.head; l != NULL; l = l->next)
+    if (((ACpuJob *) l->data)->id == id)
+      return l->data;
+  return NULL;
+}
+
+static gboolean
+reply_source_dispatch (GSource     *source,
+                       GSourceFunc  callback,
+                       gpointer     user_data)
+{
+  ACpuReplySource *self = (ACpuReplySource *) source;
+  ACpuPoolCore *core = self->core;
+  g_autoptr(GVariant) value = NULL;
+  g_autoptr(GError) error = NULL;
+  ACpuWorkerProcReply reply;
+  ACpuJob *job;
+
+  if (g_atomic_int_get (&core->offer_gen) != self->gen)
+    return G_SOURCE_REMOVE;
+
+  /* Locked: the I/O thread is reading this channel, so it has the job. */
+  if (!acpu_worker_proc_try_lock_input (self->proc))
+    return G_SOURCE_REMOVE;
+
+  g_mutex_lock (&core->lock);
+  job = g_atomic_int_get (&core->offer_gen) == self->gen ? core_find_sent_locked (core, self->id)
+                                                         : NULL;
+  reply = job != NULL ? acpu_worker_proc_take_reply (self->proc, self->id, &value, &error)
+                      : ACPU_WORKER_PROC_REPLY_OTHER;
+  if (reply == ACPU_WORKER_PROC_REPLY_TAKEN)
+    {
+      g_queue_unlink (&core->sent, &job->link);
+      g_atomic_int_add (&core->n_running, -1);
+      /* The worker is idle again: offer it again, unless work came in for
+       * the I/O thread meanwhile, which it must not overtake. */
+      self->slot->direct_use = g_get_monotonic_time ();
+      if (!core->closed && g_queue_is_empty (&core->incoming) && core->offered == NULL)
+        core->offered = self->slot;
+    }
+  else if (reply == ACPU_WORKER_PROC_REPLY_OTHER && job != NULL)
+    core_request (core);
+  g_mutex_unlock (&core->lock);
+  acpu_worker_proc_unlock_input (self->proc);
+
+  if (reply == ACPU_WORKER_PROC_REPLY_NONE)
+    return G_SOURCE_CONTINUE;
+  if (reply == ACPU_WORKER_PROC_REPLY_OTHER)
+    return G_SOURCE_REMOVE;
+
+  core_counters_changed (core);
+  if (error != NULL)
+    g_task_return_error (job->task, g_steal_pointer (&error));
+  else
+    g_task_return_pointer (job->task, g_steal_pointer (&value), (GDestroyNotify) g_variant_unref);
+  g_clear_object (&job->task);
+  job_free (job);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+reply_source_finalize (GSource *source)
+{
+  ACpuReplySource *self = (ACpuReplySource *) source;
+
+  if (self->cancel_id != 0)
+    g_cancellable_disconnect (self->cancellable, self->cancel_id);
+  g_clear_object (&self->cancellable);
+  acpu_worker_proc_unref (self->proc);
+  core_unref (self->core);
+}
+
+static GSourceFuncs reply_source_funcs = {
+  .prepare = reply_source_prepare,
+  .check = reply_source_check,
+  .dispatch = reply_source_dispatch,
+  .finalize = reply_source_finalize,
+};
+
+/* A cancel goes through the I/O thread, which takes the job over. */
+static void
+reply_source_cancelled_cb (GCancellable *cancellable,
+                           gpointer      user_data)
+{
+  ACpuPoolCore *core = user_data;
+
+  g_mutex_lock (&core->lock);
+  core_request (core);
+  g_mutex_unlock (&core->lock);
+}
+
+/* Called with lock held, right after @job was sent to the offered worker. */
+static GSource *
+reply_source_new (ACpuPoolCore *core,
+                  ACpuJob      *job)
+{
+  ACpuReplySource *self;
+
+  self = (ACpuReplySource *) g_source_new (&reply_source_funcs, sizeof (ACpuReplySource));
+  self->core = core_ref (core);
+  self->proc = acpu_worker_proc_ref (job->slot->proc);
+  self->slot = job->slot;
+  self->id = job->id;
+  self->gen = g_atomic_int_get (&core->offer_gen);
+  self->pfd.fd = acpu_worker_proc_get_fd (self->proc);
+  self->pfd.events = G_IO_IN;
+  g_source_add_poll ((GSource *) self, &self->pfd);
+  g_source_set_static_name ((GSource *) self, "[asynccpu-glib] reply");
+  return (GSource *) self;
+}
+
+static void
+reply_source_attach (GSource      *source,
+                     GCancellable *cancellable,
+                     GMainContext *context)
+{
+  ACpuReplySource *self = (ACpuReplySource *) source;
+
+  if (cancellable != NULL)
+    {
+      self->cancellable = g_object_ref (cancellable);
+      self->cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (reply_source_cancelled_cb),
+                                               core_ref (self->core), (GDestroyNotify) core_unref);
+    }
+  g_source_attach (source, context);
+  g_source_unref (source);
 }
 
 /* The GObject ------------------------------------------------------------- */
@@ -2172,6 +2384,8 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
 {
   ACpuPoolCore *core;
   g_autoptr(GTask) task = NULL;
+  GSource *reply = NULL;
+  GMainContext *context;
   ACpuJob *job;
 
   g_return_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool));
@@ -2218,16 +2432,19 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
                                g_atomic_int_get (&core->max_queued), task_name);
       return;
     }
+  context = g_task_get_context (task);
   job->task = g_steal_pointer (&task);
   job->id = ++core->next_id;
   if (core_send_offered_locked (core, job))
     {
-      /* Sent; the I/O thread takes it over when it next looks. It must look
-       * now only if there is a cancellable or a time limit to watch. */
-      g_queue_push_tail_link (&core->incoming, &job->link);
+      /* Sent. This thread reads the reply (reply_source), unless there is a
+       * time limit to watch: then the I/O thread takes it over now. */
+      g_queue_push_tail_link (&core->sent, &job->link);
       g_atomic_int_inc (&core->n_running);
-      if (cancellable != NULL || g_atomic_int_get (&core->task_timeout_ms) > 0)
-        core_wake (core);
+      if (g_atomic_int_get (&core->task_timeout_ms) > 0)
+        core_request (core);
+      else
+        reply = reply_source_new (core, job);
     }
   else
     {
@@ -2236,6 +2453,10 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
       core_wake_for (core, g_task_get_context (job->task));
     }
   g_mutex_unlock (&core->lock);
+
+  /* Out of the lock: a cancellable already cancelled calls back at once. */
+  if (reply != NULL)
+    reply_source_attach (reply, cancellable, context);
 
   core_counters_changed (core);
 }

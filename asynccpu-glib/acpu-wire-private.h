@@ -167,6 +167,11 @@ gboolean  acpu_wire_in_feed_fd    (ACpuWireIn         *in,
 gboolean  acpu_wire_in_find_magic (ACpuWireIn         *in,
                                    GByteArray         *skipped,
                                    GError            **error);
+gboolean  acpu_wire_in_peek       (ACpuWireIn         *in,
+                                   guint              *type,
+                                   guint              *flags,
+                                   guint64            *id,
+                                   gsize              *frame_size);
 gboolean  acpu_wire_in_next       (ACpuWireIn         *in,
                                    ACpuWireMessage    *msg,
                                    GError            **error);

@@ -1072,6 +1072,32 @@ acpu_wire_in_find_magic (ACpuWireIn  *in,
  * @error unset when more bytes are needed; FALSE with @error set
  * (ACPU_ERROR_PROTOCOL) when the input is malformed: then the channel is
  * beyond repair and the caller must end it. */
+/* The header of the next frame, if it is all there: its type, flags, id and
+ * whole size on the stream (header and padded body). Checks nothing:
+ * acpu_wire_in_next() does. */
+gboolean
+acpu_wire_in_peek (ACpuWireIn *in,
+                   guint      *type,
+                   guint      *flags,
+                   guint64    *id,
+                   gsize      *frame_size)
+{
+  const guint8 *p = in->buf->data + in->head;
+  guint32 size_le;
+  guint64 id_le;
+
+  if (in->buf->len - in->head < ACPU_WIRE_HEADER_SIZE)
+    return FALSE;
+
+  memcpy (&size_le, p, 4);
+  memcpy (&id_le, p + 8, 8);
+  *type = p[4];
+  *flags = p[5];
+  *id = GUINT64_FROM_LE (id_le);
+  *frame_size = ACPU_WIRE_HEADER_SIZE + PAD8 ((gsize) GUINT32_FROM_LE (size_le));
+  return TRUE;
+}
+
 gboolean
 acpu_wire_in_next (ACpuWireIn       *in,
                    ACpuWireMessage  *msg,

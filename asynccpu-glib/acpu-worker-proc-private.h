@@ -18,10 +18,10 @@ G_BEGIN_DECLS
 /* One live worker process, seen from the pool: it spawns the process, does
  * the handshake, sends requests and cancels, reads and checks replies, kills
  * it, and tells when it is gone. It knows nothing of queues. Everything here
- * runs on the I/O thread (acpu-io-private.h), except
- * acpu_worker_proc_send_now(), which any thread may call while the pool
- * keeps the proc alive and ready, and the reads of is_ready/has_task that go
- * with it. */
+ * runs on the I/O thread (acpu-io-private.h), except what a caller uses to
+ * run a task on an idle worker without the I/O thread (the pool's "offer"):
+ * acpu_worker_proc_send_now(), has_task(), get_fd(), and
+ * take_reply() between try_lock_input() and unlock_input(). */
 
 typedef struct _ACpuWorkerProc ACpuWorkerProc;
 
@@ -69,6 +69,22 @@ gboolean        acpu_worker_proc_send_now     (ACpuWorkerProc                *pr
                                                guint64                        id,
                                                const char                    *name,
                                                GVariant                      *args);
+typedef enum
+{
+  ACPU_WORKER_PROC_REPLY_NONE,   /* nothing yet */
+  ACPU_WORKER_PROC_REPLY_TAKEN,  /* the reply: value or error */
+  ACPU_WORKER_PROC_REPLY_OTHER,  /* something else: the I/O thread must look */
+} ACpuWorkerProcReply;
+
+void            acpu_worker_proc_pause_reading (ACpuWorkerProc               *proc,
+                                                gboolean                      paused);
+int             acpu_worker_proc_get_fd       (ACpuWorkerProc                *proc);
+gboolean        acpu_worker_proc_try_lock_input (ACpuWorkerProc              *proc);
+void            acpu_worker_proc_unlock_input (ACpuWorkerProc                *proc);
+ACpuWorkerProcReply acpu_worker_proc_take_reply (ACpuWorkerProc              *proc,
+                                                 guint64                      id,
+                                                 GVariant                   **value,
+                                                 GError                     **error);
 void            acpu_worker_proc_cancel       (ACpuWorkerProc                *proc,
                                                guint64                        id);
 void            acpu_worker_proc_flush        (ACpuWorkerProc                *proc);

@@ -76,6 +76,7 @@ struct _ACpuWorkerProc
   gboolean                 ready;        /* set once, before anyone calls send_now() */
 
   GSource                 *read_source;
+  gboolean                 read_paused;  /* a caller waits for the reply itself */
   GSource                 *timer;
   GSource                 *stall_timer;
   GSource                 *stderr_source;
@@ -85,7 +86,15 @@ struct _ACpuWorkerProc
   gint64                   log_window_start;
   guint                    log_count;
   guint                    log_dropped;
+  /* The input side: the I/O thread reads under in_lock, and so does a
+   * caller waiting for the reply to a request it sent itself
+   * (acpu_worker_proc_take_reply()). What that caller leaves in `in` the
+   * I/O thread parses (parse_pending), and a malformed reply it took is
+   * reported there (pending_error). */
+  GMutex                   in_lock;
   ACpuWireIn               in;
+  gint                     parse_pending;
+  GError                  *pending_error;
   GHashTable              *task_names;
 
   GError                  *reason;      /* why it is ending, when we know better than the exit status */
@@ -115,6 +124,7 @@ acpu_worker_proc_new (const char * const            *argv,
   self->user_data = user_data;
   self->context = g_main_context_ref_thread_default ();
   g_mutex_init (&self->out_lock);
+  g_mutex_init (&self->in_lock);
   self->fd = -1;
   self->stderr_fd = -1;
   self->stderr_tail = g_string_new (NULL);
@@ -205,8 +215,10 @@ acpu_worker_proc_unref (ACpuWorkerProc *self)
   g_clear_pointer (&self->task_names, g_hash_table_unref);
   g_clear_error (&self->reason);
   g_clear_object (&self->subprocess);
+  g_clear_error (&self->pending_error);
   g_main_context_unref (self->context);
   g_mutex_clear (&self->out_lock);
+  g_mutex_clear (&self->in_lock);
   g_strfreev (self->argv);
   g_free (self);
 }
@@ -371,11 +383,10 @@ acpu_worker_proc_finish_channel (ACpuWorkerProc *self)
   acpu_worker_proc_clear_sources (self);
   g_mutex_lock (&self->out_lock);
   self->channel_done = TRUE;
+  /* Shut down, not closed: a caller may still poll the descriptor
+   * (acpu_worker_proc_take_reply()); it is closed with the last reference. */
   if (self->fd >= 0)
-    {
-      close (self->fd);
-      self->fd = -1;
-    }
+    shutdown (self->fd, SHUT_RDWR);
   g_mutex_unlock (&self->out_lock);
 
   if (!self->process_done)
@@ -539,17 +550,48 @@ acpu_worker_proc_watch_stall (ACpuWorkerProc *self)
   g_source_attach (self->stall_timer, self->context);
 }
 
-/* Reads what is there, up to a bound, and delivers it. */
-static void
-acpu_worker_proc_read (ACpuWorkerProc *self,
-                       guint           max_reads)
+/* Delivers the messages `in` holds. Returns FALSE when the channel failed. */
+static gboolean
+acpu_worker_proc_parse (ACpuWorkerProc *self)
 {
-  g_autoptr(ACpuWorkerProc) hold = acpu_worker_proc_ref (self);
+  g_autoptr(GError) error = NULL;
+  ACpuWireMessage msg;
+
+  while (!self->channel_done && acpu_wire_in_next (&self->in, &msg, &error))
+    {
+      acpu_worker_proc_handle (self, &msg);
+      acpu_wire_message_clear (&msg);
+    }
+
+  if (error != NULL && !self->channel_done)
+    {
+      acpu_worker_proc_fail (self, ACPU_ERROR_PROTOCOL, error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Reads what is there, up to a bound, and delivers it. Called with in_lock
+ * held. */
+static void
+acpu_worker_proc_read_locked (ACpuWorkerProc *self,
+                              guint           max_reads)
+{
+  /* What a caller waiting for a reply read and left to us. */
+  if (self->pending_error != NULL)
+    {
+      g_autoptr(GError) error = g_steal_pointer (&self->pending_error);
+
+      acpu_worker_proc_fail (self, ACPU_ERROR_PROTOCOL, error->message);
+      return;
+    }
+  if (g_atomic_int_compare_and_exchange (&self->parse_pending, 1, 0) &&
+      !acpu_worker_proc_parse (self))
+    return;
 
   for (guint i = 0; i < max_reads && !self->channel_done; i++)
     {
       g_autoptr(GError) error = NULL;
-      ACpuWireMessage msg;
       gssize n;
 
       n = acpu_wire_in_read (&self->in, self->fd, &error);
@@ -590,17 +632,8 @@ acpu_worker_proc_read (ACpuWorkerProc *self,
             continue;
         }
 
-      while (!self->channel_done && acpu_wire_in_next (&self->in, &msg, &error))
-        {
-          acpu_worker_proc_handle (self, &msg);
-          acpu_wire_message_clear (&msg);
-        }
-
-      if (error != NULL && !self->channel_done)
-        {
-          acpu_worker_proc_fail (self, ACPU_ERROR_PROTOCOL, error->message);
-          return;
-        }
+      if (!acpu_worker_proc_parse (self))
+        return;
 
       if (n <= 0)
         {
@@ -610,14 +643,62 @@ acpu_worker_proc_read (ACpuWorkerProc *self,
     }
 }
 
-static gboolean
-acpu_worker_proc_read_cb (int          fd,
-                          GIOCondition condition,
-                          gpointer     user_data)
+static void
+acpu_worker_proc_read (ACpuWorkerProc *self,
+                       guint           max_reads)
 {
-  acpu_worker_proc_read (user_data, 16);
+  g_autoptr(ACpuWorkerProc) hold = acpu_worker_proc_ref (self);
+
+  g_mutex_lock (&self->in_lock);
+  acpu_worker_proc_read_locked (self, max_reads);
+  g_mutex_unlock (&self->in_lock);
+}
+
+/* The channel's read source. Nothing iterates the I/O thread's context from
+ * inside a callback, so it may recurse: then GLib leaves its descriptor in
+ * the poll set around each dispatch instead of waking the context twice to
+ * take it out and put it back. While a caller waits for a reply itself, it
+ * asks for no input (a hang-up still comes). */
+typedef struct
+{
+  GSource         source;
+  ACpuWorkerProc *proc;
+  GPollFD         pfd;
+} ACpuReadSource;
+
+static gboolean
+acpu_worker_proc_read_prepare (GSource *source,
+                               gint    *timeout)
+{
+  ACpuReadSource *self = (ACpuReadSource *) source;
+
+  self->pfd.events = self->proc->read_paused ? 0 : G_IO_IN;
+  *timeout = -1;
+  return g_atomic_int_get (&self->proc->parse_pending) != 0;
+}
+
+static gboolean
+acpu_worker_proc_read_check (GSource *source)
+{
+  ACpuReadSource *self = (ACpuReadSource *) source;
+
+  return self->pfd.revents != 0 || g_atomic_int_get (&self->proc->parse_pending) != 0;
+}
+
+static gboolean
+acpu_worker_proc_read_dispatch (GSource     *source,
+                                GSourceFunc  callback,
+                                gpointer     user_data)
+{
+  acpu_worker_proc_read (((ACpuReadSource *) source)->proc, 16);
   return G_SOURCE_CONTINUE;
 }
+
+static GSourceFuncs read_source_funcs = {
+  .prepare = acpu_worker_proc_read_prepare,
+  .check = acpu_worker_proc_read_check,
+  .dispatch = acpu_worker_proc_read_dispatch,
+};
 
 static gboolean
 acpu_worker_proc_write_cb (int          fd,
@@ -763,6 +844,89 @@ acpu_worker_proc_cancel (ACpuWorkerProc *self,
       acpu_worker_proc_flush_locked (self);
     }
   g_mutex_unlock (&self->out_lock);
+}
+
+
+/* Waiting for a reply from another thread ----------------------------------- */
+
+/* The I/O thread stops reading the channel while a caller may be waiting for
+ * a reply itself (the pool offers this worker), so that the reply wakes that
+ * caller and not the I/O thread too. A hang-up still wakes it. */
+void
+acpu_worker_proc_pause_reading (ACpuWorkerProc *self,
+                                gboolean        paused)
+{
+  self->read_paused = paused;
+}
+
+int
+acpu_worker_proc_get_fd (ACpuWorkerProc *self)
+{
+  return self->fd;
+}
+
+gboolean
+acpu_worker_proc_try_lock_input (ACpuWorkerProc *self)
+{
+  return g_mutex_trylock (&self->in_lock);
+}
+
+void
+acpu_worker_proc_unlock_input (ACpuWorkerProc *self)
+{
+  g_mutex_unlock (&self->in_lock);
+}
+
+/* With the input locked, from a caller's thread: reads what the channel has
+ * and takes the reply to request @id if that is exactly what came, whole and
+ * inline (@value or @error is set). Anything else — a log record, a partial
+ * frame, a value in a memfd (mapping it may take milliseconds), the end of
+ * the stream, a malformed reply — stays for the I/O thread, which the
+ * caller must then wake: parse_pending is set. */
+ACpuWorkerProcReply
+acpu_worker_proc_take_reply (ACpuWorkerProc  *self,
+                             guint64          id,
+                             GVariant       **value,
+                             GError         **error)
+{
+  g_autoptr(GError) read_error = NULL;
+  ACpuWireMessage msg;
+  guint type, flags;
+  guint64 frame_id;
+  gsize frame;
+  gssize n;
+
+  if (self->channel_done || self->pending_error != NULL)
+    return ACPU_WORKER_PROC_REPLY_OTHER;
+
+  n = acpu_wire_in_read (&self->in, self->fd, &read_error);
+  if (n < 0 && g_error_matches (read_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) &&
+      self->in.buf->len == self->in.head)
+    return ACPU_WORKER_PROC_REPLY_NONE;
+
+  if (n <= 0 || !acpu_wire_in_peek (&self->in, &type, &flags, &frame_id, &frame) ||
+      (type != ACPU_WIRE_RESULT && type != ACPU_WIRE_ERROR) || frame_id != id ||
+      frame != self->in.buf->len - self->in.head ||
+      (flags & ACPU_WIRE_FLAG_MEMFD) || !g_queue_is_empty (&self->in.fds))
+    {
+      g_atomic_int_set (&self->parse_pending, 1);
+      return ACPU_WORKER_PROC_REPLY_OTHER;
+    }
+
+  if (!acpu_wire_in_next (&self->in, &msg, &read_error))
+    {
+      self->pending_error = g_steal_pointer (&read_error);
+      g_atomic_int_set (&self->parse_pending, 1);
+      return ACPU_WORKER_PROC_REPLY_OTHER;
+    }
+
+  if (msg.type == ACPU_WIRE_RESULT)
+    *value = g_variant_ref (msg.value);
+  else
+    *error = acpu_wire_error_new (msg.domain, msg.code, msg.message);
+  acpu_wire_message_clear (&msg);
+
+  return ACPU_WORKER_PROC_REPLY_TAKEN;
 }
 
 /* Stderr ------------------------------------------------------------------- */
@@ -930,13 +1094,13 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
     }
   g_input_stream_close (g_subprocess_get_stderr_pipe (self->subprocess), NULL, NULL);
 
-  /* Nothing iterates the I/O thread's context from inside a callback, so the
-   * source may as well recurse: then GLib leaves its descriptor in the poll
-   * set around each dispatch instead of waking the context twice to take it
-   * out and put it back. */
-  self->read_source = g_unix_fd_source_new (self->fd, G_IO_IN);
+  self->read_source = g_source_new (&read_source_funcs, sizeof (ACpuReadSource));
+  ((ACpuReadSource *) self->read_source)->proc = self;
+  ((ACpuReadSource *) self->read_source)->pfd.fd = self->fd;
+  ((ACpuReadSource *) self->read_source)->pfd.events = G_IO_IN;
+  g_source_add_poll (self->read_source, &((ACpuReadSource *) self->read_source)->pfd);
   g_source_set_can_recurse (self->read_source, TRUE);
-  g_source_set_callback (self->read_source, G_SOURCE_FUNC (acpu_worker_proc_read_cb), self, NULL);
+  g_source_set_static_name (self->read_source, "[asynccpu-glib] worker channel");
   g_source_attach (self->read_source, self->context);
 
   if (self->handshake_timeout_ms > 0)

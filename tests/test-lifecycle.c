@@ -173,6 +173,78 @@ test_idle_timeout (void)
 }
 
 static void
+test_busy_worker_stays (void)
+{
+  g_autoptr(ACpuProcessTaskPool) pool = acpu_test_pool_new (1);
+  gint64 end;
+  GPid first;
+
+  g_test_summary ("A worker kept busy by tasks submitted one at a time, which the "
+                  "caller's thread sends and reads itself, is not closed as idle");
+
+  g_object_set (pool, "idle-timeout", 300, NULL);
+  first = run_pid (pool);
+  end = g_get_monotonic_time () + 900 * G_TIME_SPAN_MILLISECOND;
+  while (g_get_monotonic_time () < end)
+    {
+      /* Idle between tasks, mostly, but never for idle-timeout. */
+      g_usleep (30 * G_TIME_SPAN_MILLISECOND);
+      g_assert_cmpint (run_pid (pool), ==, first);
+    }
+
+  /* And idle, it still goes. */
+  ACPU_TEST_WAIT_FOR (acpu_test_count_children () == 0, 30);
+  shutdown_and_check (pool);
+}
+
+static void
+test_offered_worker_hands_over (void)
+{
+  g_autoptr(ACpuProcessTaskPool) pool = acpu_test_pool_new (1);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autofree char *path = acpu_test_temp_path ("handover");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = NULL;
+  AcpuTestResult r = { 0 };
+  GPid pid;
+
+  g_test_summary ("A task on an idle worker, whose reply the caller reads itself, still "
+                  "gets a log record before its reply, a cancel while it runs, and its "
+                  "worker's death right");
+
+  pid = run_pid (pool);
+  g_assert_cmpint (run_pid (pool), ==, pid);
+
+  /* A record comes before the reply: the I/O thread reads both. */
+  value = acpu_process_task_pool_run (pool, "log", g_variant_new ("(s)", "handed over"), NULL,
+                                      &error);
+  g_assert_no_error (error);
+  g_assert_true (g_variant_is_of_type (value, G_VARIANT_TYPE_UNIT));
+  g_assert_cmpint (run_pid (pool), ==, pid);
+
+  /* Cancelled while it runs: the I/O thread takes it over and cancels it
+   * in the worker, which goes on serving. */
+  acpu_process_task_pool_run_async (pool, "wait-cancel", g_variant_new ("(s)", path), cancellable,
+                                    acpu_test_result_cb, &r);
+  g_assert_cmpint (acpu_test_read_pid_file (path), ==, pid);
+  g_cancellable_cancel (cancellable);
+  acpu_test_result_wait (&r);
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  acpu_test_result_clear (&r);
+  g_assert_cmpint (run_pid (pool), ==, pid);
+
+  /* The worker dies while the caller waits for its reply. */
+  g_clear_pointer (&value, g_variant_unref);
+  value = acpu_process_task_pool_run (pool, "crash", g_variant_new ("(s)", "kill"), NULL, &error);
+  g_assert_null (value);
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_WORKER_DIED);
+  g_assert_cmpint (run_pid (pool), !=, pid);
+
+  g_unlink (path);
+  shutdown_and_check (pool);
+}
+
+static void
 test_max_tasks_per_worker (void)
 {
   g_autoptr(ACpuProcessTaskPool) pool = acpu_test_pool_new (1);
@@ -382,6 +454,8 @@ main (int   argc,
   g_test_add_func ("/acpu/pool/lifecycle/min-workers", test_min_workers);
   g_test_add_func ("/acpu/pool/lifecycle/idle-timeout", test_idle_timeout);
   g_test_add_func ("/acpu/pool/lifecycle/max-tasks-per-worker", test_max_tasks_per_worker);
+  g_test_add_func ("/acpu/pool/lifecycle/busy-worker-stays", test_busy_worker_stays);
+  g_test_add_func ("/acpu/pool/offered-worker-hands-over", test_offered_worker_hands_over);
   g_test_add_func ("/acpu/pool/diagnostics/stderr-tail", test_stderr_tail);
   g_test_add_func ("/acpu/pool/diagnostics/logs", test_logs);
   g_test_add_func ("/acpu/pool/signals", test_signals);
