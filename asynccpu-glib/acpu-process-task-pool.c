@@ -745,14 +745,23 @@ slot_clear_grace (ACpuSlot *slot)
     }
 }
 
+/* The job with @id in @jobs (a worker's in-flight list, or the jobs sent by
+ * callers), or NULL. */
+static ACpuJob *
+job_find (GQueue  *jobs,
+          guint64  id)
+{
+  for (GList *l = jobs->head; l != NULL; l = l->next)
+    if (((ACpuJob *) l->data)->id == id)
+      return l->data;
+  return NULL;
+}
+
 static ACpuJob *
 slot_find (ACpuSlot *slot,
            guint64   id)
 {
-  for (GList *l = slot->inflight.head; l != NULL; l = l->next)
-    if (((ACpuJob *) l->data)->id == id)
-      return l->data;
-  return NULL;
+  return job_find (&slot->inflight, id);
 }
 
 static void core_arm_idle_timer (ACpuPoolCore *core, gint64 delay_us);
@@ -1741,17 +1750,6 @@ reply_source_check (GSource *source)
   return self->pfd.revents != 0 || g_atomic_int_get (&self->core->offer_gen) != self->gen;
 }
 
-/* Called with lock held. */
-static ACpuJob *
-core_find_sent_locked (ACpuPoolCore *core,
-                       guint64       id)
-{
-  for (GList *l = core->sent.head; l != NULL; l = l->next)
-    if (((ACpuJob *) l->data)->id == id)
-      return l->data;
-  return NULL;
-}
-
 static gboolean
 reply_source_dispatch (GSource     *source,
                        GSourceFunc  callback,
@@ -1772,7 +1770,7 @@ reply_source_dispatch (GSource     *source,
     return G_SOURCE_REMOVE;
 
   g_mutex_lock (&core->lock);
-  job = g_atomic_int_get (&core->offer_gen) == self->gen ? core_find_sent_locked (core, self->id)
+  job = g_atomic_int_get (&core->offer_gen) == self->gen ? job_find (&core->sent, self->id)
                                                          : NULL;
   reply = job != NULL ? acpu_worker_proc_take_reply (self->proc, self->id, &value, &error)
                       : ACPU_WORKER_PROC_REPLY_OTHER;
