@@ -1251,8 +1251,7 @@ core_absorb (ACpuPoolCore *core)
   g_queue_init (&core->incoming);
   sent = core->sent;
   g_queue_init (&core->sent);
-  if (core->offered != NULL || !g_queue_is_empty (&sent) || core->paused != NULL)
-    g_atomic_int_inc (&core->offer_gen);
+  g_atomic_int_inc (&core->offer_gen);
   core->offered = NULL;
   for (guint i = 0; i < core->slots->len; i++)
     {

@@ -1072,9 +1072,28 @@ acpu_wire_in_find_magic (ACpuWireIn  *in,
  * @error unset when more bytes are needed; FALSE with @error set
  * (ACPU_ERROR_PROTOCOL) when the input is malformed: then the channel is
  * beyond repair and the caller must end it. */
-/* The header of the next frame, if it is all there: its type, flags, id and
- * whole size on the stream (header and padded body). Checks nothing:
- * acpu_wire_in_next() does. */
+/* A frame header: body size (unpadded), type, flags and id. */
+static void
+acpu_wire_header_decode (const guint8 *p,
+                         gsize        *size,
+                         guint        *type,
+                         guint        *flags,
+                         guint64      *id)
+{
+  guint32 size_le;
+  guint64 id_le;
+
+  memcpy (&size_le, p, 4);
+  memcpy (&id_le, p + 8, 8);
+  *size = GUINT32_FROM_LE (size_le);
+  *type = p[4];
+  *flags = p[5];
+  *id = GUINT64_FROM_LE (id_le);
+}
+
+/* The header of the next frame, if it is all there: its type, flags and id,
+ * and its whole size on the stream (header and padded body). Checks
+ * nothing: acpu_wire_in_next() does. */
 gboolean
 acpu_wire_in_peek (ACpuWireIn *in,
                    guint      *type,
@@ -1082,19 +1101,13 @@ acpu_wire_in_peek (ACpuWireIn *in,
                    guint64    *id,
                    gsize      *frame_size)
 {
-  const guint8 *p = in->buf->data + in->head;
-  guint32 size_le;
-  guint64 id_le;
+  gsize size;
 
   if (in->buf->len - in->head < ACPU_WIRE_HEADER_SIZE)
     return FALSE;
 
-  memcpy (&size_le, p, 4);
-  memcpy (&id_le, p + 8, 8);
-  *type = p[4];
-  *flags = p[5];
-  *id = GUINT64_FROM_LE (id_le);
-  *frame_size = ACPU_WIRE_HEADER_SIZE + PAD8 ((gsize) GUINT32_FROM_LE (size_le));
+  acpu_wire_header_decode (in->buf->data + in->head, &size, type, flags, id);
+  *frame_size = ACPU_WIRE_HEADER_SIZE + PAD8 (size);
   return TRUE;
 }
 
@@ -1104,11 +1117,10 @@ acpu_wire_in_next (ACpuWireIn       *in,
                    GError          **error)
 {
   const guint8 *p;
-  guint32 size_le;
-  guint64 id_le;
   gsize avail = in->buf->len - in->head;
   gsize size;
   guint type, flags;
+  guint64 id;
   const GVariantType *body_type;
 
   memset (msg, 0, sizeof *msg);
@@ -1118,11 +1130,7 @@ acpu_wire_in_next (ACpuWireIn       *in,
     return FALSE;
 
   p = in->buf->data + in->head;
-  memcpy (&size_le, p, 4);
-  memcpy (&id_le, p + 8, 8);
-  size = GUINT32_FROM_LE (size_le);
-  type = p[4];
-  flags = p[5];
+  acpu_wire_header_decode (p, &size, &type, &flags, &id);
 
   if (!acpu_wire_type_allowed (in->reader, type))
     {
@@ -1155,7 +1163,7 @@ acpu_wire_in_next (ACpuWireIn       *in,
     return FALSE;
 
   msg->type = type;
-  msg->id = GUINT64_FROM_LE (id_le);
+  msg->id = id;
 
   body_type = acpu_wire_body_type (type, flags & ACPU_WIRE_FLAG_MEMFD);
   if (body_type != NULL)

@@ -126,7 +126,6 @@ struct _ACpuWorker
   ACpuWorkerJob  *async_job;     /* main thread only: an asynchronous task not yet returned */
   gboolean        in_call;       /* main thread only: inside a task function */
   GPollFD         in_poll;       /* main thread only: in_fd in jobs_source */
-  gboolean        watching;      /* main thread only: in_poll asks for G_IO_IN */
   gboolean        dispatching;   /* main thread only: inside the jobs source */
   int             wake_fd;       /* eventfd: the control thread stops reading, or ends */
   int             timer_fd;      /* timerfd: the control thread starts reading */
@@ -139,7 +138,8 @@ struct _ACpuWorker
   GMutex          lock;          /* guards what follows */
   GQueue          pending;       /* ACpuWorkerJob */
   ACpuWorkerJob  *current;
-  gboolean        busy;          /* the main thread is running tasks: the control thread reads */
+  gboolean        busy;          /* the main thread is running tasks: the control thread reads;
+                                  * written by the main thread only, which may read it unlocked */
   gboolean        control_polling;
   gboolean        hung_up;
   int             status;
@@ -756,8 +756,8 @@ acpu_worker_jobs_prepare (GSource *source,
   ACpuWorker *self = ((ACpuWorkerSource *) source)->worker;
 
   /* Who reads the channel: this thread while it is idle, the control thread
-   * while tasks run. A hang-up is reported either way. */
-  self->in_poll.events = self->watching ? G_IO_IN : 0;
+   * while tasks run (busy). A hang-up is reported either way. */
+  self->in_poll.events = self->busy ? 0 : G_IO_IN;
   *timeout = -1;
   return acpu_worker_jobs_ready (self);
 }
@@ -815,7 +815,6 @@ acpu_worker_jobs_dispatch (GSource     *source,
         }
       g_mutex_unlock (&self->lock);
 
-      self->watching = job == NULL;
       if (job == NULL)
         break;
 
@@ -1091,7 +1090,6 @@ acpu_worker_run (ACpuWorker *worker)
   ((ACpuWorkerSource *) self->jobs_source)->worker = self;
   self->in_poll.fd = self->in_fd;
   self->in_poll.events = G_IO_IN;
-  self->watching = TRUE;
   g_source_add_poll (self->jobs_source, &self->in_poll);
   g_source_set_can_recurse (self->jobs_source, TRUE);
   g_source_set_name (self->jobs_source, "[asynccpu-glib] worker tasks");
@@ -1125,6 +1123,7 @@ acpu_worker_run (ACpuWorker *worker)
   g_clear_pointer (&self->jobs_source, g_source_unref);
   acpu_wire_in_clear (&self->in);
   self->in_ended = FALSE;
+  self->busy = FALSE;
   close (g_steal_fd (&self->wake_fd));
   close (g_steal_fd (&self->timer_fd));
   self->timer_armed = 0;
