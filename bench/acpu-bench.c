@@ -520,25 +520,16 @@ typedef struct
   gint64               cpu_us;
 } Submitter;
 
-static void gtask_thread_func (GTask *task, gpointer source, gpointer task_data,
-                               GCancellable *cancellable);
-static void gtask_done_cb (GObject *object, GAsyncResult *result, gpointer user_data);
+static void gtask_submit (Counter *c);
 
 /* One task: through the pool, or (no pool) through GLib's thread pool. */
 static void
 submit_one (Submitter *s)
 {
-  GTask *task;
-
   if (s->pool != NULL)
-    {
-      acpu_process_task_pool_run_async (s->pool, "trivial", NULL, NULL, counter_cb, s->counter);
-      return;
-    }
-  task = g_task_new (NULL, NULL, gtask_done_cb, NULL);
-  g_task_set_task_data (task, s->counter, NULL);
-  g_task_run_in_thread (task, gtask_thread_func);
-  g_object_unref (task);
+    acpu_process_task_pool_run_async (s->pool, "trivial", NULL, NULL, counter_cb, s->counter);
+  else
+    gtask_submit (s->counter);
 }
 
 static gboolean
@@ -640,6 +631,17 @@ gtask_done_cb (GObject *object, GAsyncResult *result, gpointer user_data)
     }
 }
 
+/* The same function in GLib's thread pool, counted in @c. */
+static void
+gtask_submit (Counter *c)
+{
+  GTask *task = g_task_new (NULL, NULL, gtask_done_cb, NULL);
+
+  g_task_set_task_data (task, c, NULL);
+  g_task_run_in_thread (task, gtask_thread_func);
+  g_object_unref (task);
+}
+
 static double
 throughput_gtask_trial (guint total)
 {
@@ -647,13 +649,7 @@ throughput_gtask_trial (guint total)
   gint64 start = now_us ();
 
   for (guint i = 0; i < total; i++)
-    {
-      GTask *task = g_task_new (NULL, NULL, gtask_done_cb, NULL);
-
-      g_task_set_task_data (task, &c, NULL);
-      g_task_run_in_thread (task, gtask_thread_func);
-      g_object_unref (task);
-    }
+    gtask_submit (&c);
   iterate_until (&c.done);
   return total / ((double) (c.last_time - start) / G_USEC_PER_SEC);
 }
