@@ -16,6 +16,6 @@
  *
  * Returns: the quark of the `ACPU_ERROR` domain, [error@ACpu.Error]
  *
- * Since: 1.0
+ * Since: 0.1
  */
 G_DEFINE_QUARK (acpu-error-quark, acpu_error)

@@ -133,7 +133,7 @@
  * writes to its standard error is passed on to this process's standard
  * error, and its last lines go into the message of %ACPU_ERROR_WORKER_DIED.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 
 typedef struct _ACpuPoolCore ACpuPoolCore;
@@ -2098,7 +2098,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * again with the same arguments; there
    * [func@ACpu.Worker.is_worker_process] returns %TRUE.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_WORKER_ARGV] =
     g_param_spec_boxed ("worker-argv", NULL, NULL,
@@ -2113,7 +2113,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * processors, which is also the default; reading gives the number in
    * force.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_MAX_WORKERS] =
     g_param_spec_uint ("max-workers", NULL, NULL,
@@ -2128,7 +2128,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * %TRUE it cancels them, kills the workers running them, and returns as
    * soon as they are gone.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_CANCEL_TASKS_WHEN_SHUTDOWN] =
     g_param_spec_boolean ("cancel-tasks-when-shutdown", NULL, NULL,
@@ -2142,7 +2142,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * worker's process group is killed. The caller is answered at once either
    * way; this only decides when the worker is given up.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_CANCEL_GRACE_PERIOD] =
     g_param_spec_uint ("cancel-grace-period", NULL, NULL,
@@ -2157,7 +2157,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * worker may stop in the middle of a frame (%ACPU_ERROR_PROTOCOL). 0 waits
    * for ever. The default is 30 seconds.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_HANDSHAKE_TIMEOUT] =
     g_param_spec_uint ("handshake-timeout", NULL, NULL,
@@ -2173,7 +2173,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * sends more is killed with %ACPU_ERROR_PROTOCOL. Applies to workers
    * started after it is set. The default is 1 GiB.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_MAX_MESSAGE_SIZE] =
     g_param_spec_uint64 ("max-message-size", NULL, NULL,
@@ -2189,7 +2189,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * process group killed after the grace period. 0 (the default) means no
    * limit.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_TASK_TIMEOUT] =
     g_param_spec_uint ("task-timeout", NULL, NULL,
@@ -2204,7 +2204,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * set fails its task with %ACPU_ERROR_WORKER_DIED, and the message says the
    * limit may be why.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_WORKER_MEMORY_LIMIT] =
     g_param_spec_uint64 ("worker-memory-limit", NULL, NULL,
@@ -2220,7 +2220,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * [property@ACpu.ProcessTaskPool:n-queued] (it is notified) and submit
    * again when it drops.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_MAX_QUEUED] =
     g_param_spec_uint ("max-queued", NULL, NULL,
@@ -2234,7 +2234,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * first tasks do not wait for a process to start; never more than
    * [property@ACpu.ProcessTaskPool:max-workers]. The default is 0.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_MIN_WORKERS] =
     g_param_spec_uint ("min-workers", NULL, NULL,
@@ -2248,7 +2248,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * [property@ACpu.ProcessTaskPool:min-workers] may stay idle before it is
    * closed. 0 keeps idle workers for ever. The default is 30 seconds.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_IDLE_TIMEOUT] =
     g_param_spec_uint ("idle-timeout", NULL, NULL,
@@ -2262,7 +2262,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * Python's `max_tasks_per_child`), to bound what a leaky task function can
    * hold; 0 (the default) means no limit.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_MAX_TASKS_PER_WORKER] =
     g_param_spec_uint ("max-tasks-per-worker", NULL, NULL,
@@ -2275,7 +2275,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * The number of worker processes, including those starting. Notified in
    * the main context that was the thread default when the pool was made.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_N_WORKERS] =
     g_param_spec_uint ("n-workers", NULL, NULL,
@@ -2288,7 +2288,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * The number of tasks handed to workers and not yet finished. Notified
    * like [property@ACpu.ProcessTaskPool:n-workers].
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_N_RUNNING] =
     g_param_spec_uint ("n-running", NULL, NULL,
@@ -2301,7 +2301,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * The number of tasks waiting for a worker. Notified like
    * [property@ACpu.ProcessTaskPool:n-workers].
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_N_QUEUED] =
     g_param_spec_uint ("n-queued", NULL, NULL,
@@ -2329,7 +2329,7 @@ acpu_process_task_pool_init (ACpuProcessTaskPool *self)
  *
  * Returns: (transfer full): a new [class@ACpu.ProcessTaskPool]
  *
- * Since: 1.0
+ * Since: 0.1
  */
 ACpuProcessTaskPool *
 acpu_process_task_pool_new (const char * const *worker_argv,
@@ -2369,7 +2369,7 @@ acpu_process_task_pool_new (const char * const *worker_argv,
  * its worker-side cancellable cancelled, and its worker is killed if it goes
  * on past [property@ACpu.ProcessTaskPool:cancel-grace-period].
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
@@ -2476,7 +2476,7 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
  *
  * Returns: (transfer full): the task's result, or `NULL` with @error set
  *
- * Since: 1.0
+ * Since: 0.1
  */
 GVariant *
 acpu_process_task_pool_run_finish (ACpuProcessTaskPool  *pool,
@@ -2530,7 +2530,7 @@ acpu_sync_wait (GMainContext *context,
  *
  * Returns: (transfer full): the task's result, or `NULL` with @error set
  *
- * Since: 1.0
+ * Since: 0.1
  */
 GVariant *
 acpu_process_task_pool_run (ACpuProcessTaskPool  *pool,
@@ -2575,7 +2575,7 @@ acpu_process_task_pool_run (ACpuProcessTaskPool  *pool,
  * cancelling one, and the call then fails with %G_IO_ERROR_CANCELLED once
  * the workers are gone.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_shutdown_async (ACpuProcessTaskPool *pool,
@@ -2625,7 +2625,7 @@ acpu_process_task_pool_shutdown_async (ACpuProcessTaskPool *pool,
  *
  * Returns: %TRUE when the pool is shut down, %FALSE with @error set
  *
- * Since: 1.0
+ * Since: 0.1
  */
 gboolean
 acpu_process_task_pool_shutdown_finish (ACpuProcessTaskPool  *pool,
@@ -2652,7 +2652,7 @@ acpu_process_task_pool_shutdown_finish (ACpuProcessTaskPool  *pool,
  *
  * Returns: %TRUE when the pool is shut down, %FALSE with @error set
  *
- * Since: 1.0
+ * Since: 0.1
  */
 gboolean
 acpu_process_task_pool_shutdown (ACpuProcessTaskPool  *pool,
@@ -2690,7 +2690,7 @@ acpu_process_task_pool_shutdown (ACpuProcessTaskPool  *pool,
  * Returns: (transfer none) (array zero-terminated=1) (element-type filename):
  *   the worker command line
  *
- * Since: 1.0
+ * Since: 0.1
  */
 const char * const *
 acpu_process_task_pool_get_worker_argv (ACpuProcessTaskPool *pool)
@@ -2708,7 +2708,7 @@ acpu_process_task_pool_get_worker_argv (ACpuProcessTaskPool *pool)
  *
  * Returns: the largest number of workers at once
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_process_task_pool_get_max_workers (ACpuProcessTaskPool *pool)
@@ -2727,7 +2727,7 @@ acpu_process_task_pool_get_max_workers (ACpuProcessTaskPool *pool)
  * Sets [property@ACpu.ProcessTaskPool:max-workers]. Raising it lets queued
  * tasks start at once; lowering it does not stop workers that are busy.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_set_max_workers (ACpuProcessTaskPool *pool,
@@ -2757,7 +2757,7 @@ acpu_process_task_pool_set_max_workers (ACpuProcessTaskPool *pool,
  *
  * Returns: whether a shutdown cancels the tasks left
  *
- * Since: 1.0
+ * Since: 0.1
  */
 gboolean
 acpu_process_task_pool_get_cancel_tasks_when_shutdown (ACpuProcessTaskPool *pool)
@@ -2774,7 +2774,7 @@ acpu_process_task_pool_get_cancel_tasks_when_shutdown (ACpuProcessTaskPool *pool
  *
  * Sets [property@ACpu.ProcessTaskPool:cancel-tasks-when-shutdown].
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_set_cancel_tasks_when_shutdown (ACpuProcessTaskPool *pool,
@@ -2796,7 +2796,7 @@ acpu_process_task_pool_set_cancel_tasks_when_shutdown (ACpuProcessTaskPool *pool
  *
  * Returns: the grace period in milliseconds
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_process_task_pool_get_cancel_grace_period (ACpuProcessTaskPool *pool)
@@ -2813,7 +2813,7 @@ acpu_process_task_pool_get_cancel_grace_period (ACpuProcessTaskPool *pool)
  *
  * Sets [property@ACpu.ProcessTaskPool:cancel-grace-period].
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_set_cancel_grace_period (ACpuProcessTaskPool *pool,
@@ -2834,7 +2834,7 @@ acpu_process_task_pool_set_cancel_grace_period (ACpuProcessTaskPool *pool,
  *
  * Returns: the handshake timeout in milliseconds
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_process_task_pool_get_handshake_timeout (ACpuProcessTaskPool *pool)
@@ -2851,7 +2851,7 @@ acpu_process_task_pool_get_handshake_timeout (ACpuProcessTaskPool *pool)
  *
  * Sets [property@ACpu.ProcessTaskPool:handshake-timeout].
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_set_handshake_timeout (ACpuProcessTaskPool *pool,
@@ -2872,7 +2872,7 @@ acpu_process_task_pool_set_handshake_timeout (ACpuProcessTaskPool *pool,
  *
  * Returns: the largest message in bytes
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint64
 acpu_process_task_pool_get_max_message_size (ACpuProcessTaskPool *pool)
@@ -2894,7 +2894,7 @@ acpu_process_task_pool_get_max_message_size (ACpuProcessTaskPool *pool)
  *
  * Sets [property@ACpu.ProcessTaskPool:max-message-size].
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_set_max_message_size (ACpuProcessTaskPool *pool,
@@ -2923,7 +2923,7 @@ acpu_process_task_pool_set_max_message_size (ACpuProcessTaskPool *pool,
  *
  * Returns: the timeout in milliseconds, or 0
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_process_task_pool_get_task_timeout (ACpuProcessTaskPool *pool)
@@ -2940,7 +2940,7 @@ acpu_process_task_pool_get_task_timeout (ACpuProcessTaskPool *pool)
  *
  * Sets [property@ACpu.ProcessTaskPool:task-timeout].
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_set_task_timeout (ACpuProcessTaskPool *pool,
@@ -2963,7 +2963,7 @@ acpu_process_task_pool_set_task_timeout (ACpuProcessTaskPool *pool,
  *
  * Returns: the bound, or 0
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_process_task_pool_get_max_queued (ACpuProcessTaskPool *pool)
@@ -2980,7 +2980,7 @@ acpu_process_task_pool_get_max_queued (ACpuProcessTaskPool *pool)
  *
  * Sets [property@ACpu.ProcessTaskPool:max-queued].
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_set_max_queued (ACpuProcessTaskPool *pool,
@@ -3003,7 +3003,7 @@ acpu_process_task_pool_set_max_queued (ACpuProcessTaskPool *pool,
  *
  * Returns: the number of workers kept started
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_process_task_pool_get_min_workers (ACpuProcessTaskPool *pool)
@@ -3020,7 +3020,7 @@ acpu_process_task_pool_get_min_workers (ACpuProcessTaskPool *pool)
  *
  * Sets [property@ACpu.ProcessTaskPool:min-workers].
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_set_min_workers (ACpuProcessTaskPool *pool,
@@ -3044,7 +3044,7 @@ acpu_process_task_pool_set_min_workers (ACpuProcessTaskPool *pool,
  *
  * Returns: the idle timeout in milliseconds, or 0
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_process_task_pool_get_idle_timeout (ACpuProcessTaskPool *pool)
@@ -3061,7 +3061,7 @@ acpu_process_task_pool_get_idle_timeout (ACpuProcessTaskPool *pool)
  *
  * Sets [property@ACpu.ProcessTaskPool:idle-timeout].
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_set_idle_timeout (ACpuProcessTaskPool *pool,
@@ -3084,7 +3084,7 @@ acpu_process_task_pool_set_idle_timeout (ACpuProcessTaskPool *pool,
  *
  * Returns: the limit, or 0
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_process_task_pool_get_max_tasks_per_worker (ACpuProcessTaskPool *pool)
@@ -3101,7 +3101,7 @@ acpu_process_task_pool_get_max_tasks_per_worker (ACpuProcessTaskPool *pool)
  *
  * Sets [property@ACpu.ProcessTaskPool:max-tasks-per-worker].
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_set_max_tasks_per_worker (ACpuProcessTaskPool *pool,
@@ -3124,7 +3124,7 @@ acpu_process_task_pool_set_max_tasks_per_worker (ACpuProcessTaskPool *pool,
  *
  * Returns: the limit in bytes, or 0
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint64
 acpu_process_task_pool_get_worker_memory_limit (ACpuProcessTaskPool *pool)
@@ -3146,7 +3146,7 @@ acpu_process_task_pool_get_worker_memory_limit (ACpuProcessTaskPool *pool)
  *
  * Sets [property@ACpu.ProcessTaskPool:worker-memory-limit].
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_set_worker_memory_limit (ACpuProcessTaskPool *pool,
@@ -3173,7 +3173,7 @@ acpu_process_task_pool_set_worker_memory_limit (ACpuProcessTaskPool *pool,
  *
  * Returns: the number of worker processes
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_process_task_pool_get_n_workers (ACpuProcessTaskPool *pool)
@@ -3191,7 +3191,7 @@ acpu_process_task_pool_get_n_workers (ACpuProcessTaskPool *pool)
  *
  * Returns: the number of tasks handed to workers
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_process_task_pool_get_n_running (ACpuProcessTaskPool *pool)
@@ -3209,7 +3209,7 @@ acpu_process_task_pool_get_n_running (ACpuProcessTaskPool *pool)
  *
  * Returns: the number of tasks waiting for a worker
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_process_task_pool_get_n_queued (ACpuProcessTaskPool *pool)

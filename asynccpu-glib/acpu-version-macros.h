@@ -18,4 +18,6 @@
 #endif
 
 #define ACPU_AVAILABLE_IN_ALL _ACPU_EXTERN
-#define ACPU_AVAILABLE_IN_1_0 _ACPU_EXTERN
+/* One macro per release that adds API, named after that release (the
+ * `Since:` tags say the same): 0.1 is the first. */
+#define ACPU_AVAILABLE_IN_0_1 _ACPU_EXTERN

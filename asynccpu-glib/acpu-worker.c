@@ -87,7 +87,7 @@
  * [func@ACpu.Worker.is_worker_process] and the `worker_argv` of
  * [ctor@ACpu.ProcessTaskPool.new].
  *
- * Since: 1.0
+ * Since: 0.1
  */
 
 typedef struct
@@ -226,7 +226,7 @@ acpu_worker_init (ACpuWorker *self)
  *
  * Returns: (transfer full): a new [class@ACpu.Worker]
  *
- * Since: 1.0
+ * Since: 0.1
  */
 ACpuWorker *
 acpu_worker_new (void)
@@ -273,7 +273,7 @@ acpu_worker_add_task (ACpuWorker        *worker,
  * Registers @func under @name. Register every task before
  * [method@ACpu.Worker.run]; registering a name again replaces the function.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_worker_register (ACpuWorker     *worker,
@@ -320,7 +320,7 @@ acpu_worker_register (ACpuWorker     *worker,
  * }
  * ```
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_worker_register_async (ACpuWorker        *worker,
@@ -355,7 +355,7 @@ acpu_worker_register_async (ACpuWorker        *worker,
  *
  * Returns: %TRUE in a worker process started by a pool
  *
- * Since: 1.0
+ * Since: 0.1
  */
 gboolean
 acpu_worker_is_worker_process (void)
@@ -371,7 +371,7 @@ acpu_worker_is_worker_process (void)
  *
  * Returns: (nullable): the name of the running task, or `NULL` between tasks
  *
- * Since: 1.0
+ * Since: 0.1
  */
 const char *
 acpu_worker_get_current_task (ACpuWorker *worker)
@@ -394,7 +394,7 @@ acpu_worker_get_current_task (ACpuWorker *worker)
  * function and call this. C task functions set their `error` argument
  * instead. Call it from the worker's main thread, while a task runs.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_worker_set_task_error (ACpuWorker *worker,
@@ -851,7 +851,7 @@ acpu_worker_return (ACpuWorker *self,
  * [method@ACpu.Worker.register_async]) with @value as its result. Call it
  * once, from the worker's main thread.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_worker_return_value (ACpuWorker *worker,
@@ -875,7 +875,7 @@ acpu_worker_return_value (ACpuWorker *worker,
  * the quark's name, code and message reach the caller. Call it once, from the
  * worker's main thread.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_worker_return_gerror (ACpuWorker   *worker,
@@ -900,7 +900,7 @@ acpu_worker_return_gerror (ACpuWorker   *worker,
  * [method@ACpu.Worker.return_gerror] for bindings that have no `GError` at
  * hand. Call it once, from the worker's main thread.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_worker_return_error (ACpuWorker *worker,
@@ -1042,7 +1042,7 @@ acpu_worker_take_stdio (ACpuWorker *self)
  * Returns: an exit status for `main()`: 0 when the pool hung up, 1 when the
  *   channel broke, 2 when this process was not started by a pool
  *
- * Since: 1.0
+ * Since: 0.1
  */
 int
 acpu_worker_run (ACpuWorker *worker)

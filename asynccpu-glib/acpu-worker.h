@@ -35,7 +35,7 @@ G_BEGIN_DECLS
  *
  * Returns: (transfer full) (nullable): the result
  *
- * Since: 1.0
+ * Since: 0.1
  */
 typedef GVariant *(*ACpuTaskFunc) (GVariant      *args,
                                    GCancellable  *cancellable,
@@ -62,7 +62,7 @@ G_DECLARE_FINAL_TYPE (ACpuWorker, acpu_worker, ACPU, WORKER, GObject)
  * [method@ACpu.Worker.return_error]. Keep a reference to @args or
  * @cancellable to use them after returning.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 typedef void (*ACpuAsyncTaskFunc) (ACpuWorker    *worker,
                                    GVariant      *args,
