@@ -377,8 +377,10 @@ class ProcessTaskPoolExecutor:
             raise _refs._StopBootstrap()
         if max_workers is None:
             max_workers = os.cpu_count() or 1
-        if not isinstance(max_workers, int) or max_workers <= 0:
-            raise ValueError("max_workers must be greater than 0")
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int):
+            raise TypeError(f"max_workers must be an int or None, not {type(max_workers).__name__}")
+        if not 0 < max_workers < 2 ** 31:
+            raise ValueError(f"max_workers must be greater than 0 (and below 2**31), not {max_workers}")
         self._max_workers = max_workers
         self._cancel_when_shutdown = bool(cancel_tasks_when_shutdown)
         self._queue = queue

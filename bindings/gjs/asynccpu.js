@@ -311,6 +311,12 @@ function moduleUriOf(module) {
  */
 export class ProcessTaskPool {
     constructor({maxWorkers = 0, cancelTasksWhenShutdown = false} = {}) {
+        // GJS would wrap -1 to 4294967295 and GObject refuse it with a critical.
+        if (typeof maxWorkers !== 'number')
+            throw new TypeError(`asynccpu: maxWorkers must be a number, not ${typeof maxWorkers}`);
+        if (!Number.isInteger(maxWorkers) || maxWorkers < 0 || maxWorkers > 0x7fffffff)
+            throw new RangeError('asynccpu: maxWorkers must be an integer from 0 (the number of ' +
+                                 `CPUs) to ${0x7fffffff}, not ${maxWorkers}`);
         const gjs = GLib.file_read_link('/proc/self/exe');
         this.pool = ACpu.ProcessTaskPool.new([gjs, '-m', WORKER_PATH], maxWorkers);
         this.pool.cancel_tasks_when_shutdown = cancelTasksWhenShutdown;

@@ -262,6 +262,19 @@ class Worker(ACpu.Worker):
 Worker = override(Worker)
 
 
+# The range of the max-workers property (0: the number of CPUs).
+_MAX_WORKERS_LIMIT = 2 ** 31 - 1
+
+
+def _check_max_workers(max_workers):
+    # PyGObject would say "OverflowError: -1 not in range 0 to 4294967295".
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int):
+        raise TypeError(f"max_workers must be an int, not {type(max_workers).__name__}")
+    if not 0 <= max_workers <= _MAX_WORKERS_LIMIT:
+        raise ValueError(f"max_workers must be from 0 (the number of CPUs) to "
+                         f"{_MAX_WORKERS_LIMIT}, not {max_workers}")
+
+
 class ProcessTaskPool(ACpu.ProcessTaskPool):
     """The pool; see ``ACpu.ProcessTaskPool`` in the reference.
 
@@ -271,6 +284,16 @@ class ProcessTaskPool(ACpu.ProcessTaskPool):
         with ACpu.ProcessTaskPool.new(None, 4) as pool:
             print(pool.run('square', (7,)).unpack())
     """
+
+    def __init__(self, **kwargs):
+        if 'max_workers' in kwargs:
+            _check_max_workers(kwargs['max_workers'])
+        super().__init__(**kwargs)
+
+    @classmethod
+    def new(cls, worker_argv, max_workers):
+        _check_max_workers(max_workers)
+        return super().new(worker_argv, max_workers)
 
     def run(self, task_name, args=None, cancellable=None):
         return super().run(task_name, to_variant(args), cancellable)
