@@ -1,0 +1,277 @@
+/* test-worker-log.c — a worker's log records, logged again in the parent.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "acpu-worker-log-private.h"
+
+/* What the writer of a trapped child saw: one "KEY=value" per field of the
+ * last record (binary values as "KEY=<n bytes>"), and its level. */
+static GPtrArray *seen;
+static GLogLevelFlags seen_level;
+static guint seen_records;
+
+static GLogWriterOutput
+record_writer (GLogLevelFlags   log_level,
+               const GLogField *fields,
+               gsize            n_fields,
+               gpointer         user_data)
+{
+  g_clear_pointer (&seen, g_ptr_array_unref);
+  seen = g_ptr_array_new_with_free_func (g_free);
+  seen_level = log_level;
+  seen_records++;
+
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      if (fields[i].length < 0)
+        {
+          g_assert_true (g_utf8_validate (fields[i].value, -1, NULL));
+          g_ptr_array_add (seen, g_strdup_printf ("%s=%s", fields[i].key,
+                                                  (const char *) fields[i].value));
+        }
+      else
+        g_ptr_array_add (seen, g_strdup_printf ("%s=<%" G_GSSIZE_FORMAT " bytes>",
+                                                fields[i].key, fields[i].length));
+    }
+
+  return G_LOG_WRITER_HANDLED;
+}
+
+/* The value of @key in the last record, or NULL; asserts it came once. */
+static const char *
+seen_value (const char *key)
+{
+  const char *found = NULL;
+  gsize key_len = strlen (key);
+
+  g_assert_nonnull (seen);
+  for (guint i = 0; i < seen->len; i++)
+    {
+      const char *field = seen->pdata[i];
+
+      if (strncmp (field, key, key_len) == 0 && field[key_len] == '=')
+        {
+          g_assert_null (found);
+          found = field + key_len + 1;
+        }
+    }
+  return found;
+}
+
+/* A record as the wire gives it: pairs of key and NUL-terminated value. */
+static GVariant *
+record_new (const char *first_key,
+            ...)
+{
+  GVariantBuilder builder;
+  va_list args;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(say)"));
+  va_start (args, first_key);
+  for (const char *key = first_key; key != NULL; key = va_arg (args, const char *))
+    {
+      const char *value = va_arg (args, const char *);
+
+      g_variant_builder_add (&builder, "(s@ay)", key,
+                             g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, value,
+                                                        strlen (value), 1));
+    }
+  va_end (args);
+
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+static GVariant *
+record_new_len (const char *key,
+                const char *value,
+                gsize       len)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(say)"));
+  g_variant_builder_add (&builder, "(s@ay)", key,
+                         g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, value, len, 1));
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+static void
+test_worker_log_not_fatal (void)
+{
+  g_test_summary ("A worker's warning, critical or error is logged in a parent whose "
+                  "warnings are fatal (g_test_init(), G_DEBUG=fatal-warnings) and the "
+                  "parent goes on; before, the parent died of SIGTRAP");
+
+  if (g_test_subprocess ())
+    {
+      g_autoptr(GVariant) warning = record_new ("MESSAGE", "worker warned", "GLIB_DOMAIN", "W",
+                                                NULL);
+      g_autoptr(GVariant) critical = record_new ("MESSAGE", "worker critical", NULL);
+      g_autoptr(GVariant) error = record_new ("MESSAGE", "worker error", NULL);
+
+      /* What g_test_init() and G_DEBUG=fatal-warnings set. */
+      g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL);
+      acpu_worker_log_relay (G_LOG_LEVEL_WARNING, warning, 4242, "task-w");
+      acpu_worker_log_relay (G_LOG_LEVEL_CRITICAL, critical, 4242, NULL);
+      acpu_worker_log_relay (G_LOG_LEVEL_ERROR | G_LOG_FLAG_FATAL, error, 4242, NULL);
+      g_printerr ("still here\n");
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("*W-WARNING*worker warned*worker critical*worker error*still here*");
+}
+
+static void
+test_worker_log_fields (void)
+{
+  g_test_summary ("Forged and reserved field names are dropped, text is made valid UTF-8, "
+                  "and the parent adds the worker's pid, task and priority");
+
+  if (g_test_subprocess ())
+    {
+      static const char binary[] = { 'a', '\0', 'b' };
+      g_autoptr(GVariant) record = NULL;
+      g_autoptr(GVariant) bin = record_new_len ("BLOB", binary, sizeof binary);
+      g_autofree char *long_key = g_strnfill (ACPU_WORKER_LOG_MAX_KEY + 1, 'K');
+      g_autofree char *max_key = g_strnfill (ACPU_WORKER_LOG_MAX_KEY, 'K');
+
+      g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL);
+      g_log_set_writer_func (record_writer, NULL, NULL);
+
+      record = record_new ("MESSAGE", "caf\xe9 au lait",
+                           "X=1\nACPU_WORKER_PID", "1",
+                           "ACPU_WORKER_PID", "1",
+                           "ACPU_TASK", "forged",
+                           "SYSLOG_IDENTIFIER", "sshd",
+                           "SYSLOG_PID", "1",
+                           "PRIORITY", "0",
+                           "GLIB_OLD_LOG_API", "0",
+                           "_PID", "1",
+                           "1ABC", "x",
+                           "lower", "x",
+                           "A B", "x",
+                           "",  "x",
+                           long_key, "x",
+                           max_key, "kept",
+                           "MESSAGE", "second message",
+                           "GLIB_DOMAIN", "Dom\xff",
+                           "CODE_FUNC", "f\xc3",
+                           NULL);
+      acpu_worker_log_relay (G_LOG_LEVEL_WARNING, record, 4242, "my-task");
+
+      g_assert_cmpuint (seen_records, ==, 1);
+      g_assert_cmpint (seen_level, ==, G_LOG_LEVEL_WARNING);
+      g_assert_cmpstr (seen_value ("GLIB_OLD_LOG_API"), ==, "1");
+      g_assert_cmpstr (seen->pdata[0], ==, "GLIB_OLD_LOG_API=1");
+      g_assert_cmpstr (seen_value ("MESSAGE"), ==, "caf\xef\xbf\xbd au lait");
+      g_assert_cmpstr (seen_value ("ACPU_WORKER_PID"), ==, "4242");
+      g_assert_cmpstr (seen_value ("ACPU_TASK"), ==, "my-task");
+      g_assert_cmpstr (seen_value ("PRIORITY"), ==, "4");
+      g_assert_cmpstr (seen_value ("GLIB_DOMAIN"), ==, "Dom\xef\xbf\xbd");
+      g_assert_cmpstr (seen_value ("CODE_FUNC"), ==, "f\xef\xbf\xbd");
+      g_assert_cmpstr (seen_value (max_key), ==, "kept");
+      g_assert_null (seen_value ("SYSLOG_IDENTIFIER"));
+      g_assert_null (seen_value ("SYSLOG_PID"));
+      g_assert_null (seen_value ("_PID"));
+      g_assert_null (seen_value ("1ABC"));
+      g_assert_null (seen_value ("lower"));
+      g_assert_null (seen_value (long_key));
+      g_assert_null (seen_value ("ACPU_LOG_TRUNCATED"));
+      /* Nothing else: the marker, MESSAGE, three kept fields, the three added. */
+      g_assert_cmpuint (seen->len, ==, 8);
+      for (guint i = 0; i < seen->len; i++)
+        g_assert_null (strchr (seen->pdata[i], '\n'));
+
+      /* A worker's error: a critical here, the journal's priority of an error. */
+      acpu_worker_log_relay (G_LOG_LEVEL_ERROR | G_LOG_FLAG_FATAL, bin, 17, NULL);
+      g_assert_cmpuint (seen_records, ==, 2);
+      g_assert_cmpint (seen_level, ==, G_LOG_LEVEL_CRITICAL);
+      g_assert_cmpstr (seen_value ("PRIORITY"), ==, "3");
+      g_assert_cmpstr (seen_value ("BLOB"), ==, "<3 bytes>");
+      g_assert_cmpstr (seen_value ("MESSAGE"), ==, "");
+      g_assert_null (seen_value ("ACPU_TASK"));
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
+static void
+test_worker_log_caps (void)
+{
+  g_test_summary ("A huge record is cut to ACPU_WORKER_LOG_MAX_RECORD bytes of values, "
+                  "MESSAGE first and at a character's start, and says it was cut");
+
+  if (g_test_subprocess ())
+    {
+      gsize big = 4 * ACPU_WORKER_LOG_MAX_RECORD;
+      g_autoptr(GString) message = g_string_sized_new (big);
+      g_autofree char *other = g_strnfill (big, 'o');
+      g_autoptr(GVariant) record = NULL;
+      g_autofree char *total = NULL;
+      const char *delivered;
+      gsize values = 0;
+
+      while (message->len < big)
+        g_string_append (message, "\xc3\xa9"); /* é: two bytes, cut between them */
+      g_string_prepend_c (message, 'x');
+      total = g_strdup_printf ("%" G_GSIZE_FORMAT, message->len + big);
+
+      g_log_set_writer_func (record_writer, NULL, NULL);
+      record = record_new ("OTHER", other, "MESSAGE", message->str, NULL);
+      acpu_worker_log_relay (G_LOG_LEVEL_MESSAGE, record, 1, NULL);
+
+      delivered = seen_value ("MESSAGE");
+      g_assert_nonnull (delivered);
+      g_assert_true (g_str_has_suffix (delivered, " bytes]"));
+      g_assert_nonnull (strstr (delivered, total));
+      g_assert_true (g_str_has_prefix (delivered, "x\xc3\xa9\xc3\xa9"));
+      g_assert_cmpstr (seen_value ("ACPU_LOG_TRUNCATED"), ==, total);
+      /* MESSAGE took the budget but for the byte of a split character. */
+      g_assert_cmpuint (strlen (seen_value ("OTHER")), <=, 1);
+
+      for (guint i = 0; i < seen->len; i++)
+        values += strlen (strchr (seen->pdata[i], '=') + 1);
+      g_assert_cmpuint (values, <, ACPU_WORKER_LOG_MAX_RECORD + 256);
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
+static void
+test_worker_log_key_ok (void)
+{
+  g_test_summary ("Field names follow the journal's rules");
+
+  g_assert_true (acpu_worker_log_key_ok ("MESSAGE"));
+  g_assert_true (acpu_worker_log_key_ok ("A_1"));
+  g_assert_false (acpu_worker_log_key_ok (""));
+  g_assert_false (acpu_worker_log_key_ok ("_SYSTEMD_UNIT"));
+  g_assert_false (acpu_worker_log_key_ok ("9LIVES"));
+  g_assert_false (acpu_worker_log_key_ok ("Message"));
+  g_assert_false (acpu_worker_log_key_ok ("X=1\nACPU_WORKER_PID"));
+  g_assert_false (acpu_worker_log_key_ok ("CAF\xc3\x89"));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+
+  g_test_add_func ("/acpu/worker-log/not-fatal", test_worker_log_not_fatal);
+  g_test_add_func ("/acpu/worker-log/fields", test_worker_log_fields);
+  g_test_add_func ("/acpu/worker-log/caps", test_worker_log_caps);
+  g_test_add_func ("/acpu/worker-log/key-ok", test_worker_log_key_ok);
+
+  return g_test_run ();
+}
