@@ -96,7 +96,11 @@ typedef struct
   GByteArray *buf;
   gsize       head;          /* bytes of buf already written */
   GArray     *fds;           /* ACpuWireFdMark, by offset */
-  gboolean    can_pass_fds;
+  gboolean    can_pass_fds;  /* large values go in memfds: set only when the peer
+                              * is a local Unix socket that takes descriptors
+                              * (the worker's HELLO_CAN_RECEIVE_FDS) */
+  gboolean    not_socket;    /* the fd is a pipe or a tty: write(), no descriptors;
+                              * found out by acpu_wire_out_flush() */
   gsize       memfd_threshold;
 } ACpuWireOut;
 
@@ -139,6 +143,9 @@ gboolean  acpu_wire_out_flush     (ACpuWireOut        *out,
                                    int                 fd,
                                    GError            **error);
 
+/* Whether @fd is an AF_UNIX socket: the only channel that carries memfds. */
+gboolean  acpu_wire_fd_is_unix_socket (int            fd);
+
 /* Incoming bytes and descriptors, parsed into validated messages. */
 typedef struct
 {
@@ -148,7 +155,10 @@ typedef struct
   ACpuWireReader  reader;
   guint64         max_size;
   gsize           preamble;  /* bytes skipped before the magic */
-  gboolean        dontwait;  /* read without blocking on a blocking fd (MSG_DONTWAIT) */
+  gboolean        dontwait;  /* read without blocking on a blocking fd (MSG_DONTWAIT,
+                              * or a poll() first when the fd is not a socket) */
+  gboolean        not_socket; /* the fd is a pipe or a tty: read(), no descriptors;
+                               * found out by acpu_wire_in_read() */
 } ACpuWireIn;
 
 void      acpu_wire_in_init       (ACpuWireIn         *in,

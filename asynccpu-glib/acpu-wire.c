@@ -40,6 +40,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -81,6 +82,7 @@ acpu_wire_out_init (ACpuWireOut *out,
   out->head = 0;
   out->fds = g_array_new (FALSE, FALSE, sizeof (ACpuWireFdMark));
   out->can_pass_fds = can_pass_fds;
+  out->not_socket = FALSE;
   out->memfd_threshold = ACPU_WIRE_MEMFD_THRESHOLD;
 }
 
@@ -512,8 +514,72 @@ acpu_wire_out_consume (ACpuWireOut *out,
     }
 }
 
-/* Writes as much as @fd takes. Returns FALSE with @error on a real failure;
- * when a non-blocking @fd is full, returns TRUE with bytes still pending. */
+/* Writes @len bytes at @data to @fd once, with @pass_fd (or -1) on the first
+ * byte: sendmsg() on a socket, so that a peer gone away is EPIPE and never
+ * SIGPIPE; write() on a pipe or a tty (a launcher's relay), found out by
+ * sendmsg()'s ENOTSOCK and remembered in @out. A worker writing to a pipe
+ * whose reader is gone gets SIGPIPE unless it ignores it, and dies of it:
+ * what a worker whose pool is gone should do anyway. Any thread; the caller
+ * holds whatever lock serializes writes to @out. */
+static gssize
+acpu_wire_out_write (ACpuWireOut  *out,
+                     int           fd,
+                     const guint8 *data,
+                     gsize         len,
+                     int           pass_fd)
+{
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE (sizeof (int))];
+  } control;
+  struct msghdr msg = { 0 };
+  struct iovec iov;
+  gssize n;
+
+  if (out->not_socket)
+    {
+      if (pass_fd >= 0)
+        {
+          errno = ENOTSOCK;
+          return -1;
+        }
+      return write (fd, data, len);
+    }
+
+  iov.iov_base = (gpointer) data;
+  iov.iov_len = len;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+
+  if (pass_fd >= 0)
+    {
+      struct cmsghdr *cmsg;
+
+      memset (&control, 0, sizeof control);
+      msg.msg_control = control.buf;
+      msg.msg_controllen = sizeof control.buf;
+      cmsg = CMSG_FIRSTHDR (&msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN (sizeof (int));
+      memcpy (CMSG_DATA (cmsg), &pass_fd, sizeof (int));
+    }
+
+  n = sendmsg (fd, &msg, MSG_NOSIGNAL);
+  if (n < 0 && errno == ENOTSOCK)
+    {
+      out->not_socket = TRUE;
+      return acpu_wire_out_write (out, fd, data, len, pass_fd);
+    }
+  return n;
+}
+
+/* Writes as much as @fd takes, each memfd on the first byte of its frame.
+ * Returns FALSE with @error on a real failure (a memfd to send on a channel
+ * that is not a socket is one: can_pass_fds was set wrongly); when a
+ * non-blocking @fd is full, returns TRUE with bytes still pending. Any
+ * thread; the caller holds the lock that serializes writes to @out (the
+ * pool's per-worker out_lock, the worker's out_lock). */
 gboolean
 acpu_wire_out_flush (ACpuWireOut  *out,
                      int           fd,
@@ -521,49 +587,26 @@ acpu_wire_out_flush (ACpuWireOut  *out,
 {
   while (out->head < out->buf->len)
     {
-      union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE (sizeof (int))];
-      } control;
-      struct msghdr msg = { 0 };
-      struct iovec iov;
       gsize end = out->buf->len;
-      gboolean with_fd = FALSE;
+      int pass_fd = -1;
       gssize n;
 
       if (out->fds->len > 0)
         {
           ACpuWireFdMark *mark = &g_array_index (out->fds, ACpuWireFdMark, 0);
 
+          /* Only the frame's first byte carries the descriptor: the peer
+           * then gets it with the recvmsg() that reads that byte. */
           if (mark->offset == out->head)
-            with_fd = TRUE;
+            {
+              pass_fd = mark->fd;
+              end = out->head + 1;
+            }
           else
             end = mark->offset;
         }
 
-      iov.iov_base = out->buf->data + out->head;
-      iov.iov_len = end - out->head;
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-
-      if (with_fd)
-        {
-          struct cmsghdr *cmsg;
-          int mfd = g_array_index (out->fds, ACpuWireFdMark, 0).fd;
-
-          /* Only the frame's first byte carries the descriptor. */
-          iov.iov_len = 1;
-          memset (&control, 0, sizeof control);
-          msg.msg_control = control.buf;
-          msg.msg_controllen = sizeof control.buf;
-          cmsg = CMSG_FIRSTHDR (&msg);
-          cmsg->cmsg_level = SOL_SOCKET;
-          cmsg->cmsg_type = SCM_RIGHTS;
-          cmsg->cmsg_len = CMSG_LEN (sizeof (int));
-          memcpy (CMSG_DATA (cmsg), &mfd, sizeof (int));
-        }
-
-      n = sendmsg (fd, &msg, MSG_NOSIGNAL);
+      n = acpu_wire_out_write (out, fd, out->buf->data + out->head, end - out->head, pass_fd);
       if (n < 0)
         {
           int errsv = errno;
@@ -577,9 +620,9 @@ acpu_wire_out_flush (ACpuWireOut  *out,
           return FALSE;
         }
 
-      if (with_fd)
+      if (pass_fd >= 0)
         {
-          close (g_array_index (out->fds, ACpuWireFdMark, 0).fd);
+          close (pass_fd);
           g_array_remove_index (out->fds, 0);
         }
 
@@ -587,6 +630,16 @@ acpu_wire_out_flush (ACpuWireOut  *out,
     }
 
   return TRUE;
+}
+
+/* Any thread, no lock: a getsockname() on @fd. */
+gboolean
+acpu_wire_fd_is_unix_socket (int fd)
+{
+  struct sockaddr_storage addr;
+  socklen_t len = sizeof addr;
+
+  return getsockname (fd, (struct sockaddr *) &addr, &len) == 0 && addr.ss_family == AF_UNIX;
 }
 
 /* Reading ------------------------------------------------------------------ */
@@ -603,6 +656,7 @@ acpu_wire_in_init (ACpuWireIn     *in,
   in->max_size = max_size;
   in->preamble = 0;
   in->dontwait = FALSE;
+  in->not_socket = FALSE;
 }
 
 void
@@ -678,12 +732,20 @@ acpu_wire_in_want (ACpuWireIn *in)
   return READ_CHUNK;
 }
 
-/* Reads once from @fd. Returns the number of bytes read, 0 at end of stream,
- * or -1 with @error set (G_IO_ERROR_WOULD_BLOCK when there is nothing yet). */
-gssize
-acpu_wire_in_read (ACpuWireIn  *in,
-                   int          fd,
-                   GError     **error)
+/* Reads up to @len bytes into @data from @fd once, taking the descriptors
+ * that come along: recvmsg() on a socket; read() on a pipe or a tty, found
+ * out by recvmsg()'s ENOTSOCK and remembered in @in (no descriptors can come
+ * that way). With dontwait on a pipe, a poll() first: no other thread reads
+ * @in's fd at the same time (the caller's lock), so what poll() saw is still
+ * there for read(). Returns what recvmsg()/read() does, errno set; -1 with
+ * @error set (and errno 0) when the descriptors that came are refused. Any
+ * thread; the caller holds the lock that serializes reads of @in. */
+static gssize
+acpu_wire_in_recv (ACpuWireIn   *in,
+                   int           fd,
+                   guint8       *data,
+                   gsize         len,
+                   GError      **error)
 {
   union {
     struct cmsghdr align;
@@ -691,16 +753,31 @@ acpu_wire_in_read (ACpuWireIn  *in,
   } control;
   struct msghdr msg = { 0 };
   struct iovec iov;
-  gsize want, at;
   gssize n;
 
-  acpu_wire_in_compact (in);
-  want = acpu_wire_in_want (in);
-  at = in->buf->len;
-  g_byte_array_set_size (in->buf, at + want);
+  if (in->not_socket)
+    {
+      if (in->dontwait)
+        {
+          struct pollfd pfd = { .fd = fd, .events = POLLIN };
+          int r;
 
-  iov.iov_base = in->buf->data + at;
-  iov.iov_len = want;
+          while ((r = poll (&pfd, 1, 0)) < 0 && errno == EINTR)
+            ;
+          if (r == 0)
+            {
+              errno = EAGAIN;
+              return -1;
+            }
+        }
+      do
+        n = read (fd, data, len);
+      while (n < 0 && errno == EINTR);
+      return n;
+    }
+
+  iov.iov_base = data;
+  iov.iov_len = len;
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control.buf;
@@ -710,17 +787,13 @@ acpu_wire_in_read (ACpuWireIn  *in,
     n = recvmsg (fd, &msg, MSG_CMSG_CLOEXEC | (in->dontwait ? MSG_DONTWAIT : 0));
   while (n < 0 && errno == EINTR);
 
-  if (n < 0)
+  if (n < 0 && errno == ENOTSOCK)
     {
-      int errsv = errno;
-
-      g_byte_array_set_size (in->buf, at);
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                   "Could not read from the channel: %s", g_strerror (errsv));
-      return -1;
+      in->not_socket = TRUE;
+      return acpu_wire_in_recv (in, fd, data, len, error);
     }
-
-  g_byte_array_set_size (in->buf, at + n);
+  if (n < 0)
+    return n;
 
   for (struct cmsghdr *cmsg = CMSG_FIRSTHDR (&msg); cmsg; cmsg = CMSG_NXTHDR (&msg, cmsg))
     {
@@ -740,7 +813,10 @@ acpu_wire_in_read (ACpuWireIn  *in,
                 close (rfd);
             }
           if (!ok)
-            return -1;
+            {
+              errno = 0;
+              return -1;
+            }
         }
     }
 
@@ -748,9 +824,45 @@ acpu_wire_in_read (ACpuWireIn  *in,
     {
       g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
                            "The peer sent more descriptors than a frame may carry");
+      errno = 0;
       return -1;
     }
 
+  return n;
+}
+
+/* Reads once from @fd into the end of @in's buffer: at most the rest of the
+ * frame being read (acpu_wire_in_want()), so memory grows with what really
+ * arrives. Returns the number of bytes read, 0 at end of stream, or -1 with
+ * @error set (G_IO_ERROR_WOULD_BLOCK when there is nothing yet). Any thread;
+ * the caller holds the lock that serializes reads of @in (the pool's I/O
+ * thread owns its @in; the worker's in_lock). */
+gssize
+acpu_wire_in_read (ACpuWireIn  *in,
+                   int          fd,
+                   GError     **error)
+{
+  gsize want, at;
+  gssize n;
+
+  acpu_wire_in_compact (in);
+  want = acpu_wire_in_want (in);
+  at = in->buf->len;
+  g_byte_array_set_size (in->buf, at + want);
+
+  n = acpu_wire_in_recv (in, fd, in->buf->data + at, want, error);
+  if (n < 0)
+    {
+      int errsv = errno;
+
+      g_byte_array_set_size (in->buf, at);
+      if (errsv != 0)
+        g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                     "Could not read from the channel: %s", g_strerror (errsv));
+      return -1;
+    }
+
+  g_byte_array_set_size (in->buf, at + n);
   return n;
 }
 

@@ -40,6 +40,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "acpu-error.h"
@@ -134,6 +135,8 @@ struct _ACpuWorker
   GMutex          in_lock;       /* guards in and in_ended; taken before lock */
   ACpuWireIn      in;
   gboolean        in_ended;
+  guint64         in_messages;   /* messages read so far */
+  gboolean        started_by_env; /* ACPU_WORKER=1 was set: for the words on a bad channel */
 
   GMutex          lock;          /* guards what follows */
   GQueue          pending;       /* ACpuWorkerJob */
@@ -596,9 +599,31 @@ acpu_worker_hang_up (ACpuWorker *self,
   g_mutex_unlock (&self->lock);
 }
 
+/* Says on stderr why the channel is of no use, in words for a person who
+ * ran a worker program by hand or with an inherited ACPU_WORKER=1. Either
+ * thread, with in_lock held (it reads in_messages). */
+static void
+acpu_worker_channel_unusable (ACpuWorker *self,
+                              const char *what)
+{
+  const char *prgname = g_get_prgname () ? g_get_prgname () : "acpu-worker";
+
+  if (self->in_messages > 0)
+    g_printerr ("%s: %s\n", prgname, what);
+  else
+    g_printerr ("%s: %s, before a single message: standard input does not speak the "
+                "asynccpu-glib protocol%s\n", prgname, what,
+                self->started_by_env ? " (ACPU_WORKER=1 inherited by a program that no "
+                                       "pool started?)" : "");
+}
+
 /* Reads what the channel has and takes each message in it. The main thread
  * calls this while it is idle, the control thread while a task runs; a
- * thread that finds nothing to read (the other was first) returns at once. */
+ * thread that finds nothing to read (the other was first) returns at once.
+ * Takes in_lock, then lock for each message. The end of the channel between
+ * frames is the pool hanging up (exit status 0); in the middle of a frame, or
+ * bytes that are not the protocol, end the worker with status 1 and a word on
+ * stderr. */
 static void
 acpu_worker_read_channel (ACpuWorker *self)
 {
@@ -615,13 +640,18 @@ acpu_worker_read_channel (ACpuWorker *self)
     goto out;
   if (n <= 0)
     {
+      gboolean clean = self->in.buf->len == self->in.head;
+
+      if (!clean)
+        acpu_worker_channel_unusable (self, "the channel ended in the middle of a frame");
       self->in_ended = TRUE;
-      acpu_worker_hang_up (self, TRUE);
+      acpu_worker_hang_up (self, clean);
       goto out;
     }
 
   while (acpu_wire_in_next (&self->in, &msg, &error))
     {
+      self->in_messages++;
       g_mutex_lock (&self->lock);
       acpu_worker_take_message_locked (self, &msg);
       g_mutex_unlock (&self->lock);
@@ -631,7 +661,7 @@ acpu_worker_read_channel (ACpuWorker *self)
   if (error != NULL)
     {
       /* The pool speaks the protocol or nothing: stop serving. */
-      g_printerr ("acpu-worker: %s\n", error->message);
+      acpu_worker_channel_unusable (self, error->message);
       self->in_ended = TRUE;
       acpu_worker_hang_up (self, FALSE);
     }
@@ -981,24 +1011,72 @@ acpu_worker_control_thread (gpointer data)
 
 /* Start-up ----------------------------------------------------------------- */
 
-static gboolean
-acpu_worker_is_unix_socket (int fd)
+/* Main thread, at start-up. Why descriptor @fd (0 or 1), whose fstat() is
+ * @st, cannot be a pool's channel, or NULL when it can: a Unix socket (a
+ * local pool, bwrap), a pipe (ssh) or, for standard output only, a terminal
+ * that is not this session's controlling terminal (the pty `srun -u` gives).
+ * A terminal on standard input, /dev/null, a regular file, or standard output
+ * on the terminal of the session (a person's shell) is never a pool. */
+static const char *
+acpu_worker_channel_problem (int                fd,
+                             const struct stat *st)
 {
-  struct sockaddr_storage addr;
-  socklen_t len = sizeof addr;
-
-  return getsockname (fd, (struct sockaddr *) &addr, &len) == 0 && addr.ss_family == AF_UNIX;
+  if (isatty (fd))
+    {
+      if (fd == 0)
+        return "standard input is a terminal";
+      if (tcgetsid (fd) >= 0 && tcgetsid (fd) == getsid (0))
+        return "standard output is this session's terminal";
+      return NULL;
+    }
+  if (S_ISSOCK (st->st_mode) || S_ISFIFO (st->st_mode))
+    return NULL;
+  if (S_ISCHR (st->st_mode))
+    return fd == 0 ? "standard input is a device (/dev/null?), not a pipe or a socket"
+                   : "standard output is a device (/dev/null?), not a pipe, socket or pty";
+  if (S_ISREG (st->st_mode))
+    return fd == 0 ? "standard input is a file, not a pipe or a socket"
+                   : "standard output is a file, not a pipe, socket or pty";
+  return fd == 0 ? "standard input is not a pipe or a socket"
+                 : "standard output is not a pipe, socket or pty";
 }
 
-/* Moves the channel off fds 0 and 1: fd 1 goes to stderr, fd 0 to /dev/null. */
+/* Main thread, at start-up. A pty for the channel (`srun -u` gives one for
+ * standard output) must pass every byte as it is: raw mode, as cfmakeraw()
+ * sets it (no output processing, so no \n → \r\n; no echo; no signals). */
 static gboolean
-acpu_worker_take_stdio (ACpuWorker *self)
+acpu_worker_make_raw (int fd)
 {
-  struct stat st_in, st_out;
+  struct termios tio;
+
+  if (!isatty (fd))
+    return TRUE;
+  if (tcgetattr (fd, &tio) < 0)
+    return FALSE;
+  cfmakeraw (&tio);
+  return tcsetattr (fd, TCSANOW, &tio) == 0;
+}
+
+/* Main thread, at start-up. Moves the channel off fds 0 and 1: fd 1 goes to
+ * stderr, fd 0 to /dev/null. Returns FALSE with *@problem set when standard
+ * input and output cannot be a channel. */
+static gboolean
+acpu_worker_take_stdio (ACpuWorker  *self,
+                        const char **problem)
+{
+  struct stat st_in, st_out, st_err;
   int null_fd, flags;
 
-  if (isatty (0) || fstat (0, &st_in) < 0 || fstat (1, &st_out) < 0 ||
-      !(S_ISSOCK (st_in.st_mode) || S_ISFIFO (st_in.st_mode)))
+  *problem = NULL;
+  if (fstat (0, &st_in) < 0 || fstat (1, &st_out) < 0)
+    {
+      *problem = "standard input or output is closed";
+      return FALSE;
+    }
+  *problem = acpu_worker_channel_problem (0, &st_in);
+  if (*problem == NULL)
+    *problem = acpu_worker_channel_problem (1, &st_out);
+  if (*problem != NULL)
     return FALSE;
 
   self->in_fd = fcntl (0, F_DUPFD_CLOEXEC, 3);
@@ -1007,7 +1085,15 @@ acpu_worker_take_stdio (ACpuWorker *self)
   else
     self->out_fd = fcntl (1, F_DUPFD_CLOEXEC, 3);
   if (self->in_fd < 0 || self->out_fd < 0)
-    return FALSE;
+    {
+      *problem = "no descriptor left for the channel";
+      return FALSE;
+    }
+  if (!acpu_worker_make_raw (self->out_fd))
+    {
+      *problem = "standard output is a terminal that cannot be put in raw mode";
+      return FALSE;
+    }
 
   /* Blocking writes: a reply waits for a pool slow to read. Reads follow a
    * poll and do not wait (ACpuWireIn.dontwait). */
@@ -1017,8 +1103,13 @@ acpu_worker_take_stdio (ACpuWorker *self)
   fcntl (self->out_fd, F_SETFL, flags & ~O_NONBLOCK);
 
   fflush (stdout);
+  null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  /* A launcher may give standard error the channel's pty too: then what a
+   * task prints must not go there. */
+  if (fstat (2, &st_err) == 0 && st_err.st_dev == st_out.st_dev &&
+      st_err.st_ino == st_out.st_ino && st_err.st_rdev == st_out.st_rdev && null_fd >= 0)
+    dup2 (null_fd, 2);
   dup2 (2, 1);
-  null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_fd >= 0)
     {
       dup2 (null_fd, 0);
@@ -1050,6 +1141,7 @@ acpu_worker_run (ACpuWorker *worker)
   g_autofree const char **names = NULL;
   ACpuWorker *self = worker;
   gboolean can_pass_fds;
+  const char *problem;
   const char *env;
 
   g_return_val_if_fail (ACPU_IS_WORKER (worker), 1);
@@ -1063,23 +1155,30 @@ acpu_worker_run (ACpuWorker *worker)
       return 1;
     }
 
-  if (!acpu_worker_take_stdio (self))
+  if (!acpu_worker_take_stdio (self, &problem))
     {
       close (g_steal_fd (&self->wake_fd));
       close (g_steal_fd (&self->timer_fd));
-      g_printerr ("%s: this program is an asynccpu-glib worker; an ACpuProcessTaskPool "
-                  "starts it with a socket on its standard input and output\n",
-                  g_get_prgname () ? g_get_prgname () : "acpu-worker");
+      g_printerr ("%s: %s. This program is an asynccpu-glib worker here%s: an "
+                  "ACpuProcessTaskPool starts it with a socket or pipes on its standard "
+                  "input and output\n",
+                  g_get_prgname () ? g_get_prgname () : "acpu-worker", problem,
+                  g_strcmp0 (g_getenv ("ACPU_WORKER"), "1") == 0
+                    ? " because ACPU_WORKER=1 is in its environment" : "");
       return 2;
     }
 
   env = g_getenv ("ACPU_MAX_MESSAGE_SIZE");
   if (env != NULL && g_ascii_strtoull (env, NULL, 10) > 0)
     self->max_size = g_ascii_strtoull (env, NULL, 10);
+  self->started_by_env = g_strcmp0 (g_getenv ("ACPU_WORKER"), "1") == 0;
   g_unsetenv ("ACPU_WORKER");
   g_unsetenv ("ACPU_MAX_MESSAGE_SIZE");
 
-  can_pass_fds = self->in_fd == self->out_fd && acpu_worker_is_unix_socket (self->in_fd);
+  /* Memfds only on a local Unix socket: a relay (ssh's pipes, srun's pty)
+   * would drop them. The hello tells the pool, which then sends values
+   * inline too. */
+  can_pass_fds = self->in_fd == self->out_fd && acpu_wire_fd_is_unix_socket (self->in_fd);
   acpu_wire_out_init (&self->out, can_pass_fds);
 
   self->context = g_main_context_ref_thread_default ();
@@ -1123,6 +1222,7 @@ acpu_worker_run (ACpuWorker *worker)
   g_clear_pointer (&self->jobs_source, g_source_unref);
   acpu_wire_in_clear (&self->in);
   self->in_ended = FALSE;
+  self->in_messages = 0;
   self->busy = FALSE;
   close (g_steal_fd (&self->wake_fd));
   close (g_steal_fd (&self->timer_fd));
