@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,16 +101,30 @@ cmp_double (const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
+/* The finite values of @values, sorted: a trial that failed (NAN) is left
+ * out of every summary. */
+static GArray *
+finite_sorted (GArray *values)
+{
+  GArray *copy = g_array_new (FALSE, FALSE, sizeof (double));
+
+  for (guint i = 0; i < values->len; i++)
+    if (isfinite (g_array_index (values, double, i)))
+      g_array_append_val (copy, g_array_index (values, double, i));
+  g_array_sort (copy, cmp_double);
+  return copy;
+}
+
+/* The median of the finite values, NAN when there is none (printed as a
+ * failure, never as 0). */
 static double
 median (GArray *values)
 {
-  g_autoptr(GArray) copy = NULL;
-  guint n = values->len;
+  g_autoptr(GArray) copy = finite_sorted (values);
+  guint n = copy->len;
 
   if (n == 0)
-    return 0;
-  copy = g_array_copy (values);
-  g_array_sort (copy, cmp_double);
+    return NAN;
   if (n % 2 == 1)
     return g_array_index (copy, double, n / 2);
   return (g_array_index (copy, double, n / 2 - 1) + g_array_index (copy, double, n / 2)) / 2;
@@ -118,15 +133,34 @@ median (GArray *values)
 static double
 percentile (GArray *values, double p)
 {
-  g_autoptr(GArray) copy = NULL;
+  g_autoptr(GArray) copy = finite_sorted (values);
   guint i;
 
-  if (values->len == 0)
-    return 0;
-  copy = g_array_copy (values);
-  g_array_sort (copy, cmp_double);
+  if (copy->len == 0)
+    return NAN;
   i = (guint) (p / 100.0 * (copy->len - 1) + 0.5);
   return g_array_index (copy, double, MIN (i, copy->len - 1));
+}
+
+/* @a / @b for two measured times or rates: NAN (a failed figure) unless both
+ * are positive and finite, so a probe that measured nothing never becomes a
+ * ratio of 0 or inf. */
+static double
+ratio (double a, double b)
+{
+  if (!(isfinite (a) && isfinite (b) && a > 0 && b > 0))
+    return NAN;
+  return a / b;
+}
+
+/* How much longer @a took than @base, in percent; NAN unless @base is a
+ * positive time. */
+static double
+overhead_pct (double a, double base)
+{
+  if (!(isfinite (a) && isfinite (base) && a > 0 && base > 0))
+    return NAN;
+  return (a - base) / base * 100.0;
 }
 
 static void
@@ -141,10 +175,17 @@ new_values (void)
   return g_array_new (FALSE, FALSE, sizeof (double));
 }
 
+/* One `name: value` line; a value that is not a number (a failed probe, a
+ * ratio with nothing to divide by) becomes a `# name: failed` comment, so
+ * a reader or a script never takes inf, nan or a 0 from a failure for a
+ * figure. */
 static void
 print_value (const char *name, double value, int decimals)
 {
-  printf ("%s: %.*f\n", name, decimals, value);
+  if (isfinite (value))
+    printf ("%s: %.*f\n", name, decimals, value);
+  else
+    printf ("# %s: failed (no valid measurement)\n", name);
   fflush (stdout);
 }
 
@@ -154,7 +195,16 @@ print_trials (const char *name, GArray *values, int decimals)
   g_autoptr(GString) s = g_string_new (NULL);
 
   for (guint i = 0; i < values->len; i++)
-    g_string_append_printf (s, "%s%.*f", i ? " " : "", decimals, g_array_index (values, double, i));
+    {
+      double v = g_array_index (values, double, i);
+
+      if (i > 0)
+        g_string_append_c (s, ' ');
+      if (isfinite (v))
+        g_string_append_printf (s, "%.*f", decimals, v);
+      else
+        g_string_append (s, "failed");
+    }
   printf ("# %s trials: %s\n", name, s->str);
 }
 
@@ -483,7 +533,7 @@ bench_rtt (void)
   print_trials ("rtt_floor_us", floor_, 1);
   print_value ("rtt_us", p, 1);
   print_value ("rtt_floor_us", f, 1);
-  print_value ("rtt_ratio", p / f, 2);
+  print_value ("rtt_ratio", ratio (p, f), 2);
   print_value ("rtt_sync_us", median (sync), 1);
 }
 
@@ -724,7 +774,7 @@ bench_throughput (void)
   print_trials ("throughput_chunked_per_s", chunked, 0);
   print_value ("throughput_per_s", p, 0);
   print_value ("gtask_per_s", g, 0);
-  print_value ("throughput_ratio", p / g, 3);
+  print_value ("throughput_ratio", ratio (p, g), 3);
   print_value ("throughput_chunked_per_s", median (chunked), 0);
   printf ("# lateness: 1 ms g_timeout on the caller's loop; primary = %u tasks submitted "
           "for %d us per idle iteration (G_PRIORITY_DEFAULT_IDLE); _burst = all from one callback\n",
@@ -851,7 +901,7 @@ bench_echo (void)
   print_trials ("echo64_floor_ms", floor_, 2);
   print_value ("echo64_ms", p, 2);
   print_value ("echo64_floor_ms", f, 2);
-  print_value ("echo64_ratio", p / f, 2);
+  print_value ("echo64_ratio", ratio (p, f), 2);
   print_value ("echo64_memcpy_ms", median (memcpy_), 2);
   /* What giving the caller new memory costs on this machine: the floor
    * reuses warm buffers, a result cannot. */
@@ -934,30 +984,37 @@ bench_cold (void)
   print_trials ("cold_floor_ms", floor_, 2);
   print_value ("cold_ms", p, 2);
   print_value ("cold_floor_ms", f, 2);
-  print_value ("cold_ratio", p / f, 2);
+  print_value ("cold_ratio", ratio (p, f), 2);
 }
 
 /* scaling and overhead ----------------------------------------------------- */
 
 static volatile guint64 cpu_sink;
 
+/* How many rounds of acpu_bench_cpu () take @target_ms here, or 0 when no
+ * probe gave a usable time (then the caller reports the figures as failed).
+ * Main thread. Doubles the rounds until one call takes over 20 ms, then takes
+ * the median of three calls at that size; a probe that fails (a time of
+ * zero, or no size under 2^40 rounds reaching 20 ms) is tried again, three
+ * times in all. */
 static guint64
 calibrate_cpu (double target_ms)
 {
-  guint64 n = 1 << 20;
-
-  for (;;)
+  for (guint attempt = 0; attempt < 3; attempt++)
     {
-      gint64 start = now_us ();
-      double ms;
+      guint64 n;
 
-      cpu_sink ^= acpu_bench_cpu (n);
-      ms = (double) (now_us () - start) / 1000.0;
-      if (ms > 20)
+      for (n = 1 << 20; n <= (guint64) 1 << 40; n *= 2)
         {
-          /* Median of three at this size. */
-          double t[3] = { ms, 0, 0 };
+          gint64 start = now_us ();
+          double ms, t[3];
 
+          cpu_sink ^= acpu_bench_cpu (n);
+          ms = (double) (now_us () - start) / 1000.0;
+          if (ms <= 20)
+            continue;
+          /* Median of three at this size. */
+          t[0] = ms;
           for (int i = 1; i < 3; i++)
             {
               start = now_us ();
@@ -965,10 +1022,19 @@ calibrate_cpu (double target_ms)
               t[i] = (double) (now_us () - start) / 1000.0;
             }
           qsort (t, 3, sizeof (double), cmp_double);
-          return (guint64) (n * (target_ms / t[1]));
+          if (t[0] > 0 && isfinite (t[1]))
+            {
+              double rounds = n * (target_ms / t[1]);
+
+              if (rounds >= 1 && rounds < (double) ((guint64) 1 << 50))
+                return (guint64) rounds;
+            }
+          break;
         }
-      n *= 2;
+      printf ("# calibration: probe %u of 3 failed (n = %" G_GUINT64_FORMAT ")\n",
+              attempt + 1, n);
     }
+  return 0;
 }
 
 static double
@@ -1054,9 +1120,16 @@ bench_scaling (void)
   g_autoptr(GArray) threads = new_values ();
   g_autoptr(GArray) machine = new_values ();
   g_autoptr(GArray) efficiency = new_values ();
-  ACpuProcessTaskPool *pool1 = pool_new (1);
-  ACpuProcessTaskPool *pool2 = pool_new (2);
+  ACpuProcessTaskPool *pool1, *pool2;
   double a, b, c;
+
+  if (n == 0)
+    {
+      printf ("# scaling: failed: the CPU task could not be calibrated; no figures\n");
+      return;
+    }
+  pool1 = pool_new (1);
+  pool2 = pool_new (2);
 
   pool_run_many (pool1, "trivial", NULL, 1);
   pool_run_many (pool2, "trivial", NULL, 2);
@@ -1078,14 +1151,14 @@ bench_scaling (void)
         double d = cpu_threads_trial (n, k);
 
         add (threads, d);
-        add (machine, a / d);
-        add (efficiency, (b / c) / (a / d));
+        add (machine, ratio (a, d));
+        add (efficiency, ratio (ratio (b, c), ratio (a, d)));
       }
       add (inproc, a);
       add (one, b);
       add (two, c);
-      add (overheads, (b - a) / a * 100.0);
-      add (speedups, b / c);
+      add (overheads, overhead_pct (b, a));
+      add (speedups, ratio (b, c));
     }
   pool_shutdown (pool1);
   pool_shutdown (pool2);
@@ -1103,12 +1176,12 @@ bench_scaling (void)
   print_trials ("machine_speedup", machine, 3);
   print_value ("scaling_speedup", median (speedups), 3);
   print_value ("overhead_pct", median (overheads), 2);
-  print_value ("scaling_speedup_of_medians", median (one) / median (two), 3);
+  print_value ("scaling_speedup_of_medians", ratio (median (one), median (two)), 3);
   /* The same k calls on two threads of this process, right after: when the
    * machine itself gives less than 2, so can the pool. */
   print_value ("machine_speedup", median (machine), 3);
   print_value ("scaling_vs_machine", median (efficiency), 3);
-  print_value ("overhead_pct_of_medians", (median (one) - median (inproc)) / median (inproc) * 100.0, 2);
+  print_value ("overhead_pct_of_medians", overhead_pct (median (one), median (inproc)), 2);
 }
 
 /* memory ------------------------------------------------------------------- */
