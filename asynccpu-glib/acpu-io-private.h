@@ -15,6 +15,7 @@
 
 G_BEGIN_DECLS
 
-GMainContext *acpu_io_get_context (void);
+GMainContext *acpu_io_get_context    (void);
+guint         acpu_io_get_generation (void);
 
 G_END_DECLS
