@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -49,6 +50,9 @@
 
 /* How long tasks run before the control thread reads the channel for them. */
 #define CONTROL_DELAY_US 1000
+/* How often the control thread looks whether its parent is still the one
+ * that started it (a launcher killed may leave the channel open). */
+#define PARENT_POLL_MS 500
 
 /**
  * ACpuWorker:
@@ -130,6 +134,7 @@ struct _ACpuWorker
   gboolean        dispatching;   /* main thread only: inside the jobs source */
   int             wake_fd;       /* eventfd: the control thread stops reading, or ends */
   int             timer_fd;      /* timerfd: the control thread starts reading */
+  pid_t           parent;        /* getppid() at start-up */
   gint64          timer_armed;   /* main thread only: when timer_fd was last armed */
 
   GMutex          in_lock;       /* guards in and in_ended; taken before lock */
@@ -963,6 +968,28 @@ acpu_worker_drain (int fd)
     g_warning ("acpu-worker: could not read a wakeup: %s", g_strerror (errno));
 }
 
+/* Control thread, no lock. The process that started this worker is gone: a
+ * launcher SIGKILLed (ssh, srun, a shell), or the pool itself, while the
+ * channel may still look open (a relay that keeps the pipes, a grandchild
+ * that holds them). Nobody will read a result, and the task running may never
+ * look at its cancellable: end now, as acpu_worker_hang_up() does for a task
+ * that runs when the pool hangs up. A worker that leads its process group
+ * (the pool gives it one; ssh's session does) takes the group with it, so a
+ * task's children do not outlive it either. */
+static void
+acpu_worker_orphaned (ACpuWorker *self)
+{
+  g_printerr ("%s: the process that started this worker (pid %d) is gone; exiting\n",
+              g_get_prgname () ? g_get_prgname () : "acpu-worker", (int) self->parent);
+  if (getpgrp () == getpid ())
+    kill (0, SIGKILL);
+  _exit (1);
+}
+
+/* Control thread. Sleeps on the timer until tasks have run for
+ * CONTROL_DELAY_US, then reads the channel (taking in_lock) until the main
+ * thread kicks it through wake_fd; takes lock to look at busy and hung_up.
+ * Every PARENT_POLL_MS it also looks whether its parent changed. */
 static gpointer
 acpu_worker_control_thread (gpointer data)
 {
@@ -978,8 +1005,11 @@ acpu_worker_control_thread (gpointer data)
       };
       gboolean fired = FALSE;
 
-      while (poll (fds, G_N_ELEMENTS (fds), -1) < 0 && errno == EINTR)
+      while (poll (fds, G_N_ELEMENTS (fds), PARENT_POLL_MS) < 0 && errno == EINTR)
         ;
+
+      if (getppid () != self->parent)
+        acpu_worker_orphaned (self);
 
       if (fds[1].revents != 0)
         acpu_worker_drain (self->wake_fd);
@@ -1181,6 +1211,7 @@ acpu_worker_run (ACpuWorker *worker)
   can_pass_fds = self->in_fd == self->out_fd && acpu_wire_fd_is_unix_socket (self->in_fd);
   acpu_wire_out_init (&self->out, can_pass_fds);
 
+  self->parent = getppid ();
   self->context = g_main_context_ref_thread_default ();
   self->loop = g_main_loop_new (self->context, FALSE);
   acpu_wire_in_init (&self->in, ACPU_WIRE_READER_WORKER, self->max_size);
