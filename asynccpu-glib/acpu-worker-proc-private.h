@@ -17,11 +17,24 @@ G_BEGIN_DECLS
 
 /* One live worker process, seen from the pool: it spawns the process, does
  * the handshake, sends requests and cancels, reads and checks replies, kills
- * it, and tells when it is gone. It knows nothing of queues. Everything here
- * runs on the I/O thread (acpu-io-private.h), except what a caller uses to
- * run a task on an idle worker without the I/O thread (the pool's "offer"):
- * acpu_worker_proc_send_now(), has_task(), get_fd(), and
- * take_reply() between try_lock_input() and unlock_input(). */
+ * it, and tells when it is gone. It knows nothing of queues.
+ *
+ * Threads. Everything here runs on the I/O thread (acpu-io-private.h),
+ * which alone spawns (PR_SET_PDEATHSIG follows the thread that forked) and
+ * reads the channel, except what the pool's direct path uses to run a task
+ * on an idle worker without the I/O thread (acpu-pool-direct.c):
+ * acpu_worker_proc_send_now(), has_task() and get_fd() from a caller's
+ * thread, and claim_reply() from a caller's main context.
+ *
+ * Locks. `out_lock` guards the output side (taken inside send(),
+ * send_now(), cancel(), flush(), close()); `in_lock` guards the input side
+ * (taken by the I/O thread's reads and inside claim_reply()). Lock order,
+ * the same as in acpu-pool-private.h:
+ *
+ *   in_lock  →  the pool's core->lock (inside a claim function)  →  out_lock
+ *
+ * The I/O thread's callbacks (ready, reply, log, exited) run with in_lock
+ * held: they may take core->lock and send, never read this channel. */
 
 typedef struct _ACpuWorkerProc ACpuWorkerProc;
 
@@ -79,12 +92,17 @@ typedef enum
 void            acpu_worker_proc_pause_reading (ACpuWorkerProc               *proc,
                                                 gboolean                      paused);
 int             acpu_worker_proc_get_fd       (ACpuWorkerProc                *proc);
-gboolean        acpu_worker_proc_try_lock_input (ACpuWorkerProc              *proc);
-void            acpu_worker_proc_unlock_input (ACpuWorkerProc                *proc);
-ACpuWorkerProcReply acpu_worker_proc_take_reply (ACpuWorkerProc              *proc,
-                                                 guint64                      id,
-                                                 GVariant                   **value,
-                                                 GError                     **error);
+/* A caller's claim on a reply (acpu_worker_proc_claim_reply()): called with
+ * in_lock held; TRUE when the caller owns the request, and then the reply is
+ * its. */
+typedef gboolean (*ACpuWorkerProcClaimFunc) (gpointer user_data);
+
+ACpuWorkerProcReply acpu_worker_proc_claim_reply (ACpuWorkerProc          *proc,
+                                                  guint64                  id,
+                                                  ACpuWorkerProcClaimFunc  claim,
+                                                  gpointer                 claim_data,
+                                                  GVariant               **value,
+                                                  GError                 **error);
 void            acpu_worker_proc_cancel       (ACpuWorkerProc                *proc,
                                                guint64                        id);
 void            acpu_worker_proc_flush        (ACpuWorkerProc                *proc);
@@ -93,6 +111,7 @@ void            acpu_worker_proc_kill         (ACpuWorkerProc                *pr
                                                const GError                  *reason);
 GPid            acpu_worker_proc_get_pid      (ACpuWorkerProc                *proc);
 gboolean        acpu_worker_proc_is_ready     (ACpuWorkerProc                *proc);
+gboolean        acpu_worker_proc_is_started   (ACpuWorkerProc                *proc);
 gboolean        acpu_worker_proc_was_killed_from_outside (ACpuWorkerProc     *proc);
 gboolean        acpu_worker_proc_has_task     (ACpuWorkerProc                *proc,
                                                const char                    *name);

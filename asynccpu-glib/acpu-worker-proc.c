@@ -37,6 +37,7 @@
 #include <glib-unix.h>
 #include <gio/gunixinputstream.h>
 
+#include "acpu-checks-private.h"
 #include "acpu-error.h"
 #include "acpu-wire-private.h"
 #include "acpu-worker-proc-private.h"
@@ -88,7 +89,7 @@ struct _ACpuWorkerProc
   guint                    log_dropped;
   /* The input side: the I/O thread reads under in_lock, and so does a
    * caller waiting for the reply to a request it sent itself
-   * (acpu_worker_proc_take_reply()). What that caller leaves in `in` the
+   * (acpu_worker_proc_claim_reply()). What that caller leaves in `in` the
    * I/O thread parses (parse_pending), and a malformed reply it took is
    * reported there (pending_error). */
   GMutex                   in_lock;
@@ -233,6 +234,14 @@ gboolean
 acpu_worker_proc_is_ready (ACpuWorkerProc *self)
 {
   return self->ready && !self->closing && !self->channel_done && !self->process_done;
+}
+
+/* [io]: whether the worker finished its handshake, even if it is ending
+ * now. */
+gboolean
+acpu_worker_proc_is_started (ACpuWorkerProc *self)
+{
+  return self->ready;
 }
 
 /* Whether it died of a SIGKILL that we did not send for a reason of ours. */
@@ -384,7 +393,7 @@ acpu_worker_proc_finish_channel (ACpuWorkerProc *self)
   g_mutex_lock (&self->out_lock);
   self->channel_done = TRUE;
   /* Shut down, not closed: a caller may still poll the descriptor
-   * (acpu_worker_proc_take_reply()); it is closed with the last reference. */
+   * (acpu_worker_proc_claim_reply()); it is closed with the last reference. */
   if (self->fd >= 0)
     shutdown (self->fd, SHUT_RDWR);
   g_mutex_unlock (&self->out_lock);
@@ -865,59 +874,73 @@ acpu_worker_proc_get_fd (ACpuWorkerProc *self)
   return self->fd;
 }
 
-gboolean
-acpu_worker_proc_try_lock_input (ACpuWorkerProc *self)
-{
-  return g_mutex_trylock (&self->in_lock);
-}
-
-void
-acpu_worker_proc_unlock_input (ACpuWorkerProc *self)
-{
-  g_mutex_unlock (&self->in_lock);
-}
-
-/* With the input locked, from a caller's thread: reads what the channel has
- * and takes the reply to request @id if that is exactly what came, whole and
- * inline (@value or @error is set). Anything else — a log record, a partial
- * frame, a value in a memfd (mapping it may take milliseconds), the end of
- * the stream, a malformed reply — stays for the I/O thread, which the
- * caller must then wake: parse_pending is set. */
+/* [context] (a caller's), takes the input lock if it is free, and then
+ * core->lock inside @claim: reads what the channel has and takes the reply
+ * to request @id if that is exactly what came, whole and inline, and the
+ * caller wins the claim (@value or @error is set: TAKEN). @claim runs with
+ * the input lock held, after the reply was read and decoded and before it
+ * is consumed; it settles who owns the request (acpu-pool-direct.c). When it
+ * says no, the frame stays unread for the I/O thread, so nothing that came
+ * after it can overtake it.
+ *
+ * Anything else — the I/O thread reading this channel now, a log record, a
+ * partial frame, a value in a memfd (mapping it may take milliseconds), the
+ * end of the stream, a malformed reply, a lost claim — is OTHER and left to
+ * the I/O thread: what was read is marked for it to parse (parse_pending)
+ * and its context is woken. NONE: nothing has come yet. */
 ACpuWorkerProcReply
-acpu_worker_proc_take_reply (ACpuWorkerProc  *self,
-                             guint64          id,
-                             GVariant       **value,
-                             GError         **error)
+acpu_worker_proc_claim_reply (ACpuWorkerProc          *self,
+                              guint64                  id,
+                              ACpuWorkerProcClaimFunc  claim,
+                              gpointer                 claim_data,
+                              GVariant               **value,
+                              GError                 **error)
 {
   g_autoptr(GError) read_error = NULL;
+  ACpuWorkerProcReply reply = ACPU_WORKER_PROC_REPLY_OTHER;
   ACpuWireMessage msg;
   guint type, flags;
   guint64 frame_id;
-  gsize frame;
+  gsize frame, head;
   gssize n;
 
-  if (self->channel_done || self->pending_error != NULL)
+  ACPU_ASSERT_NOT_IO_THREAD ();
+
+  /* Held: the I/O thread is reading this channel, so it has the reply. */
+  if (!g_mutex_trylock (&self->in_lock))
     return ACPU_WORKER_PROC_REPLY_OTHER;
+
+  if (self->channel_done || self->pending_error != NULL)
+    goto out;
 
   n = acpu_wire_in_read (&self->in, self->fd, &read_error);
   if (n < 0 && g_error_matches (read_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) &&
       self->in.buf->len == self->in.head)
-    return ACPU_WORKER_PROC_REPLY_NONE;
+    {
+      reply = ACPU_WORKER_PROC_REPLY_NONE;
+      goto out;
+    }
 
   if (n <= 0 || !acpu_wire_in_peek (&self->in, &type, &flags, &frame_id, &frame) ||
       (type != ACPU_WIRE_RESULT && type != ACPU_WIRE_ERROR) || frame_id != id ||
       frame != self->in.buf->len - self->in.head ||
       (flags & ACPU_WIRE_FLAG_MEMFD) || !g_queue_is_empty (&self->in.fds))
-    {
-      g_atomic_int_set (&self->parse_pending, 1);
-      return ACPU_WORKER_PROC_REPLY_OTHER;
-    }
+    goto leave_to_io;
 
+  /* An inline frame with no descriptors: decoding it only moves `head`
+   * (the body is copied out), so putting `head` back un-reads it. */
+  head = self->in.head;
   if (!acpu_wire_in_next (&self->in, &msg, &read_error))
     {
       self->pending_error = g_steal_pointer (&read_error);
-      g_atomic_int_set (&self->parse_pending, 1);
-      return ACPU_WORKER_PROC_REPLY_OTHER;
+      goto leave_to_io;
+    }
+
+  if (!claim (claim_data))
+    {
+      acpu_wire_message_clear (&msg);
+      self->in.head = head;
+      goto leave_to_io;
     }
 
   if (msg.type == ACPU_WIRE_RESULT)
@@ -925,8 +948,15 @@ acpu_worker_proc_take_reply (ACpuWorkerProc  *self,
   else
     *error = acpu_wire_error_new (msg.domain, msg.code, msg.message);
   acpu_wire_message_clear (&msg);
+  reply = ACPU_WORKER_PROC_REPLY_TAKEN;
+  goto out;
 
-  return ACPU_WORKER_PROC_REPLY_TAKEN;
+leave_to_io:
+  g_atomic_int_set (&self->parse_pending, 1);
+  g_main_context_wakeup (self->context);
+out:
+  g_mutex_unlock (&self->in_lock);
+  return reply;
 }
 
 /* Stderr ------------------------------------------------------------------- */
