@@ -39,6 +39,7 @@
 
 #include "acpu-checks-private.h"
 #include "acpu-error.h"
+#include "acpu-error-private.h"
 #include "acpu-wire-private.h"
 #include "acpu-worker-proc-private.h"
 
@@ -87,6 +88,7 @@ struct _ACpuWorkerProc
   gint64                   log_window_start;
   guint                    log_count;
   guint                    log_dropped;
+  guint                    new_domains;  /* error domains it may still make; atomic */
   /* The input side: the I/O thread reads under in_lock, and so does a
    * caller waiting for the reply to a request it sent itself
    * (acpu_worker_proc_claim_reply()). What that caller leaves in `in` the
@@ -121,6 +123,7 @@ acpu_worker_proc_new (const char * const            *argv,
   self->argv = g_strdupv ((char **) argv);
   self->max_size = max_size;
   self->handshake_timeout_ms = handshake_timeout_ms;
+  self->new_domains = ACPU_ERROR_MAX_NEW_DOMAINS_PER_WORKER;
   self->callbacks = *callbacks;
   self->user_data = user_data;
   self->context = g_main_context_ref_thread_default ();
@@ -498,7 +501,8 @@ acpu_worker_proc_handle (ACpuWorkerProc  *self,
 
     case ACPU_WIRE_ERROR:
       {
-        g_autoptr(GError) error = acpu_wire_error_new (msg->domain, msg->code, msg->message);
+        g_autoptr(GError) error = acpu_error_new_remote (&self->new_domains, msg->domain,
+                                                         msg->code, msg->message);
         self->callbacks.reply (self, msg->id, NULL, error, self->user_data);
       }
       break;
@@ -946,7 +950,7 @@ acpu_worker_proc_claim_reply (ACpuWorkerProc          *self,
   if (msg.type == ACPU_WIRE_RESULT)
     *value = g_variant_ref (msg.value);
   else
-    *error = acpu_wire_error_new (msg.domain, msg.code, msg.message);
+    *error = acpu_error_new_remote (&self->new_domains, msg.domain, msg.code, msg.message);
   acpu_wire_message_clear (&msg);
   reply = ACPU_WORKER_PROC_REPLY_TAKEN;
   goto out;
