@@ -231,7 +231,16 @@ class _LoopBridge:
     the loop watches the context's descriptors with add_reader() and
     dispatches it. PyGObject cannot give a context's descriptors
     (MainContext.query() drops them), so they are read through ctypes; the
-    bridge checks what it reads and is not used when anything is off."""
+    bridge checks what it reads and is not used when anything is off.
+
+    ctypes needs the context's C pointer, which PyGObject does not hand out.
+    ``how`` says where it came from: "layout" reads it from the wrapper
+    object, right after PyObject_HEAD, a layout checked only on the PyGObject
+    release in _LAYOUT_CHECKED; "thread-default" (any other release, or
+    ASYNCCPU_GLIB_LOOP_BRIDGE=fallback) pushes the context as thread-default
+    and asks GLib's g_main_context_get_thread_default(), documented C API
+    that needs nothing of PyGObject's insides. Either way the pointer must
+    equal what GLib returns for the pushed context."""
 
     _glib = None
 
@@ -253,10 +262,15 @@ class _LoopBridge:
         ctx = GLib.MainContext.new()
         if not ctx.acquire():
             raise RuntimeError("cannot own a new GMainContext")
-        ptr = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
+        how = _pointer_source()
         ctx.push_thread_default()
         try:
-            if not ptr or glib.g_main_context_get_thread_default() != ptr:
+            pushed = glib.g_main_context_get_thread_default()
+            if how == "layout":
+                ptr = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
+            else:
+                ptr = pushed
+            if not ptr or pushed != ptr:
                 raise RuntimeError("cannot find the GMainContext pointer")
         finally:
             ctx.pop_thread_default()
@@ -270,6 +284,7 @@ class _LoopBridge:
         if n != 1:
             raise RuntimeError("unexpected descriptors in a new GMainContext")
         self.fd = fds[0].fd
+        self.how = how
         self.ctx = ctx
         self.ptr = ptr
         self.glib = glib
@@ -319,8 +334,25 @@ class _LoopBridge:
         self.watch()
 
 
+# The PyGObject release whose wrapper layout _LoopBridge may read (3.42.2,
+# Debian 12); on any other, the bridge asks GLib for the pointer instead.
+_LAYOUT_CHECKED = (3, 42)
+# ASYNCCPU_GLIB_LOOP_BRIDGE: "fallback" forces the thread-default way (the
+# test suite runs the drop-in tests both ways), "off" means no bridge at all.
+_bridge_choice = os.environ.get("ASYNCCPU_GLIB_LOOP_BRIDGE", "")
+
+
+def _pointer_source():
+    """How _LoopBridge finds a GMainContext's C pointer: "layout" or
+    "thread-default" (see _LoopBridge)."""
+    if _bridge_choice == "fallback" or tuple(gi.version_info[:2]) != _LAYOUT_CHECKED:
+        return "thread-default"
+    return "layout"
+
+
 _bridges = weakref.WeakKeyDictionary()
-_bridges_disabled = os.environ.get("ASYNCCPU_GLIB_NO_LOOP_BRIDGE") not in (None, "", "0")
+_bridges_disabled = (os.environ.get("ASYNCCPU_GLIB_NO_LOOP_BRIDGE") not in (None, "", "0")
+                     or _bridge_choice == "off")
 
 
 def _bridge_for(loop):
@@ -408,8 +440,8 @@ class ProcessTaskPoolExecutor:
 
         self._pool = ACpu.ProcessTaskPool.new(argv, max_workers)
         self._pool.set_cancel_tasks_when_shutdown(self._cancel_when_shutdown)
-        # A Python worker starts in ~0.1 s, but the pool's 10 s default was
-        # reached on a 2-core machine at load 10: give it a minute.
+        # A Python worker starts in ~0.1 s, but 10 s were reached on a 2-core
+        # machine at load 10: give it a minute (the pool's default is 30 s).
         self._pool.set_handshake_timeout(60000)
 
         self._lock = threading.Lock()
