@@ -28,6 +28,7 @@
 #include "acpu-error.h"
 #include "acpu-pool-private.h"
 #include "acpu-wire-private.h"
+#include "acpu-worker-log-private.h"
 
 /* Grace and idle timers ----------------------------------------------------- */
 
@@ -250,7 +251,8 @@ slot_reply_cb (ACpuWorkerProc *proc,
     acpu_core_deliver (core);
 }
 
-/* [io]: logs a worker's record again here, with its pid and task. */
+/* [io]: logs a worker's record again here, with its pid and task, never
+ * fatally (acpu-worker-log.c checks the rest). */
 static void
 slot_log_cb (ACpuWorkerProc *proc,
              guint64         id,
@@ -259,16 +261,7 @@ slot_log_cb (ACpuWorkerProc *proc,
              gpointer        user_data)
 {
   ACpuSlot *slot = user_data;
-  GLogField out[ACPU_WIRE_MAX_LOG_FIELDS + 3];
-  g_autoptr(GPtrArray) strings = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *pid = g_strdup_printf ("%d", (int) acpu_worker_proc_get_pid (proc));
   ACpuJob *job = NULL;
-  gboolean have_message = FALSE;
-  GLogLevelFlags level = G_LOG_LEVEL_DEBUG;
-  gsize n = 0;
-  GVariantIter iter;
-  const char *key;
-  GVariant *value;
 
   if (id != 0)
     {
@@ -276,57 +269,8 @@ slot_log_cb (ACpuWorkerProc *proc,
       job = slot_find (slot, id);
     }
 
-  /* One level, never fatal here: a worker's g_error() is its own end. */
-  if (log_level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
-    level = G_LOG_LEVEL_CRITICAL;
-  else if (log_level & G_LOG_LEVEL_WARNING)
-    level = G_LOG_LEVEL_WARNING;
-  else if (log_level & G_LOG_LEVEL_MESSAGE)
-    level = G_LOG_LEVEL_MESSAGE;
-  else if (log_level & G_LOG_LEVEL_INFO)
-    level = G_LOG_LEVEL_INFO;
-
-  g_variant_iter_init (&iter, fields);
-  while (g_variant_iter_next (&iter, "(&s@ay)", &key, &value))
-    {
-      gsize len;
-      const char *data = g_variant_get_fixed_array (value, &len, 1);
-      char *copy;
-
-      if (g_str_has_prefix (key, "ACPU_") || n >= ACPU_WIRE_MAX_LOG_FIELDS)
-        {
-          g_variant_unref (value);
-          continue;
-        }
-
-      copy = g_strndup (data, len);
-      g_ptr_array_add (strings, copy);
-      out[n].key = key;
-      out[n].value = copy;
-      out[n].length = memchr (data, '\0', len) ? (gssize) len : -1;
-      if (strcmp (key, "MESSAGE") == 0)
-        have_message = TRUE;
-      n++;
-      g_variant_unref (value);
-    }
-
-  if (!have_message)
-    {
-      out[n].key = "MESSAGE";
-      out[n].value = "";
-      out[n++].length = -1;
-    }
-  out[n].key = "ACPU_WORKER_PID";
-  out[n].value = pid;
-  out[n++].length = -1;
-  if (job != NULL)
-    {
-      out[n].key = "ACPU_TASK";
-      out[n].value = job->name;
-      out[n++].length = -1;
-    }
-
-  g_log_structured_array (level, out, n);
+  acpu_worker_log_relay (log_level, fields, acpu_worker_proc_get_pid (proc),
+                         job != NULL ? job->name : NULL);
 }
 
 /* [io]: the worker is gone (or never started); @error says why, NULL when

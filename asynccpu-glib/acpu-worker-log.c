@@ -28,7 +28,8 @@
  *   are dropped from the worker's record: `ACPU_*`, `PRIORITY`, `SYSLOG_*`
  *   and `GLIB_OLD_LOG_API`. Of a name that comes twice, the first counts.
  * - At most ACPU_WORKER_LOG_MAX_RECORD bytes of values go on: `MESSAGE`
- *   first, then the others in order. A record that was cut says so, with
+ *   first (three quarters of them at most), `GLIB_DOMAIN` (256 bytes at
+ *   most), then the others in order. A record that was cut says so, with
  *   `ACPU_LOG_TRUNCATED` (the bytes the worker sent) and a note at the end
  *   of `MESSAGE`.
  * - `MESSAGE`, `GLIB_DOMAIN` and every value without a NUL byte are text:
@@ -47,6 +48,10 @@
 
 /* Fields taken from one record; the rest are dropped. */
 #define MAX_FIELDS 32
+/* What MESSAGE may take of the record, so that other fields still have room. */
+#define MAX_MESSAGE (ACPU_WORKER_LOG_MAX_RECORD / 4 * 3)
+/* A log domain is a short name (and G_MESSAGES_DEBUG filters on it). */
+#define MAX_DOMAIN 256
 
 typedef struct
 {
@@ -164,7 +169,7 @@ acpu_worker_log_relay (GLogLevelFlags  log_level,
   gsize budget = ACPU_WORKER_LOG_MAX_RECORD;
   gsize total = 0;
   gboolean cut = FALSE;
-  gssize message = -1;
+  gssize message = -1, domain = -1;
   gsize n_in = 0, n = 0;
   GVariantIter iter;
   const char *key;
@@ -197,28 +202,37 @@ acpu_worker_log_relay (GLogLevelFlags  log_level,
 
       if (strcmp (key, "MESSAGE") == 0)
         message = n_in;
+      else if (strcmp (key, "GLIB_DOMAIN") == 0)
+        domain = n_in;
       in[n_in++] = (Field) { key, data, len };
     }
 
   /* The marker first: GLib's writer does not make it fatal. */
   out[n++] = (GLogField) { "GLIB_OLD_LOG_API", "1", -1 };
 
-  /* MESSAGE takes from the budget first. */
+  /* MESSAGE takes from the budget first, then GLIB_DOMAIN. */
   if (message >= 0)
     {
-      char *text = acpu_worker_log_text (in[message].data, in[message].len, budget, &cut);
+      char *text = acpu_worker_log_text (in[message].data, in[message].len, MAX_MESSAGE, &cut);
 
       budget -= strlen (text);
       g_ptr_array_add (strings, text);
       out[n++] = (GLogField) { "MESSAGE", text, -1 };
     }
+  if (domain >= 0)
+    {
+      char *text = acpu_worker_log_text (in[domain].data, in[domain].len, MAX_DOMAIN, &cut);
+
+      budget -= strlen (text);
+      g_ptr_array_add (strings, text);
+      out[n++] = (GLogField) { "GLIB_DOMAIN", text, -1 };
+    }
 
   for (gsize i = 0; i < n_in; i++)
     {
-      gboolean text = strcmp (in[i].key, "GLIB_DOMAIN") == 0 ||
-                      memchr (in[i].data, '\0', in[i].len) == NULL;
+      gboolean text = memchr (in[i].data, '\0', in[i].len) == NULL;
 
-      if ((gssize) i == message)
+      if ((gssize) i == message || (gssize) i == domain)
         continue;
 
       if (text)

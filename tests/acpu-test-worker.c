@@ -163,6 +163,35 @@ task_log (GVariant *args, GCancellable *cancellable, gpointer user_data, GError 
   return g_variant_new ("()");
 }
 
+/* log-hostile: logs one structured warning with a forged field name, fields
+ * the parent owns and 2 MiB of values (32 fields of 64 KiB, the most the
+ * channel carries); returns "ok". */
+static GVariant *
+task_log_hostile (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  g_autofree char *big = g_strnfill (64 * 1024, 'v');
+  g_autofree char *message = g_strnfill (1024 * 1024, 'm');
+  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  GLogField fields[32];
+  gsize n = 0;
+
+  memcpy (message, "hostile record", strlen ("hostile record"));
+  fields[n++] = (GLogField) { "MESSAGE", message, -1 };
+  fields[n++] = (GLogField) { "X=1\nACPU_WORKER_PID", "1", -1 };
+  fields[n++] = (GLogField) { "SYSLOG_IDENTIFIER", "sshd", -1 };
+  fields[n++] = (GLogField) { "ACPU_TASK", "forged", -1 };
+  fields[n++] = (GLogField) { "GLIB_DOMAIN", "Hostile", -1 };
+  while (n < G_N_ELEMENTS (fields))
+    {
+      char *key = g_strdup_printf ("BIG_%u", (guint) n);
+
+      g_ptr_array_add (keys, key);
+      fields[n++] = (GLogField) { key, big, -1 };
+    }
+  g_log_structured_array (G_LOG_LEVEL_WARNING, fields, n);
+  return g_variant_new ("s", "ok");
+}
+
 /* grandchild: starts `sleep 1000` (in this worker's process group) and
  * returns (i) its pid. */
 static GVariant *
@@ -436,6 +465,7 @@ main (int   argc,
   acpu_worker_register (worker, "print", task_print, NULL, NULL);
   acpu_worker_register (worker, "bytes", task_bytes, NULL, NULL);
   acpu_worker_register (worker, "log", task_log, NULL, NULL);
+  acpu_worker_register (worker, "log-hostile", task_log_hostile, NULL, NULL);
   acpu_worker_register (worker, "grandchild", task_grandchild, NULL, NULL);
   acpu_worker_register (worker, "hostile", task_hostile, NULL, NULL);
   acpu_worker_register (worker, "say-and-abort", task_say_and_abort, NULL, NULL);

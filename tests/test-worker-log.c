@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "acpu-worker-log-private.h"
+#include "acpu-test-util.h"
 
 /* What the writer of a trapped child saw: one "KEY=value" per field of the
  * last record (binary values as "KEY=<n bytes>"), and its level. */
@@ -234,8 +235,10 @@ test_worker_log_caps (void)
       g_assert_nonnull (strstr (delivered, total));
       g_assert_true (g_str_has_prefix (delivered, "x\xc3\xa9\xc3\xa9"));
       g_assert_cmpstr (seen_value ("ACPU_LOG_TRUNCATED"), ==, total);
-      /* MESSAGE took the budget but for the byte of a split character. */
-      g_assert_cmpuint (strlen (seen_value ("OTHER")), <=, 1);
+      /* MESSAGE took three quarters, OTHER the rest, cut too. */
+      g_assert_cmpuint (strlen (delivered), <, ACPU_WORKER_LOG_MAX_RECORD / 4 * 3 + 128);
+      g_assert_cmpuint (strlen (seen_value ("OTHER")), >, 0);
+      g_assert_cmpuint (strlen (seen_value ("OTHER")), <=, ACPU_WORKER_LOG_MAX_RECORD / 4 + 3);
 
       for (guint i = 0; i < seen->len; i++)
         values += strlen (strchr (seen->pdata[i], '=') + 1);
@@ -245,6 +248,98 @@ test_worker_log_caps (void)
 
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
   g_test_trap_assert_passed ();
+}
+
+/* The record of the log-hostile task, as the pool's I/O thread logged it. */
+static GMutex hostile_lock;
+static GCond hostile_cond;
+static GPtrArray *hostile_seen;
+
+/* The pool's I/O thread: keeps the hostile record, then hands every record
+ * to GLib's default writer, which applies this process's fatal mask. */
+static GLogWriterOutput
+hostile_writer (GLogLevelFlags   log_level,
+                const GLogField *fields,
+                gsize            n_fields,
+                gpointer         user_data)
+{
+  for (gsize i = 0; i < n_fields; i++)
+    if (strcmp (fields[i].key, "ACPU_TASK") == 0 && fields[i].length < 0 &&
+        strcmp (fields[i].value, "log-hostile") == 0)
+      {
+        g_mutex_lock (&hostile_lock);
+        record_writer (log_level, fields, n_fields, NULL);
+        hostile_seen = g_ptr_array_ref (seen);
+        g_cond_signal (&hostile_cond);
+        g_mutex_unlock (&hostile_lock);
+      }
+
+  return g_log_writer_default (log_level, fields, n_fields, user_data);
+}
+
+static void
+test_worker_log_pool (void)
+{
+  g_test_summary ("A real worker's structured warning with a forged field name and 2 MiB of "
+                  "values reaches a parent whose warnings are fatal: logged, checked and "
+                  "cut, and the parent goes on; before, the parent died of SIGTRAP");
+
+  if (g_test_subprocess ())
+    {
+      g_autofree char *path = g_test_build_filename (G_TEST_BUILT, "acpu-test-worker", NULL);
+      const char *argv[] = { path, NULL };
+      g_autoptr(ACpuProcessTaskPool) pool = acpu_process_task_pool_new (argv, 1);
+      g_autoptr(GVariant) pid = NULL;
+      g_autoptr(GVariant) result = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *pid_str = NULL;
+      gint64 deadline;
+      const char *message;
+      gsize values = 0;
+      gint32 worker_pid;
+
+      g_log_set_writer_func (hostile_writer, NULL, NULL);
+
+      pid = acpu_process_task_pool_run (pool, "pid", NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_variant_get (pid, "(i)", &worker_pid);
+      pid_str = g_strdup_printf ("%d", worker_pid);
+      result = acpu_process_task_pool_run (pool, "log-hostile", NULL, NULL, &error);
+      g_assert_no_error (error);
+      acpu_test_assert_prints (result, "'ok'");
+
+      /* Logged from the I/O thread, maybe after the result came. */
+      deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+      g_mutex_lock (&hostile_lock);
+      while (hostile_seen == NULL && g_cond_wait_until (&hostile_cond, &hostile_lock, deadline))
+        ;
+      g_assert_nonnull (hostile_seen);
+      g_clear_pointer (&seen, g_ptr_array_unref);
+      seen = g_ptr_array_ref (hostile_seen);
+      g_mutex_unlock (&hostile_lock);
+
+      message = seen_value ("MESSAGE");
+      g_assert_true (g_str_has_prefix (message, "hostile record"));
+      g_assert_true (g_str_has_suffix (message, " bytes]"));
+      g_assert_nonnull (seen_value ("ACPU_LOG_TRUNCATED"));
+      g_assert_cmpstr (seen_value ("ACPU_WORKER_PID"), ==, pid_str);
+      g_assert_cmpstr (seen_value ("GLIB_DOMAIN"), ==, "Hostile");
+      g_assert_null (seen_value ("SYSLOG_IDENTIFIER"));
+      for (guint i = 0; i < seen->len; i++)
+        {
+          g_assert_null (strchr (seen->pdata[i], '\n'));
+          values += strlen (strchr (seen->pdata[i], '=') + 1);
+        }
+      g_assert_cmpuint (values, <, ACPU_WORKER_LOG_MAX_RECORD + 256);
+
+      g_assert_true (acpu_process_task_pool_shutdown (pool, NULL, &error));
+      g_assert_no_error (error);
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("*Hostile-WARNING*hostile record*");
 }
 
 static void
@@ -272,6 +367,7 @@ main (int   argc,
   g_test_add_func ("/acpu/worker-log/fields", test_worker_log_fields);
   g_test_add_func ("/acpu/worker-log/caps", test_worker_log_caps);
   g_test_add_func ("/acpu/worker-log/key-ok", test_worker_log_key_ok);
+  g_test_add_func ("/acpu/worker-log/pool", test_worker_log_pool);
 
   return g_test_run ();
 }
