@@ -6,7 +6,9 @@
  * The test plays the pool by hand with the wire code, so that it needs no
  * pool API for launchers. With ACPU_TEST_LAUNCHER set (a shell-quoted argv
  * prefix, e.g. "ssh -p 2222 … root@127.0.0.1") and ACPU_TEST_LAUNCHER_CHANNEL
- * (pipes, pty or socket: what the worker gets at the far end),
+ * (pipes or socket: what the launcher gets from us, as a pool would give
+ * it; the worker at the far end gets what the launcher makes of it: pipes
+ * through ssh, a pty and a pipe through srun -u, the socket through bwrap),
  * /acpu/engines/launcher runs the worker through that prefix instead:
  * tests/engines/run.sh sets both.
  *
@@ -169,7 +171,9 @@ chan_start (Chan       *chan,
             ChanKind    kind,
             const char *launcher)
 {
-  g_autofree char *worker = acpu_test_worker_path ();
+  g_autofree char *relative = acpu_test_worker_path ();
+  /* Absolute: ssh runs it from the home directory. */
+  g_autofree char *worker = g_canonicalize_filename (relative, NULL);
   g_auto(GStrv) argv = launcher_argv (launcher, worker);
 
   chan_start_argv (chan, kind, (const char * const *) argv);

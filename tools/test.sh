@@ -21,7 +21,8 @@ setup () {
 setup _build-test -Dwerror=true
 meson compile -C _build-test >/dev/null
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# The engines the launcher tests started (sshd, Slurm) stop with the run.
+trap 'rm -f "$log"; bash tests/engines/run.sh stop' EXIT
 meson test -C _build-test --print-errorlogs --num-processes 2 | tee "$log"
 
 echo "== the suite again under AddressSanitizer and UBSan =="

@@ -1,0 +1,34 @@
+#!/bin/bash
+# tests/engines/bwrap.sh check|env — whether bubblewrap can create its
+# namespaces here (it cannot inside some containers and sandboxes), and the
+# prefix the launcher tests run the worker under.
+#
+# `env` prints ACPU_TEST_BWRAP: the whole system read-only, a new session,
+# no network, IPC or UTS namespace shared, and death with the parent. The
+# pid namespace is kept so that the test can watch the worker's real pid;
+# `check` proves that --unshare-all (pid included) works too.
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+set -eu
+
+prefix="bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --unshare-user-try --unshare-ipc --unshare-net --unshare-uts --unshare-cgroup-try --die-with-parent --new-session"
+
+check () {
+  command -v bwrap >/dev/null || { echo "bwrap.sh: bwrap missing (bubblewrap)" >&2; return 1; }
+  if ! out=$(bwrap --ro-bind / / --dev /dev --proc /proc --unshare-all --die-with-parent \
+                   --new-session sh -c 'echo $$' 2>&1); then
+    echo "bwrap.sh: bwrap cannot create namespaces here: $out" >&2
+    return 1
+  fi
+  # In its own pid namespace the command is not the pid it has outside.
+  [ "$out" -lt 10 ] || { echo "bwrap.sh: no pid namespace (pid $out)" >&2; return 1; }
+  $prefix true
+}
+
+case "${1:-}" in
+  check) check ;;
+  start) check ;;
+  stop) ;;
+  env) echo "ACPU_TEST_BWRAP=\"$prefix\"" ;;
+  *) echo "usage: $0 check|env" >&2; exit 2 ;;
+esac
