@@ -36,6 +36,11 @@ G_BEGIN_DECLS
 #define ACPU_WIRE_MAX_LOG_FIELDS    32
 #define ACPU_WIRE_MAX_LOG_KEY       64
 #define ACPU_WIRE_MAX_LOG_VALUE     (64 * 1024)
+/* The largest LOG frame body a worker's acpu_wire_out_log() can make (32
+ * fields of 64 KiB with 64-byte names, and GVariant's framing): a bigger
+ * one is refused from its header, before its body is read. */
+#define ACPU_WIRE_MAX_LOG_FRAME     (ACPU_WIRE_MAX_LOG_FIELDS * \
+                                     (ACPU_WIRE_MAX_LOG_VALUE + ACPU_WIRE_MAX_LOG_KEY + 16) + 64)
 /* Limits on a hello. */
 #define ACPU_WIRE_MAX_TASK_NAMES    4096
 #define ACPU_WIRE_MAX_NAME_LEN      256

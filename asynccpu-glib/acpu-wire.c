@@ -1232,7 +1232,7 @@ acpu_wire_in_next (ACpuWireIn       *in,
   gsize avail = in->buf->len - in->head;
   gsize size;
   guint type, flags;
-  guint64 id;
+  guint64 id, limit;
   const GVariantType *body_type;
 
   memset (msg, 0, sizeof *msg);
@@ -1257,11 +1257,13 @@ acpu_wire_in_next (ACpuWireIn       *in,
                    "The peer sent a frame with unknown flags 0x%02x", flags);
       return FALSE;
     }
-  if (size > in->max_size)
+  /* A log record is small, whatever the pool's limit on values. */
+  limit = type == ACPU_WIRE_LOG ? MIN (in->max_size, ACPU_WIRE_MAX_LOG_FRAME) : in->max_size;
+  if (size > limit)
     {
       g_set_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
                    "The peer sent a frame of %" G_GSIZE_FORMAT " bytes, over the "
-                   "limit of %" G_GUINT64_FORMAT, size, in->max_size);
+                   "limit of %" G_GUINT64_FORMAT, size, limit);
       return FALSE;
     }
   if (type == ACPU_WIRE_CANCEL && size != 0)

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "acpu-error.h"
+#include "acpu-wire-private.h"
 #include "acpu-worker-log-private.h"
 #include "acpu-test-util.h"
 
@@ -343,6 +345,55 @@ test_worker_log_pool (void)
 }
 
 static void
+test_worker_log_frame_cap (void)
+{
+  guint8 header[ACPU_WIRE_HEADER_SIZE] = { 0 };
+  guint32 size = GUINT32_TO_LE (256 * 1024 * 1024);
+  g_autofree char *big = g_strnfill (ACPU_WIRE_MAX_LOG_VALUE + 100, 'v');
+  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  GLogField fields[ACPU_WIRE_MAX_LOG_FIELDS];
+  ACpuWireMessage msg;
+  ACpuWireOut out;
+  ACpuWireIn in;
+
+  g_test_summary ("A LOG frame larger than any record a worker can send is refused from its "
+                  "header, before the body is read; the largest real one still passes. "
+                  "Before, the pool read up to its 1 GiB limit into memory first");
+
+  /* The largest record acpu_wire_out_log() makes. */
+  for (gsize i = 0; i < G_N_ELEMENTS (fields); i++)
+    {
+      char *key = g_strnfill (ACPU_WIRE_MAX_LOG_KEY, 'K');
+
+      key[0] = 'A' + i % 26;
+      key[1] = 'A' + i / 26;
+      g_ptr_array_add (keys, key);
+      fields[i] = (GLogField) { key, big, -1 };
+    }
+  acpu_wire_out_init (&out, FALSE);
+  acpu_wire_in_init (&in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
+  acpu_wire_out_log (&out, 0, G_LOG_LEVEL_WARNING, fields, G_N_ELEMENTS (fields));
+  acpu_wire_in_feed (&in, out.buf->data + out.head, acpu_wire_out_pending (&out));
+  g_assert_true (acpu_wire_in_next (&in, &msg, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (msg.type, ==, ACPU_WIRE_LOG);
+  g_assert_cmpuint (g_variant_n_children (msg.fields), ==, ACPU_WIRE_MAX_LOG_FIELDS);
+  acpu_wire_message_clear (&msg);
+  acpu_wire_in_clear (&in);
+  acpu_wire_out_clear (&out);
+
+  /* A 256 MiB one: its header is enough. */
+  memcpy (header, &size, 4);
+  header[4] = ACPU_WIRE_LOG;
+  acpu_wire_in_init (&in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
+  acpu_wire_in_feed (&in, header, sizeof header);
+  g_assert_false (acpu_wire_in_next (&in, &msg, &error));
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
+  acpu_wire_in_clear (&in);
+}
+
+static void
 test_worker_log_key_ok (void)
 {
   g_test_summary ("Field names follow the journal's rules");
@@ -368,6 +419,7 @@ main (int   argc,
   g_test_add_func ("/acpu/worker-log/caps", test_worker_log_caps);
   g_test_add_func ("/acpu/worker-log/key-ok", test_worker_log_key_ok);
   g_test_add_func ("/acpu/worker-log/pool", test_worker_log_pool);
+  g_test_add_func ("/acpu/worker-log/frame-cap", test_worker_log_frame_cap);
 
   return g_test_run ();
 }
