@@ -7,8 +7,11 @@
 
 /* The wire, in one place.
  *
- * A channel is a byte stream (normally an AF_UNIX socketpair) that carries
- * frames. Each frame is a 16-byte little-endian header followed by a body:
+ * A channel is a byte stream that carries frames: an AF_UNIX socketpair
+ * between a pool and a local worker (bwrap passes it through), two pipes
+ * through ssh, a pipe in and a pty out through `srun -u`. Sockets are read
+ * and written with recvmsg()/sendmsg(), anything else with read()/write()
+ * (ENOTSOCK tells which, once); descriptors pass only on a socket. Each frame is a 16-byte little-endian header followed by a body:
  *
  *     offset  size  field
  *          0     4  size      bytes of body after the header
@@ -34,6 +37,14 @@
  * is not a definite type: each is an ACPU_ERROR_PROTOCOL error, and the
  * caller ends the channel. Memory grows only as bytes really arrive, never by
  * a length the peer claims.
+ *
+ * Threads. Nothing here takes a lock or belongs to a thread. An ACpuWireOut
+ * or ACpuWireIn is one end of one channel, and its user serializes every
+ * call on it: "the caller owns @out" (or @in) below means that. In the pool
+ * a worker handle's out_lock guards its ACpuWireOut and its in_lock its
+ * ACpuWireIn, which the I/O thread reads, or a caller thread that claims a
+ * reply (acpu-worker-proc.c); in a worker, out_lock and in_lock
+ * (acpu-worker.c). "Pool" or "Worker" says which side calls a function.
  */
 
 #include "config.h"
@@ -59,6 +70,10 @@ typedef struct
   int   fd;
 } ACpuWireFdMark;
 
+/* Any thread, no lock: @msg is the caller's. Frees what a parsed message
+ * holds (its body, the values and names that point into it, a memfd kept
+ * for acpu_wire_out_result_reuse()) and leaves it empty, fd -1, so that
+ * clearing twice is harmless. */
 void
 acpu_wire_message_clear (ACpuWireMessage *msg)
 {
@@ -74,6 +89,8 @@ acpu_wire_message_clear (ACpuWireMessage *msg)
 
 /* Writing ------------------------------------------------------------------ */
 
+/* Any thread; the caller owns @out (see "Threads" above). An empty output
+ * that sends memfds for large values only if @can_pass_fds. */
 void
 acpu_wire_out_init (ACpuWireOut *out,
                     gboolean     can_pass_fds)
@@ -86,6 +103,8 @@ acpu_wire_out_init (ACpuWireOut *out,
   out->memfd_threshold = ACPU_WIRE_MEMFD_THRESHOLD;
 }
 
+/* Any thread; the caller owns @out. Drops what was not written and closes
+ * the memfds that were not sent. */
 void
 acpu_wire_out_clear (ACpuWireOut *out)
 {
@@ -99,6 +118,7 @@ acpu_wire_out_clear (ACpuWireOut *out)
   out->head = 0;
 }
 
+/* Any thread; the caller owns @out. Bytes queued and not yet written. */
 gsize
 acpu_wire_out_pending (const ACpuWireOut *out)
 {
@@ -107,6 +127,9 @@ acpu_wire_out_pending (const ACpuWireOut *out)
 
 #define PAD8(n) (((n) + 7) & ~(gsize) 7)
 
+/* Any thread; the caller owns @out. Appends a 16-byte header; @size is
+ * the body's size without padding and fits in 32 bits (checked by the
+ * callers against max_size; asserted here). */
 static void
 acpu_wire_out_header (ACpuWireOut *out,
                       ACpuWireType type,
@@ -128,7 +151,9 @@ acpu_wire_out_header (ACpuWireOut *out,
   g_byte_array_append (out->buf, header, sizeof header);
 }
 
-/* Appends a whole frame whose body is @body (transfer full, or floating), or none. */
+/* Any thread; the caller owns @out. Appends a whole frame whose body is
+ * @body (transfer full, or floating), or none, padded to 8 bytes. The buffer
+ * holds only whole frames, so it stays 8-aligned at its end. */
 static void
 acpu_wire_out_frame (ACpuWireOut *out,
                      ACpuWireType type,
@@ -150,8 +175,8 @@ acpu_wire_out_frame (ACpuWireOut *out,
     g_variant_store (owned, out->buf->data + at);
 }
 
-/* Puts @value's serialized bytes in a sealed memfd. */
-/* The value whose data is @value's serialized form, without serializing a
+/* Any thread, no lock.
+ * The value whose data is @value's serialized form, without serializing a
  * tree-form value a second time: a one-element tuple whose element has a
  * variable size is serialized as that element (no framing offset, no
  * padding), so the `(ay)` of g_variant_new ("(@ay)", bytes) gives the bytes
@@ -174,7 +199,8 @@ acpu_wire_serialized_as (GVariant *value)
   return v;
 }
 
-/* Writes @value's serialized form into the empty memfd @fd. With pwrite()
+/* Any thread, no lock; @fd is an empty memfd of ours.
+ * Writes @value's serialized form into the empty memfd @fd. With pwrite()
  * the kernel allocates the pages and copies into them in one go: three
  * times faster on the test VM than fallocate(), a populated shared mapping
  * and g_variant_store() into it (65 against 190-220 ms for 64 MiB), since
@@ -208,6 +234,10 @@ acpu_wire_memfd_fill (int       fd,
   return TRUE;
 }
 
+/* Any thread, no lock. A new memfd holding @value's serialized bytes,
+ * sealed against writing, growing and shrinking (and further sealing), so
+ * that the receiver may map it and trust it not to change; -1 with @error
+ * set on failure. */
 static int
 acpu_wire_memfd_new (GVariant  *value,
                      GError   **error)
@@ -246,6 +276,8 @@ acpu_wire_memfd_new (GVariant  *value,
   return fd;
 }
 
+/* Any thread, no lock. Whether a value or body of @size bytes may be sent:
+ * within @max_size and within the 32-bit size field. */
 static gboolean
 acpu_wire_check_size (gsize     size,
                       guint64   max_size,
@@ -261,7 +293,8 @@ acpu_wire_check_size (gsize     size,
   return TRUE;
 }
 
-/* Appends a frame that carries @value: out of band when it is large and the
+/* Any thread; the caller owns @out.
+ * Appends a frame that carries @value: out of band when it is large and the
  * channel can pass descriptors, otherwise inline. @inline_body is the body
  * to use inline, @memfd_body the one to use with a memfd (both floating). */
 static gboolean
@@ -301,12 +334,17 @@ acpu_wire_out_value_frame (ACpuWireOut  *out,
   return TRUE;
 }
 
+/* Worker, any thread; the caller owns @out. Appends the 8 bytes of magic
+ * a worker writes before its first frame. */
 void
 acpu_wire_out_magic (ACpuWireOut *out)
 {
   g_byte_array_append (out->buf, (const guint8 *) ACPU_WIRE_MAGIC, ACPU_WIRE_MAGIC_LEN);
 }
 
+/* Worker, any thread; the caller owns @out. Appends HELLO: @flags are
+ * ACpuWireHelloFlags; @names are valid task names (the worker checked
+ * them when they were registered). */
 void
 acpu_wire_out_hello (ACpuWireOut        *out,
                      guint32             pid,
@@ -317,7 +355,8 @@ acpu_wire_out_hello (ACpuWireOut        *out,
                        g_variant_new ("(uuu^as)", ACPU_WIRE_VERSION, pid, flags, names));
 }
 
-/* The hot path: a small value inline. Writes the body, `(sv)` (@name set) or
+/* Any thread; the caller owns @out.
+ * The hot path: a small value inline. Writes the body, `(sv)` (@name set) or
  * `v`, straight into the output buffer in GVariant's serialized normal form,
  * without building a GVariant (g_variant_new() and its aligned allocations
  * were a quarter of the I/O thread's time, perf, 100k trivial tasks). */
@@ -373,6 +412,10 @@ acpu_wire_out_inline_value (ACpuWireOut  *out,
   return TRUE;
 }
 
+/* Pool, any thread; the caller owns @out. Appends a REQUEST for task
+ * @name with @args: inline, or @args in a memfd when it is large and
+ * can_pass_fds. Fails (ACPU_ERROR_INVALID_ARGUMENT) when it would be over
+ * @max_size, appending nothing. */
 gboolean
 acpu_wire_out_request (ACpuWireOut  *out,
                        guint64       id,
@@ -393,6 +436,9 @@ acpu_wire_out_request (ACpuWireOut  *out,
                                     max_size, error);
 }
 
+/* Worker, any thread; the caller owns @out. Appends a RESULT with @value,
+ * inline or in a memfd as acpu_wire_out_request() does; fails when it would
+ * be over @max_size, appending nothing. */
 gboolean
 acpu_wire_out_result (ACpuWireOut  *out,
                       guint64       id,
@@ -412,7 +458,8 @@ acpu_wire_out_result (ACpuWireOut  *out,
                                     max_size, error);
 }
 
-/* Sends @value back in the memfd @mapped came in, when @value's serialized
+/* Worker, any thread; the caller owns @out.
+ * Sends @value back in the memfd @mapped came in, when @value's serialized
  * form is those very bytes: a task that returns its arguments, or the bytes
  * inside them. The memfd is sealed, so it still holds them; nothing is
  * copied. Takes *@fd on success. */
@@ -445,6 +492,8 @@ acpu_wire_out_result_reuse (ACpuWireOut *out,
   return TRUE;
 }
 
+/* Worker, any thread; the caller owns @out. Appends an ERROR: the domain
+ * travels by the quark's name, the message as it is (the pool checks both). */
 void
 acpu_wire_out_error (ACpuWireOut  *out,
                      guint64       id,
@@ -458,6 +507,7 @@ acpu_wire_out_error (ACpuWireOut  *out,
                                       error->message ? error->message : ""));
 }
 
+/* Pool, any thread; the caller owns @out. Appends a CANCEL for request @id. */
 void
 acpu_wire_out_cancel (ACpuWireOut *out,
                       guint64      id)
@@ -465,6 +515,9 @@ acpu_wire_out_cancel (ACpuWireOut *out,
   acpu_wire_out_frame (out, ACPU_WIRE_CANCEL, 0, id, NULL);
 }
 
+/* Worker, any thread; the caller owns @out. Appends a LOG record with at
+ * most ACPU_WIRE_MAX_LOG_FIELDS of @fields: a field whose key is not UTF-8
+ * or too long is left out, a value is cut at ACPU_WIRE_MAX_LOG_VALUE. */
 void
 acpu_wire_out_log (ACpuWireOut     *out,
                    guint64          id,
@@ -492,6 +545,9 @@ acpu_wire_out_log (ACpuWireOut     *out,
                        g_variant_new ("(ua(say))", log_level, &builder));
 }
 
+/* Any thread; the caller owns @out. Marks @n more bytes as written; empties
+ * the buffer when all are, and drops the written part of a large one by a
+ * multiple of 8 (frames stay 8-aligned), moving the memfd marks with it. */
 static void
 acpu_wire_out_consume (ACpuWireOut *out,
                        gsize        n)
@@ -615,8 +671,12 @@ acpu_wire_out_flush (ACpuWireOut  *out,
             continue;
           if (errsv == EAGAIN)
             return TRUE;
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                       "Could not write to the channel: %s", g_strerror (errsv));
+          if (pass_fd >= 0 && out->not_socket)
+            g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                                 "Could not send a memfd: the channel is not a socket");
+          else
+            g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                         "Could not write to the channel: %s", g_strerror (errsv));
           return FALSE;
         }
 
@@ -644,6 +704,8 @@ acpu_wire_fd_is_unix_socket (int fd)
 
 /* Reading ------------------------------------------------------------------ */
 
+/* Any thread; the caller owns @in (see "Threads" above). An empty input
+ * for @reader that refuses frames over @max_size. */
 void
 acpu_wire_in_init (ACpuWireIn     *in,
                    ACpuWireReader  reader,
@@ -659,6 +721,8 @@ acpu_wire_in_init (ACpuWireIn     *in,
   in->not_socket = FALSE;
 }
 
+/* Any thread; the caller owns @in. Drops the bytes not parsed and closes
+ * the descriptors no frame claimed. */
 void
 acpu_wire_in_clear (ACpuWireIn *in)
 {
@@ -670,6 +734,9 @@ acpu_wire_in_clear (ACpuWireIn *in)
   in->head = 0;
 }
 
+/* Any thread; the caller owns @in. Moves what is not parsed yet to the
+ * front of the buffer once half of it is parsed, so that it does not grow
+ * with the stream. */
 static void
 acpu_wire_in_compact (ACpuWireIn *in)
 {
@@ -685,6 +752,8 @@ acpu_wire_in_compact (ACpuWireIn *in)
     }
 }
 
+/* Any thread; the caller owns @in. Appends @len bytes received some other
+ * way (tests, fuzzing) as if read from the channel. */
 void
 acpu_wire_in_feed (ACpuWireIn   *in,
                    const guint8 *data,
@@ -694,7 +763,9 @@ acpu_wire_in_feed (ACpuWireIn   *in,
   g_byte_array_append (in->buf, data, len);
 }
 
-/* Takes @fd as a descriptor received on the channel. */
+/* Any thread; the caller owns @in. Takes @fd, a descriptor received on the
+ * channel, in arrival order; more than ACPU_WIRE_MAX_PENDING_FDS unclaimed
+ * ones is a protocol error (and @fd is closed). */
 gboolean
 acpu_wire_in_feed_fd (ACpuWireIn  *in,
                       int          fd,
@@ -712,7 +783,10 @@ acpu_wire_in_feed_fd (ACpuWireIn  *in,
   return TRUE;
 }
 
-/* How many bytes to ask for: the rest of the frame being read, within bounds. */
+/* Any thread; the caller owns @in. How many bytes to ask for: the rest of
+ * the frame being read, within bounds: at most MAX_READ at a time, and only
+ * for a frame whose header is within max_size (acpu_wire_in_next() refuses
+ * the others), so a claimed size never allocates more than arrives. */
 static gsize
 acpu_wire_in_want (ACpuWireIn *in)
 {
@@ -872,6 +946,7 @@ typedef struct
   gsize    size;
 } ACpuWireMapping;
 
+/* Any thread, no lock: the GBytes free function of a mapped memfd. */
 static void
 acpu_wire_mapping_free (gpointer user_data)
 {
@@ -881,7 +956,11 @@ acpu_wire_mapping_free (gpointer user_data)
   g_free (mapping);
 }
 
-/* Maps a memfd the peer sent, after checking that it can no longer change. */
+/* Any thread, no lock. Maps @fd, a memfd the peer sent, read-only, after
+ * checking that it can no longer change (its seals), that it is a regular
+ * file and that it is within @max_size: checked before mmap(), since a
+ * memfd truncated under a mapping would SIGBUS its reader. Does not take
+ * @fd: the mapping outlives it. */
 static GBytes *
 acpu_wire_map_memfd (int       fd,
                      guint64   max_size,
@@ -934,7 +1013,8 @@ acpu_wire_map_memfd (int       fd,
   return g_bytes_new_with_free_func (data, st.st_size, acpu_wire_mapping_free, mapping);
 }
 
-/* Whether @type is an array of a number type in which every bit pattern is a
+/* Any thread, no lock.
+ * Whether @type is an array of a number type in which every bit pattern is a
  * valid value (not `b`, whose bytes must be 0 or 1): then the normal form
  * is only a matter of the size, and a large `ay` need not be walked. */
 static gsize
@@ -964,6 +1044,11 @@ acpu_wire_plain_array_element_size (const GVariantType *type)
     }
 }
 
+/* Any thread, no lock. A GVariant of @type over @bytes, which came from the
+ * peer: a plain number array is taken as it is when its size fits (every
+ * bit pattern is a value); anything else must be in normal form, or it is
+ * a protocol error naming @what. The value is owned (not floating) and
+ * trusted from here on. */
 static GVariant *
 acpu_wire_variant_new (const GVariantType  *type,
                        GBytes              *bytes,
@@ -993,7 +1078,10 @@ acpu_wire_variant_new (const GVariantType  *type,
   return g_variant_ref_sink (g_variant_new_from_bytes (type, bytes, TRUE));
 }
 
-/* Reads the value of a memfd frame: type string in the body, bytes in the fd. */
+/* Any thread; the caller owns @in. The value of a MEMFD frame: its type
+ * string from the body (any string: checked here to be a definite type),
+ * its bytes from the next descriptor received. With @keep_fd the memfd is
+ * handed back open, for acpu_wire_out_result_reuse(); otherwise closed. */
 static GVariant *
 acpu_wire_in_memfd_value (ACpuWireIn  *in,
                           const char  *type_string,
@@ -1030,6 +1118,9 @@ acpu_wire_in_memfd_value (ACpuWireIn  *in,
   return acpu_wire_variant_new (G_VARIANT_TYPE (type_string), bytes, "a value", error);
 }
 
+/* Any thread, no lock. Whether @name, a task name the peer sent, is
+ * non-empty and at most ACPU_WIRE_MAX_NAME_LEN bytes (GVariant already made
+ * it valid UTF-8). */
 static gboolean
 acpu_wire_check_name (const char  *name,
                       GError     **error)
@@ -1043,6 +1134,8 @@ acpu_wire_check_name (const char  *name,
   return TRUE;
 }
 
+/* Any thread, no lock. Whether a frame of @type may come to @reader: each
+ * type goes one way only. */
 static gboolean
 acpu_wire_type_allowed (ACpuWireReader reader,
                         guint          type)
@@ -1062,6 +1155,8 @@ acpu_wire_type_allowed (ACpuWireReader reader,
     }
 }
 
+/* Any thread, no lock. The GVariant type of a frame's body, or NULL for a
+ * frame without one (CANCEL). */
 static const GVariantType *
 acpu_wire_body_type (ACpuWireType type,
                      gboolean     memfd)
@@ -1079,7 +1174,10 @@ acpu_wire_body_type (ACpuWireType type,
     }
 }
 
-/* Fills in @msg's fields from its validated body. */
+/* Any thread; the caller owns @in. Fills in @msg's fields from its body,
+ * already in normal form for its type, and checks what the type alone does
+ * not: the limits on a hello's names and a log record's fields, a memfd
+ * frame's descriptor and type string. The strings point into the body. */
 static gboolean
 acpu_wire_message_unpack (ACpuWireIn       *in,
                           ACpuWireMessage  *msg,
@@ -1143,7 +1241,8 @@ acpu_wire_message_unpack (ACpuWireIn       *in,
     }
 }
 
-/* Before the handshake: consumes the bytes up to and including the magic,
+/* Pool, any thread; the caller owns @in.
+ * Before the handshake: consumes the bytes up to and including the magic,
  * appending those before it to @skipped. Returns TRUE once the magic is
  * consumed, FALSE when more bytes are needed; fails when more than
  * ACPU_WIRE_MAX_PREAMBLE bytes came without it. */
@@ -1180,11 +1279,8 @@ acpu_wire_in_find_magic (ACpuWireIn  *in,
   return FALSE;
 }
 
-/* Parses the next whole frame. Returns TRUE with @msg filled in; FALSE with
- * @error unset when more bytes are needed; FALSE with @error set
- * (ACPU_ERROR_PROTOCOL) when the input is malformed: then the channel is
- * beyond repair and the caller must end it. */
-/* A frame header: body size (unpadded), type, flags and id. */
+/* Any thread, no lock. Decodes a frame header at @p (16 bytes, any
+ * alignment): body size (unpadded), type, flags and id. Checks nothing. */
 static void
 acpu_wire_header_decode (const guint8 *p,
                          gsize        *size,
@@ -1203,7 +1299,8 @@ acpu_wire_header_decode (const guint8 *p,
   *id = GUINT64_FROM_LE (id_le);
 }
 
-/* The header of the next frame, if it is all there: its type, flags and id,
+/* Any thread; the caller owns @in.
+ * The header of the next frame, if it is all there: its type, flags and id,
  * and its whole size on the stream (header and padded body). Checks
  * nothing: acpu_wire_in_next() does. */
 gboolean
@@ -1223,6 +1320,12 @@ acpu_wire_in_peek (ACpuWireIn *in,
   return TRUE;
 }
 
+/* Any thread; the caller owns @in. Parses the next whole frame. Returns
+ * TRUE with @msg filled in; FALSE with @error unset when more bytes are
+ * needed; FALSE with @error set (ACPU_ERROR_PROTOCOL) when the input is
+ * malformed: then the channel is beyond repair and the caller must end it.
+ * The header is checked (type, direction, flags, reserved bytes, size)
+ * before the body has arrived, so a lying size costs nothing. */
 gboolean
 acpu_wire_in_next (ACpuWireIn       *in,
                    ACpuWireMessage  *msg,
@@ -1305,6 +1408,9 @@ acpu_wire_in_next (ACpuWireIn       *in,
  * for ever, so a hostile worker must not be able to make them without bound. */
 #define MAX_FOREIGN_DOMAINS 256
 
+/* Any thread, no lock. Whether @domain, an error domain name a worker
+ * sent, is one that may become a quark: 1 to 128 letters, digits, '-', '_'
+ * or '.'. */
 static gboolean
 acpu_wire_domain_name_ok (const char *domain)
 {
@@ -1318,7 +1424,8 @@ acpu_wire_domain_name_ok (const char *domain)
   return TRUE;
 }
 
-/* Makes the GError a worker described, with the same domain (by name) when
+/* Pool, any thread, no lock (the quota is atomic).
+ * Makes the GError a worker described, with the same domain (by name) when
  * the name is a sane one. */
 GError *
 acpu_wire_error_new (const char *domain,

@@ -466,6 +466,61 @@ test_wire_magic (void)
   acpu_wire_in_clear (&in);
 }
 
+static void
+test_wire_pipe (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree guint8 *big = g_malloc0 (ACPU_WIRE_MEMFD_THRESHOLD);
+  ACpuWireOut out;
+  ACpuWireIn in;
+  ACpuWireMessage msg;
+  int p[2];
+
+  g_test_summary ("On a pipe the wire reads and writes with read()/write(); a memfd "
+                  "to send there is an error, never a descriptor silently dropped");
+
+  g_assert_cmpint (pipe2 (p, O_CLOEXEC | O_NONBLOCK), ==, 0);
+
+  acpu_wire_out_init (&out, FALSE);
+  acpu_wire_in_init (&in, ACPU_WIRE_READER_WORKER, ACPU_WIRE_DEFAULT_MAX_SIZE);
+  in.dontwait = TRUE;
+
+  /* Nothing yet: would block, also through the poll() used on a pipe. */
+  g_assert_cmpint (acpu_wire_in_read (&in, p[0], &error), ==, -1);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  g_clear_error (&error);
+  g_assert_true (in.not_socket);
+
+  g_assert_true (acpu_wire_out_request (&out, 5, "echo", g_variant_new ("(s)", "x"),
+                                        G_MAXUINT32, &error));
+  g_assert_true (acpu_wire_out_flush (&out, p[1], &error));
+  g_assert_no_error (error);
+  g_assert_true (out.not_socket);
+  g_assert_cmpuint (acpu_wire_out_pending (&out), ==, 0);
+
+  g_assert_cmpint (acpu_wire_in_read (&in, p[0], &error), >, 0);
+  g_assert_no_error (error);
+  g_assert_true (acpu_wire_in_next (&in, &msg, &error));
+  g_assert_cmpint (msg.type, ==, ACPU_WIRE_REQUEST);
+  g_assert_cmpuint (msg.id, ==, 5);
+  g_assert_cmpstr (msg.name, ==, "echo");
+  acpu_wire_message_clear (&msg);
+
+  /* A pool that wrongly believed the peer takes descriptors. */
+  out.can_pass_fds = TRUE;
+  g_assert_true (acpu_wire_out_request (&out, 6, "echo",
+                                        g_variant_new ("(@ay)", g_variant_new_fixed_array (
+                                          G_VARIANT_TYPE_BYTE, big, ACPU_WIRE_MEMFD_THRESHOLD, 1)),
+                                        G_MAXUINT32, &error));
+  g_assert_false (acpu_wire_out_flush (&out, p[1], &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED);
+
+  acpu_wire_in_clear (&in);
+  acpu_wire_out_clear (&out);
+  close (p[0]);
+  close (p[1]);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -480,6 +535,7 @@ main (int   argc,
   g_test_add_func ("/acpu/wire/plain-arrays", test_wire_plain_arrays);
   g_test_add_func ("/acpu/wire/magic", test_wire_magic);
   g_test_add_func ("/acpu/wire/error-domains", test_wire_error_domains);
+  g_test_add_func ("/acpu/wire/pipe", test_wire_pipe);
 
   return g_test_run ();
 }
