@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -1149,6 +1150,40 @@ acpu_worker_take_stdio (ACpuWorker  *self,
   return TRUE;
 }
 
+/* The signal the kernel sends when the pool dies (PR_SET_PDEATHSIG), once
+ * acpu_worker_die_with_parent() has taken it over. */
+#define PARENT_DEATH_SIGNAL (SIGRTMAX - 3)
+
+/* In a signal handler, any thread: async-signal-safe calls only. The pool
+ * died: end now and take the process group along (the pool gave us one), as
+ * acpu_worker_orphaned() does, only at once. */
+static void
+acpu_worker_parent_died (int signum)
+{
+  if (getpgrp () == getpid ())
+    kill (0, SIGKILL);
+  _exit (1);
+}
+
+/* Main thread, at start-up. A local pool asks the kernel for our SIGKILL
+ * when it dies (PR_SET_PDEATHSIG): that ends this process, not what its
+ * tasks started. Take it over with a signal whose handler SIGKILLs the
+ * whole process group, this process included. The pool's SIGKILL stands
+ * until then; a death in between is seen by the control thread. */
+static void
+acpu_worker_die_with_parent (void)
+{
+  struct sigaction action = { 0 };
+  int current = 0;
+
+  if (prctl (PR_GET_PDEATHSIG, &current) < 0 || current == 0 || getpgrp () != getpid ())
+    return;
+  action.sa_handler = acpu_worker_parent_died;
+  sigemptyset (&action.sa_mask);
+  if (sigaction (PARENT_DEATH_SIGNAL, &action, NULL) == 0)
+    prctl (PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL);
+}
+
 /**
  * acpu_worker_run:
  * @worker: a [class@ACpu.Worker]
@@ -1212,6 +1247,7 @@ acpu_worker_run (ACpuWorker *worker)
   acpu_wire_out_init (&self->out, can_pass_fds);
 
   self->parent = getppid ();
+  acpu_worker_die_with_parent ();
   self->context = g_main_context_ref_thread_default ();
   self->loop = g_main_loop_new (self->context, FALSE);
   acpu_wire_in_init (&self->in, ACPU_WIRE_READER_WORKER, self->max_size);

@@ -28,6 +28,8 @@
  *   stdout-noise    200 KiB of text before the magic (a runtime's start-up
  *                   messages), then behaves
  *   noise-flood     2 MiB of text and never the magic
+ *   binary-noise    binary bytes (an ELF header, NULs, invalid UTF-8, the
+ *                   text BINARY-MARKER) before any magic, then waits
  *
  * Request modes (misbehave when a "bad" request arrives):
  *   garbage         bytes that are not a frame
@@ -49,6 +51,12 @@
  *                   ACPU_TASK, with an empty key, binary and invalid UTF-8
  *                   values, 32 fields; then the right result
  *   stderr-die      writes lines to stderr, then SIGKILLs itself
+ *   stderr-latin1   writes "caf\xe9" (Latin-1, not UTF-8) to stderr, then
+ *                   SIGKILLs itself
+ *   stderr-flood    writes 1 MiB to stderr, then the right result
+ *   session         answers (iii): getsid (0), getpid () and the errno of
+ *                   open ("/dev/tty") (0 if it opened)
+ *   dribble         a result frame one byte every 250 ms (about 10 s in all)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -414,6 +422,45 @@ misbehave (const char *mode,
       fflush (stderr);
       raise (SIGKILL);
     }
+  else if (g_str_equal (mode, "stderr-latin1"))
+    {
+      fprintf (stderr, "hostile-worker: caf\xe9\n");
+      fflush (stderr);
+      raise (SIGKILL);
+    }
+  else if (g_str_equal (mode, "stderr-flood"))
+    {
+      static char line[1024];
+
+      memset (line, 'e', sizeof line - 1);
+      line[sizeof line - 1] = '\n';
+      for (guint i = 0; i < 1024; i++)
+        if (write (2, line, sizeof line) < 0)
+          break;
+      send_result (id, g_variant_new ("(s)", "bad-ok"));
+    }
+  else if (g_str_equal (mode, "session"))
+    {
+      int tty = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+      int err = tty < 0 ? errno : 0;
+
+      if (tty >= 0)
+        close (tty);
+      send_result (id, g_variant_new ("(iii)", (gint32) getsid (0), (gint32) getpid (),
+                                      (gint32) err));
+    }
+  else if (g_str_equal (mode, "dribble"))
+    {
+      GByteArray *frame = frame_new_variant (ACPU_WIRE_RESULT, 0, id,
+                                             g_variant_new_variant (g_variant_new ("(s)", "dribbled, all of it")));
+
+      for (guint i = 0; i < frame->len; i++)
+        {
+          write_all (frame->data + i, 1);
+          g_usleep (250 * 1000);
+        }
+      g_byte_array_unref (frame);
+    }
   else
     send_result (id, g_variant_new ("(s)", "bad-ok"));
 }
@@ -524,13 +571,21 @@ main (int   argc,
   if (misbehaving && g_str_equal (mode, "noise-flood"))
     {
       for (guint i = 0; i < 2 * 1024 * 1024 / 64; i++)
-        write_all ("GLib-DEBUG: a start-up message that never ends, 64 bytes long.\n", 64);
+        write_all ("GLib-DEBUG: a start-up message that never ends, 64 bytes long..\n", 64);
+      wait_to_be_killed ();
+    }
+  if (misbehaving && g_str_equal (mode, "binary-noise"))
+    {
+      static const char binary[] = "\x7f" "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x03\0\x3e\0"
+                                   "\xff\xfe\x01\x02" "BINARY-MARKER" "\x03\x04\n";
+
+      write_all (binary, sizeof binary - 1);
       wait_to_be_killed ();
     }
   if (misbehaving && g_str_equal (mode, "stdout-noise"))
     {
       for (guint i = 0; i < 200 * 1024 / 64; i++)
-        write_all ("GLib-DEBUG: a start-up message on stdout, 64 bytes long ......\n", 64);
+        write_all ("GLib-DEBUG: a start-up message on stdout, 64 bytes long .......\n", 64);
       /* And the first bytes of the magic, in a write of their own. */
       write_all (ACPU_WIRE_MAGIC, 3);
       write_all (ACPU_WIRE_MAGIC + 3, ACPU_WIRE_MAGIC_LEN - 3);

@@ -420,6 +420,98 @@ test_stdout_noise (void)
   assert_clean (fds_before);
 }
 
+/* Issue 15, point 2: a worker's stderr is bytes, the GError message is
+ * UTF-8. Before: the message carried the raw 0xE9 and was not valid UTF-8. */
+static void
+test_stderr_not_utf8 (void)
+{
+  guint fds_before = acpu_test_count_fds ();
+  ACpuProcessTaskPool *pool = hostile_pool_new ("stderr-latin1", NULL, 1);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = NULL;
+
+  g_test_summary ("A worker that writes bytes that are not UTF-8 to stderr and dies: "
+                  "ACPU_ERROR_WORKER_DIED's message is valid UTF-8 and still shows the text");
+
+  value = acpu_process_task_pool_run (pool, "bad", NULL, NULL, &error);
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_WORKER_DIED);
+  g_assert_true (g_utf8_validate (error->message, -1, NULL));
+  g_test_message ("stderr-latin1: %s", error->message);
+  g_assert_nonnull (strstr (error->message, "hostile-worker: caf"));
+
+  assert_echo (pool, "after");
+  pool_destroy (pool);
+  assert_clean (fds_before);
+}
+
+/* Issue 15, point 4: a frame begun must be finished within the limit,
+ * counted from its first byte. Before: each byte restarted the timer and the
+ * frame (10 s at one byte every 250 ms) came through against a 1 s limit. */
+static void
+test_dribble (void)
+{
+  guint fds_before = acpu_test_count_fds ();
+  ACpuProcessTaskPool *pool = hostile_pool_new ("dribble", NULL, 1);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = NULL;
+
+  g_test_summary ("A worker that sends a frame one byte at a time, each within the "
+                  "stall limit, is stopped once the frame has taken longer than the limit");
+
+  acpu_process_task_pool_set_handshake_timeout (pool, 1000);
+  value = acpu_process_task_pool_run (pool, "bad", NULL, NULL, &error);
+  if (value != NULL)
+    {
+      g_autofree char *printed = g_variant_print (value, FALSE);
+
+      g_test_message ("dribble: the whole frame came through: %s", printed);
+    }
+  g_assert_null (value);
+  g_test_message ("dribble: %s", error->message);
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
+  g_assert_nonnull (strstr (error->message, "middle of a frame"));
+
+  assert_echo (pool, "after");
+  pool_destroy (pool);
+  assert_clean (fds_before);
+}
+
+/* Issue 15, point 8: a program that is not a worker. Runs in a subprocess so
+ * that its stderr can be checked. Before: the raw bytes went to stderr and
+ * the start failed only at the handshake timeout (20 s here). */
+static void
+test_binary_noise (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *once = once_path ("binary-noise");
+      ACpuProcessTaskPool *pool = hostile_pool_new ("binary-noise", once, 1);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) value = NULL;
+
+      acpu_process_task_pool_set_handshake_timeout (pool, 20000);
+      value = acpu_process_task_pool_run (pool, "echo", g_variant_new ("(s)", "x"), NULL, &error);
+      g_assert_null (value);
+      g_test_message ("binary-noise: %s", error->message);
+      g_assert_error (error, ACPU_ERROR, ACPU_ERROR_WORKER_START);
+      g_assert_true (g_utf8_validate (error->message, -1, NULL));
+      g_assert_nonnull (strstr (error->message, "hostile-worker"));
+      g_assert_nonnull (strstr (error->message, "not an asynccpu-glib worker"));
+      assert_echo (pool, "after");
+      pool_destroy (pool);
+      g_unlink (once);
+      return;
+    }
+
+  g_test_summary ("A program that writes binary bytes before the handshake fails the "
+                  "start at once with ACPU_ERROR_WORKER_START naming it; the bytes do not "
+                  "reach the application's stderr");
+
+  g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr_unmatched ("*BINARY-MARKER*");
+}
+
 /* Handshake modes ------------------------------------------------------------ */
 
 typedef struct
@@ -626,6 +718,9 @@ main (int   argc,
   g_test_add_func ("/acpu/hardening/hostile/request/log-evil", test_log_evil);
   g_test_add_func ("/acpu/hardening/hostile/stderr-tail", test_stderr_tail);
   g_test_add_func ("/acpu/hardening/hostile/stdout-noise", test_stdout_noise);
+  g_test_add_func ("/acpu/hardening/hostile/stderr-not-utf8", test_stderr_not_utf8);
+  g_test_add_func ("/acpu/hardening/hostile/request/dribble", test_dribble);
+  g_test_add_func ("/acpu/hardening/hostile/handshake/binary-noise", test_binary_noise);
   for (guint i = 0; i < G_N_ELEMENTS (handshake_cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/acpu/hardening/hostile/handshake/%s",
