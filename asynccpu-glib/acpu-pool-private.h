@@ -337,6 +337,9 @@ void          acpu_core_count             (ACpuPoolCore  *core,
 /* [owner]: the notify source, for acpu_core_new(). */
 GSource      *acpu_core_notify_source_new (ACpuPoolCore  *core);
 
+/* acpu-pool-submit.c, any thread: the key of a GTask's ACpuWorkerExit. */
+GQuark        acpu_worker_exit_quark      (void);
+
 /* acpu-process-task-pool.c. */
 /* [owner]: notifies the counters that changed. */
 void          acpu_process_task_pool_notify_counters (ACpuProcessTaskPool *self);

@@ -322,10 +322,14 @@ slot_exited_cb (ACpuWorkerProc *proc,
         }
     }
 
-  /* The first job is the one that was running. */
+  /* The first job is the one that was running. When its worker died, the
+   * facts go with its GTask (acpu_process_task_pool_get_worker_exit()). */
   if ((job = g_queue_peek_head (&slot->inflight)) != NULL)
     {
       g_queue_unlink (&slot->inflight, &job->link);
+      if (job->task != NULL && g_error_matches (error, ACPU_ERROR, ACPU_ERROR_WORKER_DIED))
+        g_object_set_qdata_full (G_OBJECT (job->task), acpu_worker_exit_quark (),
+                                 acpu_worker_proc_get_exit (proc, job->name), g_object_unref);
       acpu_job_return_failed (core, job, error);
       acpu_job_free (job);
     }

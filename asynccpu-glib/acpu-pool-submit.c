@@ -155,6 +155,40 @@ acpu_process_task_pool_run_finish (ACpuProcessTaskPool  *pool,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+G_DEFINE_QUARK (acpu-worker-exit, acpu_worker_exit)
+
+/**
+ * acpu_process_task_pool_get_worker_exit:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ * @result: the [iface@Gio.AsyncResult] of a task started with
+ *   [method@ACpu.ProcessTaskPool.run_async]
+ *
+ * Gets how the worker ended that ran the task of @result, when the task
+ * failed with %ACPU_ERROR_WORKER_DIED: its pid, its exit status or the
+ * signal that killed it, and the last lines of its standard error — the
+ * facts the error's message tells, without parsing it. Call it from the
+ * task's callback, before or after
+ * [method@ACpu.ProcessTaskPool.run_finish].
+ *
+ * Returns: (transfer full) (nullable): the worker's end, or `NULL` when the
+ *   task did not fail because its worker died
+ *
+ * Since: 0.1
+ */
+ACpuWorkerExit *
+acpu_process_task_pool_get_worker_exit (ACpuProcessTaskPool *pool,
+                                        GAsyncResult        *result)
+{
+  ACpuWorkerExit *exit;
+
+  g_return_val_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, pool), NULL);
+  g_return_val_if_fail (g_async_result_is_tagged (result, acpu_process_task_pool_run_async), NULL);
+
+  exit = g_object_get_qdata (G_OBJECT (result), acpu_worker_exit_quark ());
+  return exit != NULL ? g_object_ref (exit) : NULL;
+}
+
 typedef struct
 {
   GAsyncResult *result;

@@ -14,6 +14,7 @@
 #include <gio/gio.h>
 
 #include "acpu-version-macros.h"
+#include "acpu-worker-exit.h"
 
 G_BEGIN_DECLS
 
@@ -36,6 +37,9 @@ ACPU_AVAILABLE_IN_ALL
 GVariant             *acpu_process_task_pool_run_finish                     (ACpuProcessTaskPool *pool,
                                                                              GAsyncResult        *result,
                                                                              GError             **error) G_GNUC_WARN_UNUSED_RESULT;
+ACPU_AVAILABLE_IN_ALL
+ACpuWorkerExit       *acpu_process_task_pool_get_worker_exit                (ACpuProcessTaskPool *pool,
+                                                                             GAsyncResult        *result) G_GNUC_WARN_UNUSED_RESULT;
 ACPU_AVAILABLE_IN_ALL
 GVariant             *acpu_process_task_pool_run                            (ACpuProcessTaskPool *pool,
                                                                              const char          *task_name,

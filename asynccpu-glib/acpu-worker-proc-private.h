@@ -13,6 +13,8 @@
 
 #include <gio/gio.h>
 
+#include "acpu-worker-exit.h"
+
 G_BEGIN_DECLS
 
 /* One live worker process, seen from the pool: it spawns the process, does
@@ -113,6 +115,8 @@ GPid            acpu_worker_proc_get_pid      (ACpuWorkerProc                *pr
 gboolean        acpu_worker_proc_is_ready     (ACpuWorkerProc                *proc);
 gboolean        acpu_worker_proc_is_started   (ACpuWorkerProc                *proc);
 gboolean        acpu_worker_proc_was_killed_from_outside (ACpuWorkerProc     *proc);
+ACpuWorkerExit *acpu_worker_proc_get_exit     (ACpuWorkerProc                *proc,
+                                               const char                    *task_name);
 gboolean        acpu_worker_proc_has_task     (ACpuWorkerProc                *proc,
                                                const char                    *name);
 

@@ -18,6 +18,7 @@ G_BEGIN_DECLS
 # include "acpu-error.h"
 # include "acpu-process-task-pool.h"
 # include "acpu-worker.h"
+# include "acpu-worker-exit.h"
 #undef ACPU_INSIDE
 
 G_END_DECLS

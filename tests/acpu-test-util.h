@@ -27,6 +27,7 @@ typedef struct
   GError   *error;
   guint     n_calls;
   GThread  *thread;
+  ACpuWorkerExit *exit;  /* acpu_process_task_pool_get_worker_exit() */
 } AcpuTestResult;
 
 static inline void
@@ -34,6 +35,7 @@ acpu_test_result_clear (AcpuTestResult *r)
 {
   g_clear_pointer (&r->value, g_variant_unref);
   g_clear_error (&r->error);
+  g_clear_object (&r->exit);
   r->n_calls = 0;
   r->thread = NULL;
 }
@@ -49,6 +51,7 @@ acpu_test_result_cb (GObject      *object,
   r->thread = g_thread_self ();
   r->value = acpu_process_task_pool_run_finish (ACPU_PROCESS_TASK_POOL (object), result, &r->error);
   g_assert_true ((r->value == NULL) != (r->error == NULL));
+  r->exit = acpu_process_task_pool_get_worker_exit (ACPU_PROCESS_TASK_POOL (object), result);
 }
 
 /* Iterates the thread-default context until @r is done. */

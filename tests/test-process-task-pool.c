@@ -448,6 +448,50 @@ test_crash_external_kill (Fixture       *f,
   acpu_test_result_clear (&other);
 }
 
+static void
+test_crash_worker_exit (Fixture       *f,
+                        gconstpointer  data)
+{
+  struct { const char *task; GVariant *args; int signal; int status; const char *tail; } cases[] = {
+    { "say-and-abort", g_variant_new ("(s)", "caf\xc3\xa9 is closed\nlast words"), SIGABRT, -1,
+      "caf\xc3\xa9 is closed\nlast words" },
+    { "crash", g_variant_new ("(s)", "exit"), 0, 3, NULL },
+    { "crash", g_variant_new ("(s)", "kill"), SIGKILL, -1, NULL },
+  };
+  AcpuTestResult ok = { 0 };
+
+  g_test_summary ("A task whose worker died carries the facts of its end — pid, "
+                  "signal or exit status, stderr tail, task — without parsing the "
+                  "message; a task that did not has none");
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      AcpuTestResult r = { 0 };
+      GPid pid = worker_pid (f->pool);
+
+      acpu_process_task_pool_run_async (f->pool, cases[i].task, cases[i].args, NULL,
+                                        acpu_test_result_cb, &r);
+      acpu_test_result_wait (&r);
+      g_assert_error (r.error, ACPU_ERROR, ACPU_ERROR_WORKER_DIED);
+      g_assert_nonnull (r.exit);
+      g_assert_cmpint (acpu_worker_exit_get_pid (r.exit), ==, pid);
+      g_assert_cmpint (acpu_worker_exit_get_signal (r.exit), ==, cases[i].signal);
+      g_assert_cmpint (acpu_worker_exit_get_exit_status (r.exit), ==, cases[i].status);
+      g_assert_true (acpu_worker_exit_get_exited (r.exit) == (cases[i].signal == 0));
+      g_assert_cmpstr (acpu_worker_exit_get_task_name (r.exit), ==, cases[i].task);
+      if (cases[i].tail != NULL)
+        g_assert_cmpstr (acpu_worker_exit_get_stderr_tail (r.exit), ==, cases[i].tail);
+      acpu_test_result_clear (&r);
+    }
+
+  acpu_process_task_pool_run_async (f->pool, "echo", g_variant_new ("(s)", "fine"), NULL,
+                                    acpu_test_result_cb, &ok);
+  acpu_test_result_wait (&ok);
+  g_assert_no_error (ok.error);
+  g_assert_null (ok.exit);
+  acpu_test_result_clear (&ok);
+}
+
 /* 5. Cancellation ------------------------------------------------------------ */
 
 static void
@@ -926,6 +970,7 @@ main (int   argc,
   ADD ("/acpu/pool/error/crosses", 2, test_error_crosses);
   ADD ("/acpu/pool/crash/signals", 1, test_crash);
   ADD ("/acpu/pool/crash/external-kill", 1, test_crash_external_kill);
+  ADD ("/acpu/pool/crash/worker-exit", 1, test_crash_worker_exit);
   ADD ("/acpu/pool/cancel/queued", 1, test_cancel_queued);
   ADD ("/acpu/pool/cancel/cooperative", 1, test_cancel_cooperative);
   ADD ("/acpu/pool/cancel/ignored", 1, test_cancel_ignored);

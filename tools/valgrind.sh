@@ -18,9 +18,10 @@ cd "$(dirname "$0")/.."
 
 DIR=${VALGRIND_DIR:-_build-valgrind}
 # The default subset: the channel (all of it), errors, the hostile workers
-# (every protocol error path in the parent), and the pool's own tests.
+# (every protocol error path in the parent), the pool's own tests, and the
+# worker and its handle without a pool.
 # The chaos test is left out: 3000 tasks under valgrind take too long.
-TESTS=${*:-"test-wire test-error test-hostile test-process-task-pool test-lifecycle"}
+TESTS=${*:-"test-wire test-error test-hostile test-process-task-pool test-lifecycle test-worker test-worker-proc"}
 
 if ! command -v valgrind >/dev/null; then
   echo "valgrind.sh: valgrind not found (apt-get install valgrind)" >&2

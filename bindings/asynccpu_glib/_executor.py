@@ -14,7 +14,6 @@ Nothing on the caller's side waits for a worker.
 
 import asyncio
 import atexit
-import builtins
 import concurrent.futures
 import ctypes
 import json
@@ -35,7 +34,7 @@ gi.require_version("ACpu", "1.0")
 from gi.repository import ACpu, Gio, GLib  # noqa: E402
 
 from . import _gvs, _refs, _values  # noqa: E402
-from ._worker import TASK_NAME  # noqa: E402
+from ._worker import INIT_TASK_NAME, TASK_NAME  # noqa: E402
 
 __all__ = ["ProcessTaskPoolExecutor", "AsyncCpuGlibError", "RemoteError", "RemoteTraceback",
            "WorkerDied", "Terminated"]
@@ -69,8 +68,9 @@ class RemoteTraceback(Exception):
 
 
 class RemoteError(AsyncCpuGlibError):
-    """A task raised an exception that is not a built-in exception type (or
-    could not be rebuilt): ``type_name`` is its qualified type name
+    """A task raised an exception whose class this process does not have (its
+    module is not imported here), that is not an Exception, or that could not
+    be rebuilt from its args: ``type_name`` is its qualified type name
     (``module.Class``), ``message`` its ``str()``, ``remote_args`` its args
     when they could be sent (else None), ``remote_traceback`` the worker's
     traceback text. ``str()`` gives ``"type_name: message"``."""
@@ -129,25 +129,55 @@ def _translate_glib_error(e):
     return AsyncCpuGlibError("%s (%s, %d)" % (e.message, domain, e.code))
 
 
+def _find_class(module, qualname):
+    """The exception class a worker named, if this process has it: the module
+    must be imported already (nothing is imported, no code runs) and the
+    name must lead, through classes only, to an Exception subclass."""
+    if module == "__mp_main__":  # how a worker names the parent's main script
+        module = "__main__"
+    elif module == "__main__":  # the worker's own main program, not this one
+        return None
+    obj = sys.modules.get(module)
+    if obj is None or not qualname or "<" in qualname:
+        return None
+    for part in qualname.split("."):
+        if part.startswith("__"):
+            return None
+        obj = getattr(obj, part, None)
+        if obj is None or not isinstance(obj, type):
+            return None
+    return obj if issubclass(obj, Exception) else None
+
+
 def _rebuild_exception(desc):
-    name = desc.get("type") or "Exception"
-    module = desc.get("module") or ""
-    message = desc.get("message") or ""
+    """The exception a task raised, from the worker's description of it: its
+    own class when this process has it (pickle's rule: module, qualified
+    name and args, but only among the modules already imported), else a
+    RemoteError. The description is untrusted: anything odd in it gives a
+    RemoteError, never an exception here."""
+    if not isinstance(desc, dict):
+        desc = {"message": "malformed error description from the worker: %.200r" % (desc,)}
+    name = desc.get("type")
+    module = desc.get("module")
+    message = desc.get("message")
     args = desc.get("args")
-    tb = desc.get("traceback") or ""
+    tb = desc.get("traceback")
+    name = name if isinstance(name, str) and name else "Exception"
+    module = module if isinstance(module, str) else ""
+    message = message if isinstance(message, str) else str(message or "")
+    tb = tb if isinstance(tb, str) else ""
     exc = None
-    if module == "builtins":
-        cls = getattr(builtins, name, None)
-        if (isinstance(cls, type) and issubclass(cls, Exception) and args is not None):
-            try:
-                exc = cls(*args)
-            except Exception:  # noqa: BLE001
+    cls = _find_class(module, name) if isinstance(args, list) else None
+    if cls is not None:
+        try:
+            exc = cls(*args)
+            if str(exc) != message:
                 exc = None
-            if exc is not None and str(exc) != message:
-                exc = None
+        except Exception:  # noqa: BLE001
+            exc = None
     if exc is None:
         full = name if module in ("builtins", "") else "%s.%s" % (module, name)
-        exc = RemoteError(full, message, args, tb)
+        exc = RemoteError(full, message, args if isinstance(args, list) else None, tb)
     if tb:
         exc.__cause__ = RemoteTraceback(tb)
     return exc
@@ -324,11 +354,11 @@ class _LoopBridge:
             self.loop.add_reader(fd, self.pump)
         self.watched = want
 
-    def run_async(self, pool, payload, cancellable, callback, data):
+    def run_async(self, pool, payload, cancellable, callback, data, task=TASK_NAME):
         ctx = self.ctx
         ctx.push_thread_default()
         try:
-            pool.run_async(TASK_NAME, payload, cancellable, callback, data)
+            pool.run_async(task, payload, cancellable, callback, data)
         finally:
             ctx.pop_thread_default()
         self.watch()
@@ -399,11 +429,16 @@ class ProcessTaskPoolExecutor:
     worker logs; without it the records go to this process's own loggers.
     ``configurer``: a module-level function run in each worker before its first
     task. ``mp_context`` is accepted for compatibility and ignored;
-    ``initializer(*initargs)`` runs in each worker like ``configurer``.
+    ``initializer(*initargs)`` runs in each worker like ``configurer`` (initargs
+    travel with the requests, never on a command line). ``allowed_modules``: the
+    only modules (and their submodules) whose functions a worker runs, checked
+    in the worker before it imports anything (``"__main__"`` for the main
+    script); None, the default, allows any (see docs/security.md).
     """
 
     def __init__(self, max_workers=None, mp_context=None, initializer=None, initargs=(), *,
-                 cancel_tasks_when_shutdown=False, queue=None, configurer=None):
+                 cancel_tasks_when_shutdown=False, queue=None, configurer=None,
+                 allowed_modules=None):
         if _refs.bootstrapping:
             # A worker is running the parent's unguarded main script: stop it here.
             raise _refs._StopBootstrap()
@@ -424,9 +459,17 @@ class ProcessTaskPoolExecutor:
             config["main"] = None
         if configurer is not None:
             config["configurer"] = list(_refs.reference(configurer))
+        # initargs never go on the command line (/proc/PID/cmdline is world
+        # readable): they travel with each request, see _request().
+        self._initargs = None
         if initializer is not None:
             config["initializer"] = list(_refs.reference(initializer))
-            config["initargs"] = _values.encode(tuple(initargs)).print_(True)
+            self._initargs = _values.encode(tuple(initargs))
+        if allowed_modules is not None:
+            if isinstance(allowed_modules, str) or not all(
+                    isinstance(m, str) and m for m in allowed_modules):
+                raise TypeError("allowed_modules must be a list of module names")
+            config["allowed_modules"] = list(allowed_modules)
         config["log_level"] = 0 if queue is not None else logging.getLogger().getEffectiveLevel()
         # An abstract socket: nothing to clean up, even after SIGKILL. The
         # reader takes records only from processes of this user.
@@ -528,18 +571,34 @@ class ProcessTaskPoolExecutor:
             if job.cancelled:
                 job.sink(False, asyncio.CancelledError())
                 continue
-            payload = job.payload
-            if type(payload) is bytes:
-                payload = _gvs.request_from_bytes(payload)
+            task, payload = self._request(job.payload)
             job.payload = None
             self._in_flight += 1
-            pool.run_async(TASK_NAME, payload, cancellable, self._on_done, job)
+            pool.run_async(task, payload, cancellable, self._on_done, job)
+
+    def _request(self, payload):
+        """Any thread, no lock: the task name and arguments of a call. With an
+        initializer, each request carries its arguments too, for a worker that
+        has not run it yet (they have no other way to a worker but argv)."""
+        if type(payload) is bytes:
+            payload = _gvs.request_from_bytes(payload)
+        if self._initargs is None:
+            return TASK_NAME, payload
+        return INIT_TASK_NAME, GLib.Variant.new_tuple(self._initargs, payload)
 
     def _outcome(self, pool, result):
         try:
             reply = pool.run_finish(result)
         except GLib.Error as e:
             return False, _translate_glib_error(e)
+        except Exception as e:  # noqa: BLE001
+            # PyGObject could not convert the pool's GError (e.g. a message
+            # that is not UTF-8): "RuntimeError: Converting the GError failed".
+            return False, AsyncCpuGlibError("the pool failed the task with an error that cannot "
+                                            "be read (%s: %s)" % (type(e).__name__, e))
+        if reply is None or reply.get_type_string() != "(yvav)":
+            return False, AsyncCpuGlibError("the worker replied %s, not (yvav)"
+                                            % (reply and reply.get_type_string()))
         try:
             status, value, records = _gvs.unpack_reply(reply)
         except Exception as e:  # noqa: BLE001
@@ -550,16 +609,26 @@ class ProcessTaskPoolExecutor:
             return True, value
         return False, _rebuild_exception(value)
 
+    def _safe_outcome(self, pool, result):
+        """The private thread or a loop bridge's thread, no lock: _outcome()
+        that never raises, so that every future is settled whatever a worker
+        sent and whatever PyGObject makes of it."""
+        try:
+            return self._outcome(pool, result)
+        except BaseException as e:  # noqa: BLE001
+            return False, AsyncCpuGlibError("the outcome of the task cannot be read (%s: %s)"
+                                            % (type(e).__name__, e))
+
     def _on_done(self, pool, result, job):
         self._in_flight -= 1
-        ok, value = self._outcome(pool, result)
+        ok, value = self._safe_outcome(pool, result)
         job.sink(ok, value)
 
     def _on_done_direct(self, pool, result, fut):
         # On the loop's thread, through its bridge.
         with self._lock:
             self._direct -= 1
-        ok, value = self._outcome(pool, result)
+        ok, value = self._safe_outcome(pool, result)
         try:
             _settle(fut, ok, value)
         except RuntimeError:  # its loop is closed (pumped at exit): nobody waits
@@ -617,10 +686,9 @@ class ProcessTaskPoolExecutor:
                 self._direct += 1
             fut = loop.create_future()
             cancellable = Gio.Cancellable.new()
-            if type(payload) is bytes:
-                payload = _gvs.request_from_bytes(payload)
+            task, payload = self._request(payload)
             fut.add_done_callback(lambda f: f.cancelled() and cancellable.cancel())
-            bridge.run_async(self._pool, payload, cancellable, self._on_done_direct, fut)
+            bridge.run_async(self._pool, payload, cancellable, self._on_done_direct, fut, task)
             return fut
         sink = self._sinks.get(loop)
         if sink is None:

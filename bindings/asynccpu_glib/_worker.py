@@ -1,21 +1,29 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The generic Python worker of asynccpu_glib.
 
-Started by the executor as ``python3 -c <bootstrap> <json config>``. It serves one
-task, ``asynccpu_glib.call``, whose arguments are ``(ssav)``: module, qualified name
+Started by the executor as ``python3 -c <bootstrap> <json config>``. It serves the
+task ``asynccpu_glib.call``, whose arguments are ``(ssav)``: module, qualified name
 and arguments of the function to run; it imports the function, runs it (an
 ``async def`` one to completion in this process's event loop) and replies with
-``(yvav)`` (see asynccpu_glib._values).
+``(yvav)`` (see asynccpu_glib._values). An executor with an initializer sends
+``asynccpu_glib.call_init`` instead, ``(v(ssav))``: the initializer's arguments
+(which must not go on the command line) and the call.
+
+It ignores SIGINT: a Ctrl-C meant for the parent does not interrupt it, idle or
+not (a task is cancelled through the channel). With ``allowed_modules`` in its
+configuration it runs only functions of those modules (docs/security.md).
 """
 
 import inspect
 import json
 import logging
 import os
+import signal
 import sys
 import traceback
 
 TASK_NAME = "asynccpu_glib.call"
+INIT_TASK_NAME = "asynccpu_glib.call_init"
 
 _config = {}
 _worker = None
@@ -24,6 +32,7 @@ _configured = False
 _configure_error = None
 _records = []
 _current_cancellable = None
+_initargs = None
 
 
 _log_socket = None
@@ -112,10 +121,11 @@ def _configure():
     init = _config.get("initializer")
     if init:
         try:
-            from gi.repository import GLib
+            if _initargs is None:
+                raise RuntimeError("the initializer's arguments did not arrive (%s sends "
+                                   "them)" % INIT_TASK_NAME)
             fn = _refs.resolve(init[0], init[1], _config.get("main"))
-            initargs = _values.decode(GLib.Variant.parse(None, _config["initargs"], None, None))
-            fn(*initargs)
+            fn(*_values.decode(_initargs))
         except BaseException as e:  # noqa: BLE001
             _configure_error = e
             raise
@@ -170,14 +180,62 @@ def _run_coroutine(coro, cancellable):
             GObject.Object.disconnect(cancellable, handler)
 
 
+def _allowed(module):
+    """Any thread: whether the executor's allowed_modules (if any) hold @module."""
+    allowed = _config.get("allowed_modules")
+    if allowed is None:
+        return True
+    if module == "__mp_main__":
+        module = "__main__"
+    return isinstance(module, str) and any(module == a or module.startswith(a + ".")
+                                           for a in allowed)
+
+
+def _check_allowed(module, qualname):
+    """Main thread, before any import: raises PermissionError unless the
+    executor's allowed_modules (if it gave any) let a request name
+    module.qualname."""
+    if _config.get("allowed_modules") is None:
+        return
+    if not _allowed(module):
+        raise PermissionError("asynccpu_glib: module %r is not in the executor's allowed_modules"
+                              % module)
+    if any(not p or p.startswith("__") or "<" in p for p in qualname.split(".")):
+        raise PermissionError("asynccpu_glib: %r of module %r is not a name allowed_modules "
+                              "lets a request call" % (qualname, module))
+
+
+def _check_resolved(module, qualname, fn):
+    """Main thread: with allowed_modules, the function found must belong to an
+    allowed module too (not, say, os.system that an allowed module imported)."""
+    if _config.get("allowed_modules") is None:
+        return
+    owner = getattr(fn, "__module__", None)
+    if inspect.ismodule(fn) or not _allowed(owner):
+        raise PermissionError("asynccpu_glib: %s.%s is defined in module %r, which is not in the "
+                              "executor's allowed_modules" % (module, qualname, owner))
+
+
+def _call_init(args, cancellable):
+    """Main thread: a call with the initializer's arguments, ``(v(ssav))``."""
+    global _initargs
+    if args.get_type_string() != "(v(ssav))":
+        return _call(args, cancellable)  # which says what is wrong with it
+    if _initargs is None:
+        _initargs = args.get_child_value(0)
+    return _call(args.get_child_value(1), cancellable)
+
+
 def _call(args, cancellable):
     global _current_cancellable
     from . import _gvs, _refs
 
     try:
         module, qualname, fargs = _gvs.unpack_request(args)
+        _check_allowed(module, qualname)
         _configure()
         fn = _refs.resolve(module, qualname, _config.get("main"))
+        _check_resolved(module, qualname, fn)
         _current_cancellable = cancellable
         try:
             result = fn(*fargs)
@@ -220,8 +278,13 @@ def main():
     gi.require_version("ACpu", "1.0")
     from gi.repository import ACpu
 
+    # Ignored with a Python handler, not SIG_IGN, which the programs a task
+    # starts would inherit.
+    signal.signal(signal.SIGINT, lambda *_: None)
+
     _worker = ACpu.Worker.new()
     _worker.register(TASK_NAME, _call)
+    _worker.register(INIT_TASK_NAME, _call_init)
     status = _worker.run()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -125,3 +125,66 @@ def log_live_then_wait(tag, seconds):
     logging.getLogger("dropin.test").warning("live from %s", tag)
     time.sleep(seconds)
     return tag
+
+
+# Hardening (issue 15) -----------------------------------------------------------
+
+def cafe_then_crash():
+    """Bytes that are not UTF-8 on stderr, then a crash."""
+    os.write(2, b"caf\xe9\n")
+    os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(10)
+
+
+def hand_made_reply(status, value):
+    """This task's reply is (status, value) made by hand, as a buggy or hostile
+    worker could send it: the worker's own encoder is bypassed once."""
+    from gi.repository import GLib
+
+    from asynccpu_glib import _gvs
+
+    real = _gvs.pack_reply
+
+    def fake(*_args):
+        _gvs.pack_reply = real
+        if status is None:
+            return GLib.Variant("(s)", ("not (yvav)",))
+        return GLib.Variant.new_tuple(GLib.Variant.new_byte(status), asynccpu_glib.encode(value),
+                                      GLib.Variant.new_array(GLib.VariantType.new("v"), []))
+    _gvs.pack_reply = fake
+
+
+class TwoArgError(Exception):
+    """Its args are not its constructor's arguments: it cannot be rebuilt."""
+
+    def __init__(self, a, b):
+        super().__init__("%s/%s" % (a, b))
+
+
+def raise_two_arg(a, b):
+    raise TwoArgError(a, b)
+
+
+def raise_unimported(message):
+    import dropin_worker_only
+    raise dropin_worker_only.OnlyHereError(message)
+
+
+def raise_keyboard_interrupt():
+    raise KeyboardInterrupt("not an Exception")
+
+
+def cmdline():
+    with open("/proc/self/cmdline", "rb") as f:
+        return f.read()
+
+
+_init_seen = []
+
+
+def remember_initargs(*args):
+    _init_seen.append(args)
+
+
+def initargs_seen():
+    return list(_init_seen)

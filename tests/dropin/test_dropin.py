@@ -18,8 +18,8 @@ import time
 import pytest
 
 import dropin_tasks as T
-from asynccpu_glib import (ProcessTaskPoolExecutor, RemoteError, RemoteTraceback, Terminated,
-                           WorkerDied, decode, encode)
+from asynccpu_glib import (AsyncCpuGlibError, ProcessTaskPoolExecutor, RemoteError,
+                           RemoteTraceback, Terminated, WorkerDied, decode, encode)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(os.path.dirname(HERE))
@@ -303,13 +303,52 @@ def test_real_zero_division(executor):
         run(call(executor, T.divide, 1, 0))
 
 
-def test_other_exceptions_are_remote_errors(executor):
-    with pytest.raises(RemoteError) as info:
+def test_own_exception_classes_come_back_as_themselves(executor):
+    # Before: a RemoteError with type_name "dropin_tasks.CustomError".
+    with pytest.raises(T.CustomError) as info:
         run(call(executor, T.raise_custom, "custom message"))
-    assert info.value.type_name == "dropin_tasks.CustomError"
-    assert info.value.message == "custom message"
-    assert "CustomError" in info.value.remote_traceback
+    assert type(info.value) is T.CustomError and info.value.args == ("custom message",)
     assert isinstance(info.value.__cause__, RemoteTraceback)
+    assert "raise_custom" in str(info.value.__cause__)
+    with pytest.raises(T.CustomError):
+        executor.submit(T.raise_custom, "from submit").result(timeout=60)
+
+
+def test_other_exceptions_are_remote_errors(executor):
+    """RemoteError when the parent does not have the class (its module is not
+    imported here), when it is not an Exception, or when its args do not
+    rebuild it."""
+    assert "dropin_worker_only" not in sys.modules
+    with pytest.raises(RemoteError) as info:
+        run(call(executor, T.raise_unimported, "custom message"))
+    assert info.value.type_name == "dropin_worker_only.OnlyHereError"
+    assert info.value.message == "custom message"
+    assert "OnlyHereError" in info.value.remote_traceback
+    assert isinstance(info.value.__cause__, RemoteTraceback)
+    assert "dropin_worker_only" not in sys.modules  # nothing was imported
+
+    with pytest.raises(RemoteError) as info:
+        run(call(executor, T.raise_two_arg, "a", "b"))
+    assert info.value.type_name == "dropin_tasks.TwoArgError" and info.value.message == "a/b"
+
+    with pytest.raises(RemoteError) as info:
+        run(call(executor, T.raise_keyboard_interrupt))
+    assert info.value.type_name == "KeyboardInterrupt"
+
+
+def test_error_description_never_runs_what_it_names(executor, tmp_path):
+    """A worker's error description names a function, not a class: nothing
+    is called, the task fails with a RemoteError."""
+    marker = tmp_path / "ran"
+    for module, name, args in [("os", "system", ["touch %s" % marker]),
+                               ("builtins", "exec", ["open(%r, 'w')" % str(marker)]),
+                               ("dropin_tasks", "os.system", ["touch %s" % marker]),
+                               ("dropin_tasks", "__builtins__", [])]:
+        desc = {"type": name, "module": module, "message": "", "args": args, "traceback": ""}
+        with pytest.raises(RemoteError) as info:
+            run(call(executor, T.hand_made_reply, 1, desc))
+        assert info.value.type_name == (name if module == "builtins" else module + "." + name)
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGSEGV, signal.SIGKILL, signal.SIGTERM])
@@ -544,3 +583,99 @@ def test_logs_arrive_live_and_survive_a_crash():
     while not q.empty():
         messages.append(q.get_nowait().getMessage())
     assert "last words of victim" in messages
+
+
+# 8. Hardening (issue 15) ---------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["create_process_task", "submit"])
+def test_a_reply_the_drop_in_cannot_read_still_settles_the_future(how):
+    """Before: the completion callback raised (AttributeError on an error
+    description that is not a dict) and the future stayed pending forever;
+    a reply of another type than (yvav) was read with criticals."""
+    with ProcessTaskPoolExecutor(max_workers=1) as ex:
+        for status, value in [(1, 5), (1, [1, 2]), (1, {"type": 3, "args": "x"}), (7, None),
+                              (None, None)]:
+            if how == "submit":
+                exc = ex.submit(T.hand_made_reply, status, value).exception(timeout=60)
+            else:
+                with pytest.raises(Exception) as info:
+                    run(call(ex, T.hand_made_reply, status, value))
+                exc = info.value
+            assert isinstance(exc, RemoteError if status else AsyncCpuGlibError), repr(exc)
+        assert ex.submit(T.add, 1, 2).result(timeout=60) == 3
+
+
+@pytest.mark.parametrize("how", ["create_process_task", "submit"])
+def test_crash_after_non_utf8_stderr_is_worker_died(how):
+    """Before: PyGObject could not convert the WORKER_DIED GError (raw stderr
+    bytes in its message), the callback raised and the future never
+    completed. Now WorkerDied (needs the library's valid UTF-8 messages)."""
+    with ProcessTaskPoolExecutor(max_workers=1) as ex:
+        if how == "submit":
+            exc = ex.submit(T.cafe_then_crash).exception(timeout=60)
+        else:
+            with pytest.raises(Exception) as info:
+                run(call(ex, T.cafe_then_crash))
+            exc = info.value
+        assert isinstance(exc, WorkerDied), repr(exc)
+        assert exc.signal == signal.SIGKILL
+        assert ex.submit(T.add, 1, 2).result(timeout=60) == 3
+
+
+def test_initargs_are_not_on_the_worker_command_line():
+    """Before: the initargs were printed into argv, readable by every local
+    user in /proc/PID/cmdline."""
+    secret = "s3cret-%s" % os.urandom(6).hex()
+    with ProcessTaskPoolExecutor(2, None, T.remember_initargs, (secret, b"\xff", [1])) as ex:
+        async def main():
+            return await asyncio.gather(*[ex.create_process_task(T.cmdline) for _ in range(4)],
+                                        ex.create_process_task(T.initargs_seen))
+        *lines, seen = run(main())
+        assert all(secret.encode() not in line for line in lines)
+        assert b"asynccpu_glib" in lines[0]  # it is the worker's command line
+        assert seen == [(secret, b"\xff", [1])]  # run once, with the arguments
+        assert ex.submit(T.initargs_seen).result(timeout=60) == [(secret, b"\xff", [1])]
+
+
+def test_sigint_to_an_idle_worker_is_ignored_quietly():
+    """Before: the next task failed ("returned neither a value nor an
+    error") and a KeyboardInterrupt traceback went to stderr."""
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "scripts", "sigint_idle.py")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        worker = int(proc.stdout.readline())
+        os.kill(worker, signal.SIGINT)
+        time.sleep(0.2)  # let it arrive while the worker is idle (no timing asserted)
+        out, err = proc.communicate("go\n", timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out.strip() == str(worker), out
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert proc.returncode == 0
+
+
+def test_allowed_modules_refuse_other_modules_before_importing(tmp_path):
+    """Before: no allowed_modules (TypeError); the generic worker imported
+    and ran whatever a request named (builtins.exec)."""
+    from asynccpu_glib import _gvs
+    marker = tmp_path / "ran"
+    with ProcessTaskPoolExecutor(1, allowed_modules=["dropin_tasks"]) as ex:
+        assert ex.submit(T.add, 1, 2).result(timeout=60) == 3
+        with pytest.raises(PermissionError, match="'math'.*allowed_modules"):
+            ex.submit(math.factorial, 5).result(timeout=60)
+        # Hand-made requests, as any user of the pool could send them.
+        for module, name, args in [("builtins", "exec", ["open(%r, 'w')" % str(marker)]),
+                                   ("dropin_tasks", "os.system", ["touch %s" % marker]),
+                                   ("dropin_tasks", "__builtins__.exec", ["1"]),
+                                   ("dropin_worker_only", "OnlyHereError", [])]:
+            reply = ex.pool.run("asynccpu_glib.call", _gvs.pack_request(module, name, args), None)
+            status, desc, _ = _gvs.unpack_reply(reply)
+            assert status == 1 and desc["type"] == "PermissionError", desc
+            assert module in desc["message"]
+        assert ex.submit(T.identity, "still serving").result(timeout=60) == "still serving"
+    assert not marker.exists()
+    with pytest.raises(TypeError):
+        ProcessTaskPoolExecutor(1, allowed_modules="dropin_tasks")

@@ -50,6 +50,14 @@ worker.register('wait-cancel', (args, cancellable) => {
     return new GLib.Variant('(s)', ['not reached']);
 });
 
+worker.register('say-and-abort', args => {
+    const [text] = args.deepUnpack();
+    printerr(text);
+    // SIGKILL: SpiderMonkey's fault handlers swallow a SIGSEGV sent to GJS.
+    GLib.spawn_command_line_sync(`kill -9 ${getPid()}`);
+    return new GLib.Variant('(s)', ['not reached']);
+});
+
 if (ACpu.Worker.is_worker_process())
     System.exit(worker.run());
 
@@ -93,6 +101,33 @@ const tests = {
         const second = (await pool.run_async('closure', null, null)).deepUnpack();
         await pool.shutdown_async(null);
         assertEqual([first, second], [[1], [2]], 'calls');
+    },
+
+    async 'a dead worker\'s facts come without parsing the message'() {
+        const pool = newPool(1);
+        const [pid] = (await pool.run_async('pid', null, null)).deepUnpack();
+        const [error, facts] = await new Promise(resolve => {
+            pool.run_async('say-and-abort', new GLib.Variant('(s)', ['last words']), null,
+                (p, result) => {
+                    const exit = p.get_worker_exit(result);
+                    try {
+                        p.run_finish(result);
+                        resolve([null, exit]);
+                    } catch (e) {
+                        resolve([e, exit]);
+                    }
+                });
+        });
+        await pool.shutdown_async(null);
+        assert(error && error.matches(ACpu.error_quark(), ACpu.Error.WORKER_DIED),
+            `WORKER_DIED, got ${error}`);
+        assert(facts instanceof ACpu.WorkerExit, 'an ACpu.WorkerExit');
+        assertEqual(facts.pid, pid, 'pid');
+        assertEqual(facts.signal, 9, 'signal');
+        assertEqual(facts.exited, false, 'exited');
+        assertEqual(facts.exit_status, -1, 'exit status');
+        assertEqual(facts.task_name, 'say-and-abort', 'task name');
+        assert(facts.stderr_tail.includes('last words'), `stderr tail: ${facts.stderr_tail}`);
     },
 
     async 'a JS exception arrives with its class and message'() {

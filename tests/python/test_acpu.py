@@ -56,6 +56,13 @@ def task_bad_result(args, cancellable):
     return object()
 
 
+def task_say_and_abort(args, cancellable):
+    (text,) = args.unpack()
+    sys.stderr.write(text + '\n')
+    sys.stderr.flush()
+    os.abort()
+
+
 def task_user_data(args, cancellable, first, second):
     return (first, second)
 
@@ -101,6 +108,7 @@ worker.register('pid', task_pid)
 worker.register('plain', task_plain)
 worker.register('none', task_none)
 worker.register('raise', task_raise)
+worker.register('say-and-abort', task_say_and_abort)
 worker.register('gerror', task_gerror)
 worker.register('bad-result', task_bad_result)
 worker.register('user-data', task_user_data, 'one', 2)
@@ -231,6 +239,36 @@ class PoolTest(unittest.TestCase):
 
     def test_user_data(self):
         self.assertEqual(self.pool.run('user-data').unpack(), ('one', 2))
+
+    def test_worker_exit_facts(self):
+        (pid,) = self.pool.run('pid').unpack()
+        loop = GLib.MainLoop.new(None, False)
+        seen = {}
+
+        def done_cb(pool, result, data):
+            seen['exit'] = pool.get_worker_exit(result)
+            try:
+                pool.run_finish(result)
+            except GLib.Error as e:
+                seen['error'] = e
+            loop.quit()
+
+        self.pool.run_async('say-and-abort', ('last words',), None, done_cb, None)
+        loop.run()
+        self.assertTrue(seen['error'].matches(ACpu.error_quark(), ACpu.Error.WORKER_DIED))
+        facts = seen['exit']
+        self.assertIsInstance(facts, ACpu.WorkerExit)
+        self.assertEqual(facts.props.pid, pid)
+        self.assertEqual(facts.props.signal, 6)
+        self.assertFalse(facts.props.exited)
+        self.assertEqual(facts.props.exit_status, -1)
+        self.assertEqual(facts.props.task_name, 'say-and-abort')
+        self.assertIn('last words', facts.props.stderr_tail)
+
+        seen.clear()
+        self.pool.run_async('pid', None, None, done_cb, None)
+        loop.run()
+        self.assertIsNone(seen['exit'])
 
     def test_exception_becomes_gerror(self):
         (pid,) = self.pool.run('pid').unpack()
