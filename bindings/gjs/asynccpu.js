@@ -17,6 +17,7 @@
 
 import GLib from 'gi://GLib';
 import ACpu from 'gi://ACpu?version=1.0';
+import System from 'system';
 
 /** The task the generic worker serves: `(ssav)` → `(yv)`. */
 export const CALL_TASK = 'asynccpu_glib.js_call';
@@ -219,6 +220,20 @@ function convertGError(e) {
     return e;
 }
 
+// The outcome of a reply, `(yv)`; anything else a worker sends is an error.
+function settleReply(reply, resolve, reject) {
+    if (reply?.get_type_string() !== '(yv)')
+        throw new TypeError(`asynccpu: the worker replied ${reply?.get_type_string()}, not (yv)`);
+    const status = reply.get_child_value(0).get_byte();
+    const value = reply.get_child_value(1).get_variant();
+    if (status === 0)
+        resolve(decode(value));
+    else if (value.get_type_string() === 'a{sv}')
+        reject(errorFromVariant(value));
+    else
+        throw new TypeError(`asynccpu: the worker's error is ${value.get_type_string()}, not a{sv}`);
+}
+
 // The worker side ---------------------------------------------------------------
 
 let currentCancellable = null;
@@ -246,13 +261,30 @@ export function isWorkerProcess() {
     return globalThis.__asynccpuGlibWorker === true;
 }
 
+// The URI with its dot segments (also %2e ones) removed, as GLib parses it;
+// what the allow-list checks is what is imported.
+function normalizeUri(uri) {
+    return GLib.Uri.parse(uri, GLib.UriFlags.NONE).to_string();
+}
+
+// Whether an allow-list (URIs; one ending with "/" is a prefix) lets a
+// request import @uri, a normalized URI.
+function uriAllowed(allowed, uri) {
+    return allowed.some(a => a.endsWith('/') ? uri.startsWith(a) : uri === a);
+}
+
 // Runs one request, `(ssav)`: module URI, export name, arguments.
-async function callExport(request) {
+async function callExport(request, allowed) {
     if (request.get_type_string() !== '(ssav)')
         throw new TypeError(`${CALL_TASK} takes (ssav), not ${request.get_type_string()}`);
-    const uri = request.get_child_value(0).get_string()[0];
+    let uri = request.get_child_value(0).get_string()[0];
     const exportName = request.get_child_value(1).get_string()[0];
     const args = decode(request.get_child_value(2));
+    if (allowed) {
+        uri = normalizeUri(uri);
+        if (!uriAllowed(allowed, uri))
+            throw new Error(`asynccpu: module ${uri} is not in the pool's allowedModules`);
+    }
     const module = await import(uri);
     let target = module;
     let owner = null;
@@ -267,22 +299,53 @@ async function callExport(request) {
     return target.apply(owner === module ? undefined : owner, args);
 }
 
+let exitCode = null;
+let running = false;
+
+// Makes System.exit() end the worker. GJS's own only drops the promise job
+// it is called from when that job is not run by GJS's main program (every
+// export runs in one, under ACpuWorker's main loop): the process went on and
+// the task never replied. From a GLib callback GJS exits at once, so the
+// exit is made there, and the task is never answered: the pool sees a
+// worker that exited with a task in hand (WorkerDied).
+function installExit() {
+    const gjsExit = System.exit;
+    System.exit = (code = 0) => {
+        if (!running)  // worker.js once ACpuWorker.run() returns
+            gjsExit(code);
+        if (exitCode === null) {
+            exitCode = code;
+            GLib.idle_add(GLib.PRIORITY_HIGH, () => gjsExit(exitCode));
+        }
+        // Unwinds the export like GJS's exit does (a catch may see it).
+        throw new Error(`asynccpu: the worker exits (System.exit(${code}))`);
+    };
+}
+
 /**
  * Serves the generic worker's task on @worker: used by worker.js.
  *
  * @param {ACpu.Worker} worker
+ * @param {object} [options]
+ * @param {string[]} [options.allowedModules] module URIs the requests may
+ *   name (one ending with `/` allows every URI under it); null allows any
  */
-export function registerCallTask(worker) {
+export function registerCallTask(worker, {allowedModules = null} = {}) {
     globalThis.__asynccpuGlibWorker = true;
+    const allowed = allowedModules ? allowedModules.map(normalizeUri) : null;
+    installExit();
     worker.register_async(CALL_TASK, (w, request, cancellable) => {
         currentCancellable = cancellable;
+        running = true;
         // Whatever goes wrong, from decoding to encoding, is the reply.
-        callExport(request)
+        callExport(request, allowed)
             .then(result => new GLib.Variant('(yv)', [0, encode(result)]))
             .catch(e => new GLib.Variant('(yv)', [1, errorToVariant(e)]))
             .then(reply => {
                 currentCancellable = null;
-                w.return_value(reply);
+                running = false;
+                if (exitCode === null)
+                    w.return_value(reply);
             });
     });
 }
@@ -305,20 +368,29 @@ function moduleUriOf(module) {
 /**
  * A pool of GJS worker processes that run exported functions of ES modules.
  *
- * The options are `maxWorkers` (0, the default, means the number of CPUs)
- * and `cancelTasksWhenShutdown` (false: {@link shutdown} waits for the tasks);
+ * The options are `maxWorkers` (0, the default, means the number of CPUs),
+ * `cancelTasksWhenShutdown` (false: {@link shutdown} waits for the tasks) and
+ * `allowedModules` (null: any module; else the module URIs or absolute paths
+ * the workers may import, one ending with `/` allowing everything under it,
+ * checked in the worker before the import; see docs/security.md);
  * `pool` is the underlying ACpu.ProcessTaskPool, for every other property.
  */
 export class ProcessTaskPool {
-    constructor({maxWorkers = 0, cancelTasksWhenShutdown = false} = {}) {
+    constructor({maxWorkers = 0, cancelTasksWhenShutdown = false, allowedModules = null} = {}) {
         // GJS would wrap -1 to 4294967295 and GObject refuse it with a critical.
         if (typeof maxWorkers !== 'number')
             throw new TypeError(`asynccpu: maxWorkers must be a number, not ${typeof maxWorkers}`);
         if (!Number.isInteger(maxWorkers) || maxWorkers < 0 || maxWorkers > 0x7fffffff)
             throw new RangeError('asynccpu: maxWorkers must be an integer from 0 (the number of ' +
                                  `CPUs) to ${0x7fffffff}, not ${maxWorkers}`);
-        const gjs = GLib.file_read_link('/proc/self/exe');
-        this.pool = ACpu.ProcessTaskPool.new([gjs, '-m', WORKER_PATH], maxWorkers);
+        const argv = [GLib.file_read_link('/proc/self/exe'), '-m', WORKER_PATH];
+        if (allowedModules !== null) {
+            if (!Array.isArray(allowedModules) ||
+                !allowedModules.every(m => typeof m === 'string' && m !== ''))
+                throw new TypeError('asynccpu: allowedModules is an array of module URIs');
+            argv.push(JSON.stringify({allowedModules: allowedModules.map(moduleUriOf)}));
+        }
+        this.pool = ACpu.ProcessTaskPool.new(argv, maxWorkers);
         this.pool.cancel_tasks_when_shutdown = cancelTasksWhenShutdown;
     }
 
@@ -352,20 +424,20 @@ export class ProcessTaskPool {
             args.map(v => encode(v))]);
         return new Promise((resolve, reject) => {
             this.pool.run_async(CALL_TASK, request, cancellable, (pool, res) => {
+                // Settled whatever happens here.
                 let reply;
                 try {
                     reply = pool.run_finish(res);
                 } catch (e) {
-                    reject(convertGError(e));
+                    try {
+                        reject(convertGError(e));
+                    } catch {
+                        reject(e);
+                    }
                     return;
                 }
                 try {
-                    const [status, value] = [reply.get_child_value(0).get_byte(),
-                        reply.get_child_value(1).get_variant()];
-                    if (status === 0)
-                        resolve(decode(value));
-                    else
-                        reject(errorFromVariant(value));
+                    settleReply(reply, resolve, reject);
                 } catch (e) {
                     reject(e);
                 }

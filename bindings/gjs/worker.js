@@ -1,7 +1,8 @@
 // worker.js — the generic GJS worker of asynccpu.js: serves the task
 // asynccpu_glib.js_call, which imports an ES module by its URI and calls one
 // of its exports. A ProcessTaskPool of asynccpu.js starts it as
-// `gjs -m worker.js`; it is not meant to be run by hand.
+// `gjs -m worker.js [options as JSON]` (`{"allowedModules": [...]}`); it is
+// not meant to be run by hand.
 //
 // SPDX-License-Identifier: LGPL-2.1-or-later
 
@@ -13,5 +14,5 @@ import {registerCallTask} from './asynccpu.js';
 
 GLib.set_prgname('asynccpu-gjs-worker');
 const worker = ACpu.Worker.new();
-registerCallTask(worker);
+registerCallTask(worker, System.programArgs.length ? JSON.parse(System.programArgs[0]) : {});
 System.exit(worker.run());

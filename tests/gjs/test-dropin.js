@@ -8,8 +8,10 @@
 //
 // SPDX-License-Identifier: LGPL-2.1-or-later
 
+import ACpu from 'gi://ACpu?version=1.0';
 import GLib from 'gi://GLib';
 import Gio from 'gi://Gio';
+import System from 'system';
 import {CALL_TASK, ProcessTaskPool, RemoteError, WorkerDied, getCancellable, isWorkerProcess}
     from '../../bindings/gjs/asynccpu.js';
 import {assert, assertEqual, readPidFile, runTests, sleep, tmpPath} from './tap.js';
@@ -80,6 +82,19 @@ export async function waitCancel(path) {
     throw new Error('stopped as asked');
 }
 
+export function exitNow(code) {
+    System.exit(code);
+    return 'not reached';
+}
+
+// Bytes that are not UTF-8 on the worker's stderr, then a crash.
+export function cafeThenCrash() {
+    const stderr = new Gio.UnixOutputStream({fd: 2, close_fd: false});
+    stderr.write_bytes(new GLib.Bytes(new Uint8Array([0x63, 0x61, 0x66, 0xe9, 0x0a])), null);
+    stderr.flush(null);
+    return crash();
+}
+
 // The tests ---------------------------------------------------------------------
 
 async function rejection(promise) {
@@ -92,6 +107,14 @@ async function rejection(promise) {
 }
 
 const self = import.meta.url;
+const here = GLib.path_get_dirname(GLib.filename_from_uri(self)[0]);
+
+// The promise's outcome, or 'pending' if it is still pending after a minute
+// (a hang detector, not a speed limit).
+async function outcome(promise) {
+    return Promise.race([promise.then(v => ({value: v}), e => ({error: e})),
+        sleep(60000).then(() => 'pending')]);
+}
 
 const tests = {
     async 'an export runs in another process and gives its result'(pool) {
@@ -220,6 +243,66 @@ const tests = {
         assert(next !== worker, 'a new worker');
         assert(!GLib.file_test(`/proc/${worker}`, GLib.FileTest.EXISTS), 'the old one is gone');
         await pool.shutdown();
+    },
+
+    async 'System.exit() in an export or a module\'s top level rejects with WorkerDied'() {
+        // Before: the worker went on and the Promise stayed pending forever.
+        const pool = new ProcessTaskPool({maxWorkers: 1});
+        for (const [uri, name, args] of [[self, 'exitNow', [3]], [self, 'exitNow', [0]],
+            [`${here}/exit-on-import.js`, 'neverCalled', []]]) {
+            // eslint-disable-next-line no-await-in-loop
+            const got = await outcome(pool.run(uri, name, args));
+            assert(got.error instanceof WorkerDied, `${name}(${args}): ${got.error ?? got}`);
+            assert(/exit/.test(got.error.message), got.error.message);
+        }
+        assertEqual(await pool.createProcessTask(self, 'square', 6), 36, 'the next task');
+        await pool.shutdown();
+    },
+
+    async 'a crash after stderr bytes that are not UTF-8 rejects with WorkerDied'() {
+        // Before: TypeError: malformed UTF-8 (needs the library's valid UTF-8 messages).
+        const pool = new ProcessTaskPool({maxWorkers: 1});
+        const got = await outcome(pool.createProcessTask(self, 'cafeThenCrash'));
+        assert(got.error instanceof WorkerDied, `${got.error ?? got}`);
+        assertEqual(got.error.signal, 9, 'signal');
+        assertEqual(await pool.createProcessTask(self, 'square', 2), 4, 'the next task');
+        await pool.shutdown();
+    },
+
+    async 'replies no generic worker sends reject, they never hang or crash'() {
+        // Before: get_byte() on a (s) reply, a critical (fatal in this suite).
+        const pool = new ProcessTaskPool({maxWorkers: 1});
+        pool.pool = ACpu.ProcessTaskPool.new([GLib.file_read_link('/proc/self/exe'), '-m',
+            `${here}/bogus-worker.js`], 1);
+        for (const name of ['wrongType', 'errorNotDict', 'unknownTag']) {
+            // eslint-disable-next-line no-await-in-loop
+            const got = await outcome(pool.createProcessTask(self, name));
+            assert(got.error instanceof TypeError, `${name}: ${got.error ?? got}`);
+        }
+        assertEqual(await pool.createProcessTask(self, 'fine'), 'fine', 'a good reply');
+        await pool.shutdown();
+    },
+
+    async 'allowedModules: other modules are refused before they are imported'() {
+        // Before: no allow-list, any URI a request named was imported.
+        const pool = new ProcessTaskPool({maxWorkers: 1, allowedModules: [self, `${here}/sub/`]});
+        const worker = await pool.createProcessTask(self, 'pid');
+        const dirUri = GLib.filename_to_uri(here, null);
+        for (const uri of [`${dirUri}/exit-on-import.js`, `${dirUri}/sub/../exit-on-import.js`,
+            `${dirUri}/sub/%2e%2e/exit-on-import.js`]) {
+            // eslint-disable-next-line no-await-in-loop
+            const got = await outcome(pool.createProcessTask(uri, 'neverCalled'));
+            assert(/allowedModules/.test(got.error?.message), `${uri}: ${got.error ?? got}`);
+        }
+        assertEqual(await pool.createProcessTask(self, 'pid'), worker, 'the same worker');
+        await pool.shutdown();
+        let caught = null;
+        try {
+            new ProcessTaskPool({allowedModules: 'file:///x.js'});
+        } catch (e) {
+            caught = e;
+        }
+        assert(caught instanceof TypeError, `a string is refused: ${caught}`);
     },
 
     async 'shutdown with cancelTasksWhenShutdown leaves no worker'() {
