@@ -18,20 +18,37 @@
  * read and delivered, so a reply sent just before a crash is not lost. Only
  * then does exited() run, once, with a GError that says what happened.
  *
- * Each worker is the leader of its own process group, so killing it kills
- * whatever its task started too; and it is told (PR_SET_PDEATHSIG) to die
- * with the I/O thread, which lives as long as the process.
+ * Each worker leads a session of its own (setsid()): no controlling
+ * terminal, and a process group of its own, so that killing the group kills
+ * whatever its tasks started too. The group is killed whenever the worker
+ * ends, however it ends; and the worker is told (PR_SET_PDEATHSIG) to die
+ * with the I/O thread, which lives as long as the process (ACpuWorker then
+ * takes its group along, acpu-worker.c).
+ *
+ * Everything a worker sends is untrusted: its stderr and what it writes
+ * before the channel's magic are bytes, not text, and are escaped before
+ * they go into a message; forwarding its stderr to ours never blocks the
+ * I/O thread, which all pools share.
+ *
+ * Threads: everything here runs on the I/O thread unless its comment says
+ * otherwise. out_lock guards the output side, in_lock the input side (see
+ * the struct); the rest is the I/O thread's alone.
  */
 
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -51,12 +68,21 @@
 #define STDERR_TAIL_LINES 5
 /* Log records a worker may send per second; the rest are counted and dropped. */
 #define MAX_LOGS_PER_SECOND 2000
+/* How much of a worker's stderr waits for ours to take it; the rest is
+ * counted, dropped and said. */
+#define FORWARD_MAX_BYTES (64 * 1024)
+/* A frame in progress must grow by this much, or end, within each
+ * handshake-timeout period (acpu_worker_proc_watch_stall()). */
+#define STALL_PROGRESS_BYTES (64 * 1024)
+/* How much of what a non-worker wrote goes into the message. */
+#define EXCERPT_BYTES 32
 
 struct _ACpuWorkerProc
 {
   gatomicrefcount          ref_count;
 
   char                   **argv;
+  char                    *display_name; /* argv[0] as valid UTF-8, for messages */
   guint64                  max_size;
   guint                    handshake_timeout_ms;
   ACpuWorkerProcCallbacks  callbacks;
@@ -81,10 +107,23 @@ struct _ACpuWorkerProc
   GSource                 *read_source;
   gboolean                 read_paused;  /* a caller waits for the reply itself */
   GSource                 *timer;
-  GSource                 *stall_timer;
+  GSource                 *stall_timer;  /* runs from a frame's first byte */
+  guint64                  n_frames;     /* frames parsed here, to tell a new one */
+  gsize                    stall_progress; /* bytes read since the stall timer started */
   GSource                 *stderr_source;
   int                      stderr_fd;
   GString                 *stderr_tail;
+  /* Passing its stderr on to ours, never blocking (acpu_worker_proc_forward()). */
+  GByteArray              *fwd_buf;      /* what fd 2 has not taken yet */
+  guint64                  fwd_dropped;  /* bytes dropped since the last note */
+  int                      fwd_fd;       /* our non-blocking opening of fd 2's pipe or tty */
+  dev_t                    fwd_dev;      /* ... and what fd 2 was when we opened it */
+  ino_t                    fwd_ino;
+  GSource                 *fwd_source;  /* waits for fd 2 to take more */
+  int                      fwd_source_fd;
+  /* Before the magic: a UTF-8 sequence cut by the end of a read. */
+  guint8                   preamble_carry[4];
+  guint                    preamble_carry_len;
   guint64                  memory_limit;
   gint64                   log_window_start;
   guint                    log_count;
@@ -111,6 +150,52 @@ struct _ACpuWorkerProc
 static void acpu_worker_proc_finish_channel (ACpuWorkerProc *self);
 static void acpu_worker_proc_flush_locked   (ACpuWorkerProc *self);
 
+/* Any thread, no lock. Appends @len bytes a worker wrote to @out as valid
+ * UTF-8: bytes that are not UTF-8, and control characters but tab and
+ * newline, become `\xNN`, so that a message built from them is valid UTF-8
+ * (PyGObject and GJS refuse to convert one that is not) and cannot move a
+ * terminal's cursor. */
+static void
+acpu_worker_proc_append_escaped (GString    *out,
+                                 const char *data,
+                                 gsize       len)
+{
+  const char *p = data;
+  const char *end = data + len;
+
+  while (p < end)
+    {
+      gunichar c = g_utf8_get_char_validated (p, end - p);
+
+      if (c == (gunichar) -1 || c == (gunichar) -2 ||
+          (c < 0x20 && c != '\t' && c != '\n') || (c >= 0x7f && c < 0xa0))
+        {
+          g_string_append_printf (out, "\\x%02x", (guint) (guint8) *p);
+          p++;
+        }
+      else
+        {
+          const char *next = g_utf8_next_char (p);
+
+          g_string_append_len (out, p, next - p);
+          p = next;
+        }
+    }
+}
+
+/* Any thread, no lock: acpu_worker_proc_append_escaped() into a new string. */
+static char *
+acpu_worker_proc_escape (const char *data,
+                         gsize       len)
+{
+  GString *out = g_string_sized_new (len);
+
+  acpu_worker_proc_append_escaped (out, data, len);
+  return g_string_free (out, FALSE);
+}
+
+/* Any thread (the pool's, before it starts it). @argv is the pool's worker
+ * command line; the handle keeps a copy. */
 ACpuWorkerProc *
 acpu_worker_proc_new (const char * const            *argv,
                       guint64                        max_size,
@@ -122,6 +207,8 @@ acpu_worker_proc_new (const char * const            *argv,
 
   g_atomic_ref_count_init (&self->ref_count);
   self->argv = g_strdupv ((char **) argv);
+  /* A file name is bytes too. */
+  self->display_name = acpu_worker_proc_escape (argv[0], strlen (argv[0]));
   self->max_size = max_size;
   self->handshake_timeout_ms = handshake_timeout_ms;
   self->new_domains = ACPU_ERROR_MAX_NEW_DOMAINS_PER_WORKER;
@@ -133,12 +220,16 @@ acpu_worker_proc_new (const char * const            *argv,
   self->fd = -1;
   self->stderr_fd = -1;
   self->stderr_tail = g_string_new (NULL);
+  self->fwd_buf = g_byte_array_new ();
+  self->fwd_fd = -1;
+  self->fwd_source_fd = -1;
   acpu_wire_in_init (&self->in, ACPU_WIRE_READER_POOL, max_size);
   acpu_wire_out_init (&self->out, FALSE);
 
   return self;
 }
 
+/* Any thread. */
 ACpuWorkerProc *
 acpu_worker_proc_ref (ACpuWorkerProc *self)
 {
@@ -146,6 +237,7 @@ acpu_worker_proc_ref (ACpuWorkerProc *self)
   return self;
 }
 
+/* Stops the timer of the moment: the handshake's or the exit's. */
 static void
 acpu_worker_proc_clear_timer (ACpuWorkerProc *self)
 {
@@ -156,6 +248,7 @@ acpu_worker_proc_clear_timer (ACpuWorkerProc *self)
     }
 }
 
+/* Replaces the timer of the moment by @func in @msec. */
 static void
 acpu_worker_proc_set_timer (ACpuWorkerProc *self,
                             guint           msec,
@@ -167,6 +260,7 @@ acpu_worker_proc_set_timer (ACpuWorkerProc *self,
   g_source_attach (self->timer, self->context);
 }
 
+/* Destroys *@source, if any; out_lock held when it is write_source. */
 static void
 acpu_worker_proc_clear_source (GSource **source)
 {
@@ -177,7 +271,8 @@ acpu_worker_proc_clear_source (GSource **source)
     }
 }
 
-/* Stops reading the worker's stderr. */
+/* Stops reading the worker's stderr. What waits to be passed on to ours
+ * stays (acpu_worker_proc_clear_forward()). */
 static void
 acpu_worker_proc_clear_stderr (ACpuWorkerProc *self)
 {
@@ -189,6 +284,7 @@ acpu_worker_proc_clear_stderr (ACpuWorkerProc *self)
     }
 }
 
+/* Stops reading and writing the channel; takes out_lock. */
 static void
 acpu_worker_proc_clear_sources (ACpuWorkerProc *self)
 {
@@ -203,6 +299,10 @@ acpu_worker_proc_clear_sources (ACpuWorkerProc *self)
   g_mutex_unlock (&self->out_lock);
 }
 
+static void acpu_worker_proc_clear_forward (ACpuWorkerProc *self);
+
+/* Any thread; the last reference goes on the I/O thread (or before start()):
+ * its sources are destroyed here. */
 void
 acpu_worker_proc_unref (ACpuWorkerProc *self)
 {
@@ -212,9 +312,11 @@ acpu_worker_proc_unref (ACpuWorkerProc *self)
   acpu_worker_proc_clear_sources (self);
   acpu_worker_proc_clear_timer (self);
   acpu_worker_proc_clear_stderr (self);
+  acpu_worker_proc_clear_forward (self);
   if (self->fd >= 0)
     close (self->fd);
   g_string_free (self->stderr_tail, TRUE);
+  g_byte_array_unref (self->fwd_buf);
   acpu_wire_in_clear (&self->in);
   acpu_wire_out_clear (&self->out);
   g_clear_pointer (&self->task_names, g_hash_table_unref);
@@ -225,15 +327,18 @@ acpu_worker_proc_unref (ACpuWorkerProc *self)
   g_mutex_clear (&self->out_lock);
   g_mutex_clear (&self->in_lock);
   g_strfreev (self->argv);
+  g_free (self->display_name);
   g_free (self);
 }
 
+/* Its pid; 0 before start() or when it could not be started. */
 GPid
 acpu_worker_proc_get_pid (ACpuWorkerProc *self)
 {
   return self->pid;
 }
 
+/* Whether it takes requests: the handshake done, nothing ending. */
 gboolean
 acpu_worker_proc_is_ready (ACpuWorkerProc *self)
 {
@@ -248,7 +353,8 @@ acpu_worker_proc_is_started (ACpuWorkerProc *self)
   return self->ready;
 }
 
-/* Whether it died of a SIGKILL that we did not send for a reason of ours. */
+/* Whether it died of a SIGKILL that we did not send for a reason of ours
+ * (the OOM killer, a user). */
 gboolean
 acpu_worker_proc_was_killed_from_outside (ACpuWorkerProc *self)
 {
@@ -257,6 +363,8 @@ acpu_worker_proc_was_killed_from_outside (ACpuWorkerProc *self)
          g_subprocess_get_term_sig (self->subprocess) == SIGKILL;
 }
 
+/* Any thread, once ready (task_names is set before ready() and never changes
+ * after): whether the worker registered @name. */
 gboolean
 acpu_worker_proc_has_task (ACpuWorkerProc *self,
                            const char     *name)
@@ -266,6 +374,7 @@ acpu_worker_proc_has_task (ACpuWorkerProc *self,
 
 /* Ending ------------------------------------------------------------------- */
 
+/* Keeps the first reason given for its end: the one exited() will tell. */
 static void
 acpu_worker_proc_set_reason (ACpuWorkerProc *self,
                              const GError   *reason)
@@ -274,6 +383,9 @@ acpu_worker_proc_set_reason (ACpuWorkerProc *self,
     self->reason = g_error_copy (reason);
 }
 
+/* Signals the worker and its process group (whatever its tasks started).
+ * Only while the process has not been reaped: afterwards its pid may be
+ * another process's (acpu_worker_proc_kill_leftovers() is for then). */
 static void
 acpu_worker_proc_signal_group (ACpuWorkerProc *self,
                                int             signum)
@@ -285,6 +397,20 @@ acpu_worker_proc_signal_group (ACpuWorkerProc *self,
   kill (self->pid, signum);
 }
 
+/* Right after GSubprocess has reaped the worker, whatever the reason it
+ * ended (a clean exit, a crash, our SIGKILL): SIGKILLs what is left of its
+ * process group, the processes its tasks started and left behind. The group
+ * id cannot be given to a new process while one of these lives; when none
+ * is left, this finds nobody (ESRCH). A process that left the group
+ * (setsid(), setpgid()) is out of reach. */
+static void
+acpu_worker_proc_kill_leftovers (ACpuWorkerProc *self)
+{
+  if (self->pid > 0)
+    kill (-self->pid, SIGKILL);
+}
+
+/* How it ended, from its wait status: "was killed by signal 9 (SIGKILL, Killed)". */
 static char *
 acpu_worker_proc_describe_status (ACpuWorkerProc *self)
 {
@@ -313,7 +439,7 @@ static char *
 acpu_worker_proc_stderr_lines (ACpuWorkerProc *self,
                                const char     *sep)
 {
-  g_autofree char *text = g_utf8_make_valid (self->stderr_tail->str, self->stderr_tail->len);
+  g_autofree char *text = acpu_worker_proc_escape (self->stderr_tail->str, self->stderr_tail->len);
   g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
   g_autoptr(GPtrArray) kept = g_ptr_array_new ();
 
@@ -365,7 +491,8 @@ static void     acpu_worker_proc_pass_output (ACpuWorkerProc *self,
                                               const void     *buf,
                                               gsize           len);
 
-/* Both halves are done: say so, once. */
+/* Both halves are done: say so, once. The message is built from escaped
+ * worker output only (valid UTF-8). */
 static void
 acpu_worker_proc_maybe_report (ACpuWorkerProc *self)
 {
@@ -396,18 +523,19 @@ acpu_worker_proc_maybe_report (ACpuWorkerProc *self)
 
       if (self->ready)
         error = g_error_new (ACPU_ERROR, ACPU_ERROR_WORKER_DIED,
-                             "worker process %d (%s) %s%s%s", (int) self->pid, self->argv[0],
+                             "worker process %d (%s) %s%s%s", (int) self->pid, self->display_name,
                              status, limit ? limit : "", tail);
       else
         error = g_error_new (ACPU_ERROR, ACPU_ERROR_WORKER_START,
                              "worker process %d (%s) %s before the handshake%s%s",
-                             (int) self->pid, self->argv[0], status, limit ? limit : "", tail);
+                             (int) self->pid, self->display_name, status, limit ? limit : "", tail);
     }
 
   acpu_worker_proc_clear_stderr (self);
   self->callbacks.exited (self, error, self->user_data);
 }
 
+/* The channel is finished and the process has not exited in time: kill it. */
 static gboolean
 acpu_worker_proc_exit_timeout_cb (gpointer user_data)
 {
@@ -418,7 +546,7 @@ acpu_worker_proc_exit_timeout_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* No more reading or writing. */
+/* No more reading or writing; takes out_lock. */
 static void
 acpu_worker_proc_finish_channel (ACpuWorkerProc *self)
 {
@@ -440,7 +568,8 @@ acpu_worker_proc_finish_channel (ACpuWorkerProc *self)
   acpu_worker_proc_maybe_report (self);
 }
 
-/* Ends the worker now; @reason (nullable) is what the pool will be told. */
+/* Ends the worker now; @reason (nullable) is what the pool will be told.
+ * Takes out_lock. */
 void
 acpu_worker_proc_kill (ACpuWorkerProc *self,
                        const GError   *reason)
@@ -450,6 +579,8 @@ acpu_worker_proc_kill (ACpuWorkerProc *self,
   acpu_worker_proc_finish_channel (self);
 }
 
+/* Ends the worker for @what it did (a sentence of ours, UTF-8), telling the
+ * pool @code. */
 static void
 acpu_worker_proc_fail (ACpuWorkerProc *self,
                        ACpuError       code,
@@ -458,12 +589,12 @@ acpu_worker_proc_fail (ACpuWorkerProc *self,
   g_autoptr(GError) error = NULL;
 
   error = g_error_new (ACPU_ERROR, code, "worker process %d (%s) was killed: %s",
-                       (int) self->pid, self->argv[0], what);
+                       (int) self->pid, self->display_name, what);
   acpu_worker_proc_kill (self, error);
 }
 
 /* Closes the channel after what is queued has gone: the worker sees the end
- * of its input and exits. */
+ * of its input and exits. Takes out_lock. */
 void
 acpu_worker_proc_close (ACpuWorkerProc *self)
 {
@@ -481,6 +612,8 @@ acpu_worker_proc_close (ACpuWorkerProc *self)
 
 /* Reading ------------------------------------------------------------------ */
 
+/* In in_lock (as every message). The hello's names come validated by the
+ * wire reader: non-empty, bounded, UTF-8 (GVariant's normal form). */
 static void
 acpu_worker_proc_handle_hello (ACpuWorkerProc  *self,
                                ACpuWireMessage *msg)
@@ -509,7 +642,8 @@ acpu_worker_proc_handle_hello (ACpuWorkerProc  *self,
   self->callbacks.ready (self, self->user_data);
 }
 
-/* Delivers one message. */
+/* Delivers one message, in in_lock. Strings in it are UTF-8: the wire
+ * reader loads bodies as untrusted GVariants in normal form. */
 static void
 acpu_worker_proc_handle (ACpuWorkerProc  *self,
                          ACpuWireMessage *msg)
@@ -549,7 +683,7 @@ acpu_worker_proc_handle (ACpuWorkerProc  *self,
           {
             if (self->log_dropped > 0)
               g_warning ("Dropped %u log records from worker process %d (%s): more than %d a second",
-                         self->log_dropped, (int) self->pid, self->argv[0], MAX_LOGS_PER_SECOND);
+                         self->log_dropped, (int) self->pid, self->display_name, MAX_LOGS_PER_SECOND);
             self->log_window_start = now;
             self->log_count = 0;
             self->log_dropped = 0;
@@ -569,34 +703,62 @@ acpu_worker_proc_handle (ACpuWorkerProc  *self,
     }
 }
 
+/* A frame has been open for the whole limit since its first byte. Takes
+ * in_lock, if it can: a caller holding it (acpu_worker_proc_take_reply())
+ * may just have taken the frame whole; then the I/O thread looks again
+ * when it reads next. */
 static gboolean
 acpu_worker_proc_stall_cb (gpointer user_data)
 {
   ACpuWorkerProc *self = user_data;
-  g_autofree char *what = g_strdup_printf ("it stopped for %u ms in the middle of a frame",
-                                           self->handshake_timeout_ms);
+  g_autofree char *what = NULL;
+  gboolean stalled;
 
   g_clear_pointer (&self->stall_timer, g_source_unref);
+  if (!g_mutex_trylock (&self->in_lock))
+    return G_SOURCE_REMOVE;
+  stalled = self->in.buf->len != self->in.head;
+  g_mutex_unlock (&self->in_lock);
+  if (!stalled)
+    return G_SOURCE_REMOVE;
+
+  what = g_strdup_printf ("it stayed in the middle of a frame for %u ms, sending less than %u bytes",
+                          self->handshake_timeout_ms, (guint) STALL_PROGRESS_BYTES);
   acpu_worker_proc_fail (self, ACPU_ERROR_PROTOCOL, what);
   return G_SOURCE_REMOVE;
 }
 
-/* A frame begun and not finished may only wait so long for the rest: a
- * worker writes a frame in one go. */
+/* In in_lock, after a read that found nothing more for now. A frame begun
+ * and not finished may only wait so long for the rest (a worker writes a
+ * frame in one go): the timer starts when a frame begins (@new_frame: the
+ * buffer was empty, or a frame was completed, since the last look) and more
+ * bytes of the same frame restart it only once they add up to
+ * STALL_PROGRESS_BYTES. So a worker sending a byte at a time, each within
+ * the limit, does not keep a frame open for ever, and a large frame on a
+ * slow link (64 KiB per period: 2 KiB/s at the default 30 s) still comes
+ * through. Before the magic the handshake timer is the bound. */
 static void
-acpu_worker_proc_watch_stall (ACpuWorkerProc *self)
+acpu_worker_proc_watch_stall (ACpuWorkerProc *self,
+                              gboolean        new_frame)
 {
-  acpu_worker_proc_clear_source (&self->stall_timer);
-  if (self->channel_done || self->handshake_timeout_ms == 0 ||
+  if (self->channel_done || self->handshake_timeout_ms == 0 || !self->magic ||
       self->in.buf->len == self->in.head)
+    {
+      acpu_worker_proc_clear_source (&self->stall_timer);
+      return;
+    }
+  if (self->stall_timer != NULL && !new_frame && self->stall_progress < STALL_PROGRESS_BYTES)
     return;
 
+  self->stall_progress = 0;
+  acpu_worker_proc_clear_source (&self->stall_timer);
   self->stall_timer = g_timeout_source_new (self->handshake_timeout_ms);
   g_source_set_callback (self->stall_timer, acpu_worker_proc_stall_cb, self, NULL);
   g_source_attach (self->stall_timer, self->context);
 }
 
-/* Delivers the messages `in` holds. Returns FALSE when the channel failed. */
+/* In in_lock: delivers the messages `in` holds. Returns FALSE when the
+ * channel failed. */
 static gboolean
 acpu_worker_proc_parse (ACpuWorkerProc *self)
 {
@@ -605,6 +767,7 @@ acpu_worker_proc_parse (ACpuWorkerProc *self)
 
   while (!self->channel_done && acpu_wire_in_next (&self->in, &msg, &error))
     {
+      self->n_frames++;
       acpu_worker_proc_handle (self, &msg);
       acpu_wire_message_clear (&msg);
     }
@@ -617,12 +780,74 @@ acpu_worker_proc_parse (ACpuWorkerProc *self)
   return TRUE;
 }
 
-/* Reads what is there, up to a bound, and delivers it. Called with in_lock
- * held. */
+/* In in_lock, before the magic: @skipped is what the worker wrote on its
+ * channel before it, which a worker's runtime may do (start-up messages on
+ * stdout): text, passed on as output. Bytes that are not text (not UTF-8, or
+ * control characters but tab, newline and carriage return) mean the program
+ * is not a worker at all: the start fails now, naming the program, with an
+ * escaped excerpt — not at the handshake timeout, and the bytes never reach
+ * our stderr. A UTF-8 sequence cut by the end of the read waits for the
+ * next read (preamble_carry). Returns FALSE when the start failed; else
+ * @skipped holds the text to pass on. */
+static gboolean
+acpu_worker_proc_check_preamble (ACpuWorkerProc *self,
+                                 GByteArray     *skipped)
+{
+  g_autoptr(GByteArray) text = g_byte_array_sized_new (self->preamble_carry_len + skipped->len);
+  const char *start, *p, *end;
+
+  g_byte_array_append (text, self->preamble_carry, self->preamble_carry_len);
+  g_byte_array_append (text, skipped->data, skipped->len);
+  self->preamble_carry_len = 0;
+  start = p = (const char *) text->data;
+  end = start + text->len;
+
+  while (p < end)
+    {
+      gunichar c = g_utf8_get_char_validated (p, end - p);
+
+      /* (-2 is also GLib's answer for a NUL: not a cut sequence.) */
+      if (c == (gunichar) -2 && !self->magic && end - p < 4 && (guint8) *p >= 0xc2)
+        {
+          /* Cut in two (at most 3 bytes): the rest comes with the next read. */
+          self->preamble_carry_len = end - p;
+          memcpy (self->preamble_carry, p, end - p);
+          end = p;
+          break;
+        }
+      if (c == (gunichar) -1 || c == (gunichar) -2 || c == 0x7f ||
+          (c < 0x20 && c != '\t' && c != '\n' && c != '\r'))
+        {
+          g_autoptr(GError) error = NULL;
+          g_autofree char *excerpt = NULL;
+          const char *from = MAX (start, p - 8);
+
+          excerpt = acpu_worker_proc_escape (from, MIN ((gsize) (end - from), EXCERPT_BYTES));
+          error = g_error_new (ACPU_ERROR, ACPU_ERROR_WORKER_START,
+                               "worker process %d (%s) is not an asynccpu-glib worker: before the "
+                               "handshake it wrote bytes that are not text to its standard output "
+                               "(“%s”)", (int) self->pid, self->display_name, excerpt);
+          acpu_worker_proc_kill (self, error);
+          return FALSE;
+        }
+      p = g_utf8_next_char (p);
+    }
+
+  g_byte_array_set_size (skipped, 0);
+  g_byte_array_append (skipped, (const guint8 *) start, end - start);
+  return TRUE;
+}
+
+/* In in_lock, on the I/O thread: reads what is there, up to @max_reads
+ * reads, and delivers it; ends the channel on its end, on a read error and
+ * on anything malformed. */
 static void
 acpu_worker_proc_read_locked (ACpuWorkerProc *self,
                               guint           max_reads)
 {
+  gboolean new_frame = self->in.buf->len == self->in.head || !self->magic;
+  guint64 n_frames = self->n_frames;
+
   /* What a caller waiting for a reply read and left to us. */
   if (self->pending_error != NULL)
     {
@@ -643,8 +868,7 @@ acpu_worker_proc_read_locked (ACpuWorkerProc *self,
       n = acpu_wire_in_read (&self->in, self->fd, &error);
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
-          if (i > 0 || self->stall_timer == NULL)
-            acpu_worker_proc_watch_stall (self);
+          acpu_worker_proc_watch_stall (self, new_frame || n_frames != self->n_frames);
           return;
         }
       if (n < 0 && error->domain == ACPU_ERROR)
@@ -652,6 +876,8 @@ acpu_worker_proc_read_locked (ACpuWorkerProc *self,
           acpu_worker_proc_fail (self, error->code, error->message);
           return;
         }
+      if (n > 0)
+        self->stall_progress += n;
       if (n < 0)
         {
           /* ECONNRESET and the like: the worker went away with requests
@@ -668,6 +894,8 @@ acpu_worker_proc_read_locked (ACpuWorkerProc *self,
           g_autoptr(GByteArray) skipped = g_byte_array_new ();
 
           self->magic = acpu_wire_in_find_magic (&self->in, skipped, &error);
+          if (!acpu_worker_proc_check_preamble (self, skipped))
+            return;
           acpu_worker_proc_pass_output (self, skipped->data, skipped->len);
           if (error != NULL)
             {
@@ -689,6 +917,7 @@ acpu_worker_proc_read_locked (ACpuWorkerProc *self,
     }
 }
 
+/* Takes in_lock: acpu_worker_proc_read_locked(). */
 static void
 acpu_worker_proc_read (ACpuWorkerProc *self,
                        guint           max_reads)
@@ -712,6 +941,8 @@ typedef struct
   GPollFD         pfd;
 } ACpuReadSource;
 
+/* The I/O thread's context, no lock: read_paused and parse_pending are
+ * flags a caller sets (a stale read costs one more iteration). */
 static gboolean
 acpu_worker_proc_read_prepare (GSource *source,
                                gint    *timeout)
@@ -723,6 +954,7 @@ acpu_worker_proc_read_prepare (GSource *source,
   return g_atomic_int_get (&self->proc->parse_pending) != 0;
 }
 
+/* As prepare(). */
 static gboolean
 acpu_worker_proc_read_check (GSource *source)
 {
@@ -731,6 +963,8 @@ acpu_worker_proc_read_check (GSource *source)
   return self->pfd.revents != 0 || g_atomic_int_get (&self->proc->parse_pending) != 0;
 }
 
+/* Reads at most 16 times, then lets the other sources of the shared I/O
+ * thread run. */
 static gboolean
 acpu_worker_proc_read_dispatch (GSource     *source,
                                 GSourceFunc  callback,
@@ -746,6 +980,7 @@ static GSourceFuncs read_source_funcs = {
   .dispatch = acpu_worker_proc_read_dispatch,
 };
 
+/* The channel takes more: writes what waits (takes out_lock). */
 static gboolean
 acpu_worker_proc_write_cb (int          fd,
                            GIOCondition condition,
@@ -757,6 +992,7 @@ acpu_worker_proc_write_cb (int          fd,
   return G_SOURCE_CONTINUE;
 }
 
+/* No hello within handshake_timeout_ms of the start. */
 static gboolean
 acpu_worker_proc_handshake_timeout_cb (gpointer user_data)
 {
@@ -769,6 +1005,7 @@ acpu_worker_proc_handshake_timeout_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* The process has exited and been reaped, whatever the reason. */
 static void
 acpu_worker_proc_wait_cb (GObject      *object,
                           GAsyncResult *result,
@@ -778,21 +1015,25 @@ acpu_worker_proc_wait_cb (GObject      *object,
 
   g_subprocess_wait_finish (G_SUBPROCESS (object), result, NULL);
 
+  /* Nothing it started outlives it, and its children may hold the channel
+   * open: do not wait for them. */
+  acpu_worker_proc_kill_leftovers (self);
+
   /* What it wrote before it died still counts. */
   if (!self->channel_done)
     acpu_worker_proc_read (self, 1024);
 
   self->process_done = TRUE;
   acpu_worker_proc_clear_timer (self);
-  /* Its children may still hold the channel open: do not wait for them. */
-  acpu_worker_proc_signal_group (self, SIGKILL);
   acpu_worker_proc_finish_channel (self);
   acpu_worker_proc_maybe_report (self);
 }
 
 /* Writing ------------------------------------------------------------------ */
 
-/* Called with out_lock held. */
+/* Any thread, out_lock held: writes what waits, as much as the channel
+ * takes; watches for room for the rest; shuts the write side once all is
+ * out when closing. A write error means the worker is going away. */
 static void
 acpu_worker_proc_flush_locked (ACpuWorkerProc *self)
 {
@@ -827,6 +1068,7 @@ acpu_worker_proc_flush_locked (ACpuWorkerProc *self)
     }
 }
 
+/* Any thread; takes out_lock. */
 void
 acpu_worker_proc_flush (ACpuWorkerProc *self)
 {
@@ -835,6 +1077,7 @@ acpu_worker_proc_flush (ACpuWorkerProc *self)
   g_mutex_unlock (&self->out_lock);
 }
 
+/* Any thread; takes out_lock. Queues a request; the pool flushes. */
 gboolean
 acpu_worker_proc_send (ACpuWorkerProc  *self,
                        guint64          id,
@@ -879,6 +1122,7 @@ acpu_worker_proc_send_now (ACpuWorkerProc *self,
   return sent;
 }
 
+/* Any thread; takes out_lock. Asks the worker to cancel request @id. */
 void
 acpu_worker_proc_cancel (ACpuWorkerProc *self,
                          guint64         id)
@@ -898,6 +1142,7 @@ acpu_worker_proc_cancel (ACpuWorkerProc *self,
 /* The I/O thread stops reading the channel while a caller may be waiting for
  * a reply itself (the pool offers this worker), so that the reply wakes that
  * caller and not the I/O thread too. A hang-up still wakes it. */
+/* The I/O thread (the pool, when it offers the worker or takes it back). */
 void
 acpu_worker_proc_pause_reading (ACpuWorkerProc *self,
                                 gboolean        paused)
@@ -905,6 +1150,7 @@ acpu_worker_proc_pause_reading (ACpuWorkerProc *self,
   self->read_paused = paused;
 }
 
+/* Any thread: the channel, to poll (it stays open until the last unref). */
 int
 acpu_worker_proc_get_fd (ACpuWorkerProc *self)
 {
@@ -998,7 +1244,202 @@ out:
 
 /* Stderr ------------------------------------------------------------------- */
 
-/* Passes output of the worker on to our stderr, keeping the tail. */
+/* Passing a worker's output on to our stderr. All pools share one I/O
+ * thread, so this never blocks: fd 2 may be a pipe nobody reads. What fd 2
+ * does not take at once waits in fwd_buf (at most FORWARD_MAX_BYTES); past
+ * that, output is dropped, counted, and a line says how much once fd 2
+ * takes again. O_NONBLOCK cannot be set on fd 2 itself (the flag belongs to
+ * the open file description, shared with the application and whoever else
+ * holds it), so a pipe or terminal is opened anew through /proc/self/fd/2,
+ * non-blocking, for us alone. */
+
+/* No lock. Writes @len bytes to @fd without SIGPIPE: a reader gone is EPIPE
+ * (the signal the write raises is taken back; it is sent to this thread). */
+static gssize
+acpu_worker_proc_write_no_sigpipe (int         fd,
+                                   const void *data,
+                                   gsize       len)
+{
+  sigset_t pipe_set, old_set;
+  gssize n;
+  int errsv;
+
+  sigemptyset (&pipe_set);
+  sigaddset (&pipe_set, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &pipe_set, &old_set);
+  n = write (fd, data, len);
+  errsv = errno;
+  if (n < 0 && errsv == EPIPE && !sigismember (&old_set, SIGPIPE))
+    {
+      struct timespec zero = { 0, 0 };
+
+      sigtimedwait (&pipe_set, NULL, &zero);
+    }
+  pthread_sigmask (SIG_SETMASK, &old_set, NULL);
+  errno = errsv;
+  return n;
+}
+
+/* Writes what it can of @data to fd 2 at once. Returns how much was taken,
+ * or -1 when fd 2 takes nothing any more (closed, no reader). */
+static gssize
+acpu_worker_proc_write_stderr (ACpuWorkerProc *self,
+                               const guint8   *data,
+                               gsize           len)
+{
+  struct stat st;
+  gssize n;
+
+  if (fstat (2, &st) < 0)
+    return -1;
+
+  if (S_ISREG (st.st_mode) || S_ISBLK (st.st_mode))
+    {
+      /* A file does not block; the offset and O_APPEND stay the application's. */
+      n = write (2, data, len);
+    }
+  else if (S_ISSOCK (st.st_mode))
+    n = send (2, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  else
+    {
+      /* fd 2 may have been replaced since (dup2()). */
+      if (self->fwd_fd >= 0 && (self->fwd_dev != st.st_dev || self->fwd_ino != st.st_ino))
+        {
+          acpu_worker_proc_clear_source (&self->fwd_source);
+          close (self->fwd_fd);
+          self->fwd_fd = -1;
+        }
+      if (self->fwd_fd < 0)
+        {
+          self->fwd_fd = open ("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+          self->fwd_dev = st.st_dev;
+          self->fwd_ino = st.st_ino;
+        }
+      if (self->fwd_fd >= 0)
+        n = acpu_worker_proc_write_no_sigpipe (self->fwd_fd, data, len);
+      else
+        {
+          /* No /proc, or a pipe without a reader (ENXIO): a pipe with room
+           * for one page takes PIPE_BUF bytes without blocking. */
+          struct pollfd pfd = { 2, POLLOUT, 0 };
+
+          if (poll (&pfd, 1, 0) != 1)
+            return 0;
+          if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))
+            return -1;
+          n = acpu_worker_proc_write_no_sigpipe (2, data, MIN (len, PIPE_BUF));
+        }
+    }
+
+  if (n < 0)
+    return errno == EAGAIN || errno == EINTR ? 0 : -1;
+  return n;
+}
+
+static gboolean acpu_worker_proc_forward_cb (int          fd,
+                                             GIOCondition condition,
+                                             gpointer     user_data);
+
+/* Writes what waits in fwd_buf, then the note of what was dropped, as far as
+ * fd 2 takes them; watches fd 2 for room for the rest. */
+static void
+acpu_worker_proc_flush_forward (ACpuWorkerProc *self)
+{
+  int watch_fd;
+
+  for (;;)
+    {
+      gssize n;
+
+      if (self->fwd_buf->len == 0 && self->fwd_dropped > 0)
+        {
+          g_autofree char *note =
+            g_strdup_printf ("asynccpu-glib: worker process %d (%s): %" G_GUINT64_FORMAT
+                             " bytes of its output dropped: stderr did not take them\n",
+                             (int) self->pid, self->display_name, self->fwd_dropped);
+
+          g_byte_array_append (self->fwd_buf, (const guint8 *) note, strlen (note));
+          self->fwd_dropped = 0;
+        }
+      if (self->fwd_buf->len == 0)
+        break;
+
+      n = acpu_worker_proc_write_stderr (self, self->fwd_buf->data, self->fwd_buf->len);
+      if (n < 0)
+        {
+          /* Nowhere to pass it on; the tail is still kept. */
+          g_byte_array_set_size (self->fwd_buf, 0);
+          self->fwd_dropped = 0;
+          break;
+        }
+      if (n == 0)
+        break;
+      g_byte_array_remove_range (self->fwd_buf, 0, n);
+    }
+
+  watch_fd = self->fwd_fd >= 0 ? self->fwd_fd : 2;
+  if (self->fwd_buf->len == 0 || watch_fd != self->fwd_source_fd)
+    acpu_worker_proc_clear_source (&self->fwd_source);
+  if (self->fwd_buf->len > 0 && self->fwd_source == NULL)
+    {
+      self->fwd_source = g_unix_fd_source_new (watch_fd, G_IO_OUT);
+      self->fwd_source_fd = watch_fd;
+      g_source_set_callback (self->fwd_source, G_SOURCE_FUNC (acpu_worker_proc_forward_cb),
+                             self, NULL);
+      g_source_attach (self->fwd_source, self->context);
+    }
+}
+
+/* fd 2 takes more (or has failed: the write says which). */
+static gboolean
+acpu_worker_proc_forward_cb (int          fd,
+                             GIOCondition condition,
+                             gpointer     user_data)
+{
+  acpu_worker_proc_flush_forward (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Passes @len bytes of output on to our stderr without blocking: in order
+ * behind what waits, dropped (and counted) past FORWARD_MAX_BYTES, and,
+ * once dropping has begun, until the note has gone. */
+static void
+acpu_worker_proc_forward (ACpuWorkerProc *self,
+                          const guint8   *data,
+                          gsize           len)
+{
+  gsize room;
+
+  if (self->fwd_buf->len == 0 && self->fwd_dropped == 0)
+    {
+      gssize n = acpu_worker_proc_write_stderr (self, data, len);
+
+      if (n < 0 || (gsize) n == len)
+        return;
+      data += n;
+      len -= n;
+    }
+
+  room = self->fwd_dropped > 0 ? 0 : FORWARD_MAX_BYTES - MIN (self->fwd_buf->len, FORWARD_MAX_BYTES);
+  g_byte_array_append (self->fwd_buf, data, MIN (len, room));
+  self->fwd_dropped += len - MIN (len, room);
+  acpu_worker_proc_flush_forward (self);
+}
+
+/* With the last reference: what still waits is dropped. */
+static void
+acpu_worker_proc_clear_forward (ACpuWorkerProc *self)
+{
+  acpu_worker_proc_clear_source (&self->fwd_source);
+  if (self->fwd_fd >= 0)
+    {
+      close (self->fwd_fd);
+      self->fwd_fd = -1;
+    }
+}
+
+/* Passes output of the worker (its stderr, or text it wrote before the
+ * magic) on to our stderr, keeping the tail for the message if it dies. */
 static void
 acpu_worker_proc_pass_output (ACpuWorkerProc *self,
                               const void     *buf,
@@ -1006,10 +1447,7 @@ acpu_worker_proc_pass_output (ACpuWorkerProc *self,
 {
   if (len == 0)
     return;
-  if (write (2, buf, len) < 0)
-    {
-      /* Nowhere to pass it on; the tail is still kept. */
-    }
+  acpu_worker_proc_forward (self, buf, len);
   g_string_append_len (self->stderr_tail, buf, len);
   if (self->stderr_tail->len > STDERR_TAIL_BYTES)
     g_string_erase (self->stderr_tail, 0, self->stderr_tail->len - STDERR_TAIL_BYTES);
@@ -1039,6 +1477,7 @@ acpu_worker_proc_read_stderr (ACpuWorkerProc *self)
   return TRUE;
 }
 
+/* Its stderr has something: a few reads, then the other sources' turn. */
 static gboolean
 acpu_worker_proc_stderr_cb (int          fd,
                             GIOCondition condition,
@@ -1054,6 +1493,7 @@ acpu_worker_proc_stderr_cb (int          fd,
 
 /* Starting ----------------------------------------------------------------- */
 
+/* Before start(): RLIMIT_AS for the process, 0 for none. */
 void
 acpu_worker_proc_set_memory_limit (ACpuWorkerProc *self,
                                    guint64         bytes)
@@ -1067,13 +1507,18 @@ typedef struct
   guint64 memory_limit;
 } ACpuChildSetup;
 
+/* In the child, between fork and exec, on the spawning thread's behalf:
+ * async-signal-safe calls only. */
 static void
 acpu_worker_proc_child_setup (gpointer user_data)
 {
   const ACpuChildSetup *setup = user_data;
 
-  /* Async-signal-safe calls only. */
-  setpgid (0, 0);
+  /* A session of its own: no controlling terminal (a task cannot open
+   * /dev/tty nor push input into the user's terminal with TIOCSTI), and a
+   * process group of its own whose id is its pid, for kill (-pid). */
+  if (setsid () < 0)
+    setpgid (0, 0);
   prctl (PR_SET_PDEATHSIG, SIGKILL);
   if (getppid () != setup->parent)
     _exit (127);
@@ -1084,6 +1529,7 @@ acpu_worker_proc_child_setup (gpointer user_data)
     }
 }
 
+/* From the main loop, as promised: the process could not be started. */
 static gboolean
 acpu_worker_proc_spawn_failed_cb (gpointer user_data)
 {
@@ -1096,7 +1542,9 @@ acpu_worker_proc_spawn_failed_cb (gpointer user_data)
 }
 
 /* Spawns the process. Always asynchronous in its outcome: a failure to start
- * is reported through exited() from the main loop, like any other. */
+ * is reported through exited() from the main loop, like any other. The
+ * I/O thread: the worker dies with the thread that spawned it
+ * (PR_SET_PDEATHSIG). */
 void
 acpu_worker_proc_start (ACpuWorkerProc *self)
 {
@@ -1114,7 +1562,7 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
       int errsv = errno;
       error = g_error_new (ACPU_ERROR, ACPU_ERROR_WORKER_START,
                            "Could not start worker “%s”: socketpair: %s",
-                           self->argv[0], g_strerror (errsv));
+                           self->display_name, g_strerror (errsv));
       goto failed;
     }
 
@@ -1135,7 +1583,7 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
   if (self->subprocess == NULL)
     {
       close (fds[0]);
-      g_prefix_error (&error, "Could not start worker “%s”: ", self->argv[0]);
+      g_prefix_error (&error, "Could not start worker “%s”: ", self->display_name);
       error->domain = ACPU_ERROR;
       error->code = ACPU_ERROR_WORKER_START;
       goto failed;
