@@ -687,6 +687,7 @@ acpu_core_new (ACpuProcessTaskPool *pool)
   g_atomic_ref_count_init (&core->ref_count);
   g_mutex_init (&core->lock);
   g_weak_ref_init (&core->pool, pool);
+  core->generation = acpu_io_get_generation ();
   core->owner_context = g_main_context_ref_thread_default ();
   /* No reference of its own on the core: acpu_core_unref() destroys it. */
   core->notify_source = acpu_core_notify_source_new (core);

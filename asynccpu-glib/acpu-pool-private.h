@@ -142,6 +142,7 @@ struct _ACpuPoolCore
 {
   gatomicrefcount  ref_count;
   char           **argv;        /* set before the first task, then read-only */
+  guint            generation;  /* acpu_io_get_generation() when made; read-only */
 
   /* Settings: any thread, atomically. */
   guint            max_workers;

@@ -18,6 +18,34 @@
 #include "acpu-error.h"
 #include "acpu-pool-private.h"
 
+/* [caller], no lock (one held by another thread when the process forked
+ * stays held in the child): FALSE, with @error set, in a child forked after
+ * the library was used. A pool made before the fork has its workers and its
+ * I/O thread in the parent; and in such a child GLib's own watch on child
+ * processes (its worker thread) is gone too, so a worker started here could
+ * never be seen to end: a task or a shutdown would wait for ever. */
+static gboolean
+acpu_pool_check_fork (ACpuPoolCore  *core,
+                      GError       **error)
+{
+  guint generation = acpu_io_get_generation ();
+
+  if (G_LIKELY (generation == 0))
+    return TRUE;
+
+  if (generation != core->generation)
+    g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_FAILED,
+                         "This pool was made before fork(): it and its workers belong to the "
+                         "parent process, and a forked child cannot use them");
+  else
+    g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_FAILED,
+                         "This process was forked (fork() without exec) from one that had "
+                         "used asynccpu-glib, and GLib cannot watch child processes in such "
+                         "a process: start it with exec instead (Python's multiprocessing: "
+                         "the “spawn” or “forkserver” start method)");
+  return FALSE;
+}
+
 /**
  * acpu_process_task_pool_run_async:
  * @pool: a [class@ACpu.ProcessTaskPool]
@@ -46,6 +74,10 @@
  * its worker-side cancellable cancelled, and its worker is killed if it goes
  * on past [property@ACpu.ProcessTaskPool:cancel-grace-period].
  *
+ * In a child that fork() made (without exec) after the process used this
+ * library, every task fails at once with %ACPU_ERROR_FAILED: the pool's
+ * workers, and GLib's watch on child processes, stayed in the parent.
+ *
  * Since: 0.1
  */
 void
@@ -60,6 +92,7 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
   g_autoptr(GTask) task = NULL;
   GSource *reply = NULL;
   GMainContext *context;
+  GError *fork_error = NULL;
   ACpuJob *job;
 
   g_return_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool));
@@ -72,6 +105,12 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
   g_task_set_source_tag (task, acpu_process_task_pool_run_async);
   g_task_set_name (task, "acpu_process_task_pool_run_async");
   g_task_set_task_data (task, core, NULL);
+
+  if (!acpu_pool_check_fork (core, &fork_error))
+    {
+      g_task_return_error (task, fork_error);
+      return;
+    }
 
   job = acpu_job_new (task_name, args);
 
@@ -276,6 +315,9 @@ acpu_process_task_pool_run (ACpuProcessTaskPool  *pool,
  * cancelling one, and the call then fails with %G_IO_ERROR_CANCELLED once
  * the workers are gone.
  *
+ * In a child that fork() made after the process used this library it
+ * succeeds at once: nothing of the pool runs in that child.
+ *
  * Since: 0.1
  */
 void
@@ -294,6 +336,12 @@ acpu_process_task_pool_shutdown_async (ACpuProcessTaskPool *pool,
   task = g_task_new (pool, cancellable, callback, user_data);
   g_task_set_source_tag (task, acpu_process_task_pool_shutdown_async);
   g_task_set_name (task, "acpu_process_task_pool_shutdown_async");
+
+  if (acpu_io_get_generation () != 0)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
 
   acpu_core_lock (core);
   core->closed = TRUE;

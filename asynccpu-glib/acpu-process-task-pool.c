@@ -208,13 +208,18 @@ acpu_process_task_pool_finalize (GObject *object)
   ACpuPoolCore *core = self->core;
 
   /* No task is left (each holds a reference); close the workers on the I/O
-   * thread, which keeps the core until the last one is gone. */
-  acpu_core_lock (core);
-  core->closed = TRUE;
-  core->finalized = TRUE;
-  acpu_core_request_locked (core);
-  acpu_core_unlock (core);
-  acpu_core_unref (core);
+   * thread, which keeps the core until the last one is gone. In a child
+   * forked since the pool was made, the core, its lock and its workers are
+   * the parent's: leave them alone (leaked). */
+  if (core->generation == acpu_io_get_generation ())
+    {
+      acpu_core_lock (core);
+      core->closed = TRUE;
+      core->finalized = TRUE;
+      acpu_core_request_locked (core);
+      acpu_core_unlock (core);
+      acpu_core_unref (core);
+    }
 
   g_strfreev (self->worker_argv);
 
