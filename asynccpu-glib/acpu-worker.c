@@ -605,9 +605,9 @@ acpu_worker_hang_up (ACpuWorker *self,
   g_mutex_unlock (&self->lock);
 }
 
-/* Says on stderr why the channel is of no use, in words for a person who
- * ran a worker program by hand or with an inherited ACPU_WORKER=1. Either
- * thread, with in_lock held (it reads in_messages). */
+/* Either thread, with in_lock held (it reads in_messages). Says on stderr
+ * why the channel is of no use, in words for a person who ran a worker
+ * program by hand or with an inherited ACPU_WORKER=1. */
 static void
 acpu_worker_channel_unusable (ACpuWorker *self,
                               const char *what)
@@ -623,10 +623,10 @@ acpu_worker_channel_unusable (ACpuWorker *self,
                                        "pool started?)" : "");
 }
 
-/* Reads what the channel has and takes each message in it. The main thread
- * calls this while it is idle, the control thread while a task runs; a
- * thread that finds nothing to read (the other was first) returns at once.
- * Takes in_lock, then lock for each message. The end of the channel between
+/* Main thread while it is idle, control thread while a task runs; takes
+ * in_lock, then lock for each message. Reads what the channel has and takes
+ * each message in it; a thread that finds nothing to read (the other was
+ * first) returns at once. The end of the channel between
  * frames is the pool hanging up (exit status 0); in the middle of a frame, or
  * bytes that are not the protocol, end the worker with status 1 and a word on
  * stderr. */
