@@ -86,7 +86,9 @@ peer_next (Peer            *peer,
       };
       gssize n;
 
-      if (!peer->magic)
+      /* Only with bytes in: acpu_wire_in_find_magic() passes an empty
+       * buffer's NULL data to memmem() (UBSan: nonnull argument). */
+      if (!peer->magic && peer->in.buf->len > peer->in.head)
         {
           peer->magic = acpu_wire_in_find_magic (&peer->in, skipped, &error);
           g_assert_no_error (error);
