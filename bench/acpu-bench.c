@@ -18,7 +18,9 @@
  *   lateness   a 1 ms g_timeout on the caller's loop while 100,000 tasks are
  *              submitted 0.5 ms worth per idle iteration (the way a GTK app
  *              that keeps its frames would) and run; also reported for the
- *              one-burst run, where the loop is blocked for the whole submit
+ *              one-burst run, where the loop is blocked for the whole submit;
+ *              and its floor: the same ticker, as long, while two plain
+ *              CPU-bound processes that are not the pool's run
  *   echo64     a 64 MiB `(ay)` argument returned as the result vs sending
  *              64 MiB to a child over a socketpair and reading it back
  *              (store and forward: the child has it all before answering)
@@ -38,11 +40,14 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -704,6 +709,80 @@ throughput_gtask_trial (guint total)
   return total / ((double) (c.last_time - start) / G_USEC_PER_SEC);
 }
 
+/* The lateness floor: what the machine gives a 1 ms ticker when two other
+ * processes keep the CPUs busy, without any pool. */
+
+/* Main thread. Forks a process that burns a CPU until it is killed (and dies
+ * with this one: PR_SET_PDEATHSIG). This process has threads by now, so the
+ * child makes system calls only. It gets the bench workers' niceness and
+ * policy (ACPU_BENCH_WORKER_NICE, ACPU_BENCH_WORKER_BATCH, read here by the
+ * parent), so the floor stays comparable when those experiments are on. */
+static GPid
+spinner_start (void)
+{
+  const char *nice_value = g_getenv ("ACPU_BENCH_WORKER_NICE");
+  const char *batch = g_getenv ("ACPU_BENCH_WORKER_BATCH");
+  int niceness = nice_value != NULL ? atoi (nice_value) : 0;
+  int policy = batch == NULL ? -1 : g_str_equal (batch, "idle") ? SCHED_IDLE : SCHED_BATCH;
+  GPid pid;
+
+  fflush (stdout);
+  pid = fork ();
+  if (pid < 0)
+    g_error ("fork: %s", g_strerror (errno));
+  if (pid == 0)
+    {
+      struct sched_param param = { 0 };
+      volatile guint64 x = 0;
+
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      if (niceness != 0)
+        (void) setpriority (PRIO_PROCESS, 0, niceness);
+      if (policy >= 0)
+        (void) sched_setscheduler (0, policy, &param);
+      for (;;)
+        x++;
+    }
+  return pid;
+}
+
+/* Main thread: ends and reaps a spinner. */
+static void
+spinner_stop (GPid pid)
+{
+  kill (pid, SIGKILL);
+  waitpid (pid, NULL, 0);
+}
+
+static gboolean
+set_true_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Main thread, main_ctx: the ticker of throughput_project_trial() for
+ * @msec, the loop doing nothing else, while two spinners run. Returns the
+ * ticks' lateness in ms. */
+static GArray *
+lateness_floor_trial (guint msec)
+{
+  Ticker ticker = { new_values (), 0 };
+  gboolean done = FALSE;
+  GPid a = spinner_start ();
+  GPid b = spinner_start ();
+  guint tick_id;
+
+  tick_id = g_timeout_add (1, ticker_cb, &ticker);
+  iterate_for (5);
+  g_timeout_add (msec, set_true_cb, &done);
+  iterate_until (&done);
+  g_source_remove (tick_id);
+  spinner_stop (a);
+  spinner_stop (b);
+  return ticker.late_ms;
+}
+
 static void
 bench_throughput (void)
 {
@@ -725,8 +804,10 @@ bench_throughput (void)
   g_autoptr(GArray) runq_chunked = new_values ();
   g_autoptr(GArray) p99_gtask = new_values ();
   g_autoptr(GArray) max_gtask = new_values ();
+  g_autoptr(GArray) p99_floor = new_values ();
+  g_autoptr(GArray) max_floor = new_values ();
   ACpuProcessTaskPool *pool = pool_new (2);
-  double p, g;
+  double p, g, floor_p99;
 
   /* Both workers up, the window warmed. */
   pool_run_many (pool, "trivial", NULL, 2000);
@@ -757,6 +838,16 @@ bench_throughput (void)
       g_array_append_vals (late_chunked, r.late_ms->data, r.late_ms->len);
       g_array_unref (r.late_ms);
 
+      /* The floor, right after and as long as the chunked run took. */
+      {
+        double msec = 1000.0 * total / r.rate;
+        GArray *late = lateness_floor_trial ((guint) CLAMP (isfinite (msec) ? msec : 0, 200, 60000));
+
+        add (p99_floor, percentile (late, 99));
+        add (max_floor, percentile (late, 100));
+        g_array_unref (late);
+      }
+
       /* The same ticker and chunks, submitting to GLib's thread pool. */
       r = throughput_project_trial (NULL, total, FALSE);
       add (p99_gtask, percentile (r.late_ms, 99));
@@ -784,6 +875,17 @@ bench_throughput (void)
   print_value ("lateness_p99_ms", median (p99_chunked), 2);
   print_value ("lateness_max_ms", median (max_chunked), 2);
   print_value ("lateness_ticks", late_chunked->len / (double) MAX (trials, 1), 0);
+  printf ("# lateness floor: the same ticker, as long as each chunked run, with no pool and two "
+          "plain CPU-bound processes running\n");
+  print_trials ("lateness_floor_p99_ms", p99_floor, 2);
+  floor_p99 = median (p99_floor);
+  print_value ("lateness_floor_p99_ms", floor_p99, 2);
+  print_value ("lateness_floor_max_ms", median (max_floor), 2);
+  if (isfinite (floor_p99) && floor_p99 <= 0)
+    printf ("# lateness_vs_floor: not a number: the floor's p99 is 0 ms\n");
+  else
+    /* A lateness of 0 is a figure, not a failure: no ratio() here. */
+    print_value ("lateness_vs_floor", median (p99_chunked) / floor_p99, 2);
   print_value ("submit_chunk_block_ms", median (block_chunked), 2);
   print_value ("caller_runq_wait_pct", median (runq_chunked), 1);
   print_value ("gtask_lateness_p99_ms", median (p99_gtask), 2);
