@@ -1253,7 +1253,8 @@ acpu_wire_in_find_magic (ACpuWireIn  *in,
 {
   const guint8 *p = in->buf->data + in->head;
   gsize avail = in->buf->len - in->head;
-  const guint8 *hit = memmem (p, avail, ACPU_WIRE_MAGIC, ACPU_WIRE_MAGIC_LEN);
+  /* An empty GByteArray's data may be NULL, which memmem() must not get. */
+  const guint8 *hit = avail > 0 ? memmem (p, avail, ACPU_WIRE_MAGIC, ACPU_WIRE_MAGIC_LEN) : NULL;
   gsize skip;
 
   /* Without a hit, keep what could be the start of a magic cut in two. */
