@@ -41,6 +41,8 @@
 
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "acpu-error.h"
 #include "acpu-pool-private.h"
 #include "acpu-wire-private.h"
@@ -716,19 +718,21 @@ acpu_core_new (ACpuProcessTaskPool *pool)
 }
 
 /* Any thread: the current program, with its arguments: how a pool with no
- * worker_argv starts workers (see acpu_worker_is_worker_process()). */
+ * worker_argv starts workers (see acpu_worker_is_worker_process()).
+ *
+ * The program is `/proc/self/exe`, never the path it resolves to: the worker
+ * is spawned by a fork of this process (or a vfork, with the same memory), in
+ * which that link is still this process's running image. So a program whose
+ * file was replaced (a package upgrade) or deleted since it started gets
+ * workers of its own version, not the new file's, and not ENOENT. */
 char **
 acpu_core_self_argv (void)
 {
   g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
-  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
   g_autofree char *cmdline = NULL;
   gsize len = 0;
 
-  if (exe == NULL || g_str_has_suffix (exe, " (deleted)"))
-    g_strv_builder_add (builder, "/proc/self/exe");
-  else
-    g_strv_builder_add (builder, exe);
+  g_strv_builder_add (builder, "/proc/self/exe");
 
   if (g_file_get_contents ("/proc/self/cmdline", &cmdline, &len, NULL) && len > 0)
     {
@@ -742,5 +746,26 @@ acpu_core_self_argv (void)
     }
 
   return g_strv_builder_end (builder);
+}
+
+/* Any thread: whether @argv starts this very program again, with its own
+ * arguments (what acpu_core_self_argv() gives, or the same file by another
+ * name). */
+gboolean
+acpu_core_argv_is_self (char **argv)
+{
+  g_auto(GStrv) self = acpu_core_self_argv ();
+  g_autofree char *path = NULL;
+  GStatBuf st_argv, st_self;
+
+  if (argv == NULL || argv[0] == NULL || g_strv_length (argv) != g_strv_length (self))
+    return FALSE;
+  for (guint i = 1; argv[i] != NULL; i++)
+    if (strcmp (argv[i], self[i]) != 0)
+      return FALSE;
+
+  path = strchr (argv[0], '/') != NULL ? g_strdup (argv[0]) : g_find_program_in_path (argv[0]);
+  return path != NULL && g_stat (path, &st_argv) == 0 && g_stat ("/proc/self/exe", &st_self) == 0 &&
+         st_argv.st_dev == st_self.st_dev && st_argv.st_ino == st_self.st_ino;
 }
 

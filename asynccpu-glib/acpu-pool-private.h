@@ -143,6 +143,8 @@ struct _ACpuPoolCore
   gatomicrefcount  ref_count;
   char           **argv;        /* set before the first task, then read-only */
   guint            generation;  /* acpu_io_get_generation() when made; read-only */
+  gboolean         chain;       /* made in a worker, to start that worker's own program
+                                 * again: refuses tasks; set before the first task */
 
   /* Settings: any thread, atomically. */
   guint            max_workers;
@@ -276,6 +278,7 @@ GSource      *acpu_core_source_new        (ACpuPoolCore  *core,
                                            GSourceFuncs  *funcs,
                                            const char    *name);
 char        **acpu_core_self_argv         (void);
+gboolean      acpu_core_argv_is_self      (char               **argv);
 /* acpu-pool-core.c, [caller] or [context] with core->lock held. */
 void          acpu_core_wake_locked       (ACpuPoolCore  *core);
 void          acpu_core_wake_for_locked   (ACpuPoolCore  *core,

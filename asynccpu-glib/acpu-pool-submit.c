@@ -19,8 +19,9 @@
 #include "acpu-pool-private.h"
 
 /* [caller], no lock (one held by another thread when the process forked
- * stays held in the child): FALSE, with @error set, in a child forked after
- * the library was used. A pool made before the fork has its workers and its
+ * stays held in the child): FALSE, with @error set, in a worker whose pool
+ * would start its own program again (core->chain), or in a child forked
+ * after the library was used. A pool made before the fork has its workers and its
  * I/O thread in the parent; and in such a child GLib's own watch on child
  * processes (its worker thread) is gone too, so a worker started here could
  * never be seen to end: a task or a shutdown would wait for ever. */
@@ -29,6 +30,17 @@ acpu_pool_check_fork (ACpuPoolCore  *core,
                       GError       **error)
 {
   guint generation = acpu_io_get_generation ();
+
+  if (G_UNLIKELY (core->chain))
+    {
+      g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_FAILED,
+                           "This process is a worker (ACPU_WORKER is set) and this pool would "
+                           "start the same program again, whose workers would do the same: "
+                           "keep the program's client code out of its workers with "
+                           "acpu_worker_is_worker_process() (ACpu.Worker.is_worker_process() "
+                           "in Python and GJS)");
+      return FALSE;
+    }
 
   if (G_LIKELY (generation == 0))
     return TRUE;
@@ -76,7 +88,9 @@ acpu_pool_check_fork (ACpuPoolCore  *core,
  *
  * In a child that fork() made (without exec) after the process used this
  * library, every task fails at once with %ACPU_ERROR_FAILED: the pool's
- * workers, and GLib's watch on child processes, stayed in the parent.
+ * workers, and GLib's watch on child processes, stayed in the parent. So do
+ * the tasks of a pool that a worker made to start its own program again (a
+ * program that runs its client code in its workers too).
  *
  * Since: 0.1
  */

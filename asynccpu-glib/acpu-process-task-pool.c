@@ -198,6 +198,13 @@ acpu_process_task_pool_constructed (GObject *object)
     self->core->argv = g_strdupv (self->worker_argv);
   else
     self->core->argv = acpu_core_self_argv ();
+
+  /* A program that runs its client code in its workers too (no
+   * acpu_worker_is_worker_process() guard) would start a chain: each worker
+   * starting workers of its own. ACpuWorker unsets ACPU_WORKER once it runs,
+   * so a real worker may still make pools of its own. */
+  self->core->chain = g_getenv ("ACPU_WORKER") != NULL &&
+                      acpu_core_argv_is_self (self->core->argv);
 }
 
 /* Whichever thread drops the last reference, takes core->lock. */

@@ -1,0 +1,89 @@
+/* acpu-self-worker.c — a one-file program: client and worker in one binary,
+ * run by test-self-exec from a copy it then deletes or replaces.
+ *
+ *   acpu-self-worker delete|replace|unguarded
+ *
+ * delete, replace: makes a pool of itself, removes (or replaces with a
+ *   script that exits 3) its own file, then runs a task: it must run in a
+ *   worker of this very image. Prints the worker's answer.
+ * unguarded: runs the client code in its workers too (no
+ *   acpu_worker_is_worker_process() guard): the chain must stop at once.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <asynccpu-glib.h>
+
+/* Set at build time: which image a worker runs. */
+#define IMAGE_TAG "image-1"
+
+static GVariant *
+task_whoami (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  return g_variant_new ("(si)", IMAGE_TAG, (gint32) getpid ());
+}
+
+static int
+client (const char *mode)
+{
+  g_autoptr(ACpuProcessTaskPool) pool = acpu_process_task_pool_new (NULL, 1);
+  g_autoptr(GVariant) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+
+  acpu_process_task_pool_set_handshake_timeout (pool, 60000);
+
+  if (strcmp (mode, "delete") == 0)
+    {
+      if (g_unlink (self) != 0)
+        return 10;
+    }
+  else if (strcmp (mode, "replace") == 0)
+    {
+      g_autofree char *tmp = g_strconcat (self, ".new", NULL);
+
+      if (!g_file_set_contents (tmp, "#!/bin/sh\necho 'the new file ran' >&2\nexit 3\n", -1,
+                                NULL) ||
+          g_chmod (tmp, 0755) != 0 || g_rename (tmp, self) != 0)
+        return 11;
+    }
+
+  result = acpu_process_task_pool_run (pool, "whoami", NULL, NULL, &error);
+  if (result == NULL)
+    {
+      printf ("error: %s\n", error->message);
+      return 1;
+    }
+  {
+    const char *tag;
+    gint32 pid;
+
+    g_variant_get (result, "(&si)", &tag, &pid);
+    printf ("%s %s\n", tag, pid != getpid () ? "other-process" : "same-process");
+  }
+  if (!acpu_process_task_pool_shutdown (pool, NULL, &error))
+    return 2;
+  return 0;
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  const char *mode = argc > 1 ? argv[1] : "";
+
+  if (strcmp (mode, "unguarded") != 0 && acpu_worker_is_worker_process ())
+    {
+      g_autoptr(ACpuWorker) worker = acpu_worker_new ();
+
+      acpu_worker_register (worker, "whoami", task_whoami, NULL, NULL);
+      return acpu_worker_run (worker);
+    }
+
+  return client (mode);
+}
