@@ -639,6 +639,15 @@ class ProcessTaskPoolExecutor:
             if not isinstance(d, dict):
                 continue
             record = logging.makeLogRecord(d)
+            # Data from a worker (or any process of this user): its message
+            # was formatted over there. Never format it again here: msg
+            # "%(a)760000000d" with args {"a": 1}, a 40-byte record, made
+            # 760 MB in getMessage().
+            record.msg = str(record.msg)
+            record.args = None
+            record.exc_info = None
+            if not isinstance(record.levelno, int) or isinstance(record.levelno, bool):
+                record.levelno = logging.WARNING
             if self._queue is not None:
                 try:
                     self._queue.put(record)

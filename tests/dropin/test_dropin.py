@@ -679,3 +679,34 @@ def test_allowed_modules_refuse_other_modules_before_importing(tmp_path):
     assert not marker.exists()
     with pytest.raises(TypeError):
         ProcessTaskPoolExecutor(1, allowed_modules="dropin_tasks")
+
+
+def test_a_log_record_is_not_formatted_again_in_the_parent():
+    """Before: a 40-byte record whose msg is "%(a)200000000d" with args
+    {"a": 1} came out of getMessage() as 200 MB (760 MB with a wider field);
+    after: the message arrives as the worker sent it, never %-formatted."""
+    import json
+    import socket
+    got = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            got.append(record.getMessage())
+
+    logger = logging.getLogger("dropin.hostile-record")
+    logger.addHandler(Keep())
+    logger.propagate = False
+    try:
+        with ProcessTaskPoolExecutor(1) as ex:
+            record = {"name": "dropin.hostile-record", "msg": "%(a)200000000d",
+                      "args": {"a": 1}, "levelno": 40, "levelname": "ERROR"}
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                s.sendto(json.dumps(record).encode(), ex._log_path)
+            deadline = time.monotonic() + 60
+            while not got and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert ex.submit(T.identity, "still serving").result(timeout=60) == "still serving"
+    finally:
+        logger.handlers.clear()
+        logger.propagate = True
+    assert got == ["%(a)200000000d"]
