@@ -487,6 +487,7 @@ class ProcessTaskPoolExecutor:
         # machine at load 10: give it a minute (the pool's default is 30 s).
         self._pool.set_handshake_timeout(60000)
 
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._pending = []
         self._shutdown = False
@@ -670,6 +671,17 @@ class ProcessTaskPoolExecutor:
 
     # Submitting --------------------------------------------------------------
 
+    def _check_process(self):
+        """Any thread, no lock (one held when the process forked stays held in
+        the child): RuntimeError in a child forked after this executor was
+        made, where its threads and its workers are not."""
+        if os.getpid() != self._pid:
+            raise RuntimeError(
+                "this executor was created in process %d, and this process is a fork() of it: "
+                "its threads and worker processes stayed there. Start processes that run "
+                "tasks with exec (multiprocessing's 'spawn' or 'forkserver' start method)"
+                % self._pid)
+
     @staticmethod
     def _payload(function, args):
         module, qualname = _refs.reference(function)
@@ -682,6 +694,7 @@ class ProcessTaskPoolExecutor:
         ``async def``; cancelling the future cancels the task in its worker.
         Raises TypeError at once for a function or a value that cannot be
         sent, RuntimeError after shutdown."""
+        self._check_process()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -717,6 +730,7 @@ class ProcessTaskPoolExecutor:
         cancel() cancels the task even while it runs. No keyword arguments."""
         if kwargs:
             raise TypeError("keyword arguments cannot be sent to a worker")
+        self._check_process()
         payload = self._payload(fn, args)
         fut = concurrent.futures.Future()
 
@@ -759,6 +773,11 @@ class ProcessTaskPoolExecutor:
         (None: ``cancel_tasks_when_shutdown``) cancels the queued and running
         tasks and kills their workers; otherwise they finish first. With
         ``wait`` this returns once no worker process is left."""
+        if os.getpid() != self._pid:
+            # In a fork()ed child nothing of this executor runs: nothing to wait for.
+            self._shutdown = True
+            _live.discard(self)
+            return
         cancel = self._cancel_when_shutdown if cancel_futures is None else bool(cancel_futures)
         with self._lock:
             first = not self._shutdown

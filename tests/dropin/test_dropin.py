@@ -710,3 +710,46 @@ def test_a_log_record_is_not_formatted_again_in_the_parent():
         logger.handlers.clear()
         logger.propagate = True
     assert got == ["%(a)200000000d"]
+
+
+def _forked_child(ex, results):
+    out = {}
+    try:
+        ex.submit(T.add, 1, 2).result(timeout=10)
+        out["inherited"] = "ran"
+    except Exception as e:  # noqa: BLE001
+        out["inherited"] = "%s: %s" % (type(e).__name__, e)
+    ex.shutdown()
+    try:
+        with ProcessTaskPoolExecutor(1) as ex2:
+            ex2.submit(T.add, 1, 2).result(timeout=10)
+        out["new"] = "ran"
+    except Exception as e:  # noqa: BLE001
+        out["new"] = "%s: %s" % (type(e).__name__, e)
+    results.put(out)
+
+
+def test_a_forked_child_gets_an_error_at_once_not_a_hang():
+    """multiprocessing with the fork start method, after the parent used the
+    drop-in. Before: the inherited executor's task never ran (TimeoutError)
+    and its shutdown() waited for ever. After: both the inherited executor
+    and a new one in the child fail at once, saying why (fork), and the
+    parent's executor goes on."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    with ProcessTaskPoolExecutor(1) as ex:
+        assert ex.submit(T.add, 1, 2).result(timeout=60) == 3
+        results = ctx.Queue()
+        child = ctx.Process(target=_forked_child, args=(ex, results))
+        child.start()
+        try:
+            out = results.get(timeout=60)
+        finally:
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+                child.join()
+        assert out["inherited"].startswith("RuntimeError") and "fork()" in out["inherited"], out
+        assert out["new"].startswith("AsyncCpuGlibError") and "forked" in out["new"], out
+        assert child.exitcode == 0
+        assert ex.submit(T.add, 2, 3).result(timeout=60) == 5
