@@ -753,3 +753,44 @@ def test_a_forked_child_gets_an_error_at_once_not_a_hang():
         assert out["new"].startswith("AsyncCpuGlibError") and "forked" in out["new"], out
         assert child.exitcode == 0
         assert ex.submit(T.add, 2, 3).result(timeout=60) == 5
+
+
+UNGUARDED = """
+import sys
+import gi
+gi.require_version('ACpu', '1.0')
+from gi.repository import ACpu, GLib
+
+def task_one(args, cancellable):
+    return 1
+
+worker = ACpu.Worker.new()
+worker.register('one', task_one)
+# No `if ACpu.Worker.is_worker_process(): sys.exit(worker.run())` here.
+pool = ACpu.ProcessTaskPool.new(None, 1)
+pool.set_handshake_timeout(60000)
+try:
+    print(pool.run('one', None, None).unpack())
+except GLib.Error as e:
+    print('error:', e.message)
+    sys.exit(1)
+"""
+
+
+def test_a_one_file_program_without_the_guard_starts_no_chain(tmp_path):
+    """Before: each worker ran the client code and started workers of its
+    own (9 processes after 1 s, 64 after 7 s, no error). After: the first
+    worker's own pool refuses at once, the program fails and says why."""
+    script = tmp_path / "one_file.py"
+    script.write_text(UNGUARDED)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 1, (out, err)
+    assert out.startswith("error: "), out
+    assert "is_worker_process()" in out + err, (out, err)
