@@ -300,6 +300,7 @@ async function callExport(request, allowed) {
 }
 
 let exitCode = null;
+let exitInstalled = false;
 let running = false;
 
 // Makes System.exit() end the worker. GJS's own only drops the promise job
@@ -309,6 +310,9 @@ let running = false;
 // exit is made there, and the task is never answered: the pool sees a
 // worker that exited with a task in hand (WorkerDied).
 function installExit() {
+    if (exitInstalled)
+        return;
+    exitInstalled = true;
     const gjsExit = System.exit;
     System.exit = (code = 0) => {
         if (!running)  // worker.js once ACpuWorker.run() returns
