@@ -19,7 +19,6 @@ import ctypes
 import json
 import logging
 import os
-import re
 import signal
 import socket
 import sys
@@ -89,13 +88,20 @@ class RemoteError(AsyncCpuGlibError):
 class WorkerDied(AsyncCpuGlibError):
     """The worker process running the task died (crashed, was killed, or
     exited) before it replied. ``signal`` is the signal number that killed it
-    (or None), ``signal_name`` its name (``"SIGSEGV"``) and ``message`` the
-    library's description. The executor goes on with a fresh worker."""
+    (or None), ``signal_name`` its name (``"SIGSEGV"``), ``exit_status`` its
+    exit status when it exited by itself (else None), ``pid`` its process id,
+    ``stderr_tail`` the last lines it wrote to stderr and ``message`` the
+    library's description: the facts of the pool's ``ACpu.WorkerExit``, not
+    parsed from the message. The executor goes on with a fresh worker."""
 
-    def __init__(self, message, signal_number=None):
+    def __init__(self, message, signal_number=None, exit_status=None, pid=None,
+                 stderr_tail=""):
         super().__init__(message)
         self.message = message
         self.signal = signal_number
+        self.exit_status = exit_status
+        self.pid = pid
+        self.stderr_tail = stderr_tail
         try:
             self.signal_name = signal.Signals(signal_number).name if signal_number else None
         except ValueError:
@@ -106,7 +112,6 @@ class Terminated(WorkerDied):
     """A WorkerDied whose worker was killed by SIGTERM (asynccpu's name)."""
 
 
-_SIGNAL_RE = re.compile(r"signal (\d+)")
 _TASK_VT = GLib.VariantType.new("(ssav)")
 _ACPU_DOMAIN = GLib.quark_to_string(ACpu.error_quark())
 _IO_DOMAIN = GLib.quark_to_string(Gio.io_error_quark())
@@ -115,13 +120,20 @@ _BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); del sys.argv[1]; "
               "import asynccpu_glib._worker as w; w.main()")
 
 
-def _translate_glib_error(e):
+def _worker_died(message, facts):
+    """A WorkerDied (or Terminated) from the pool's ACpu.WorkerExit."""
+    sig = facts.props.signal or None
+    cls = Terminated if sig == signal.SIGTERM else WorkerDied
+    return cls(message, sig, facts.props.exit_status if facts.props.exited else None,
+               facts.props.pid, facts.props.stderr_tail)
+
+
+def _translate_glib_error(e, facts=None):
     domain = e.domain if isinstance(e.domain, str) else GLib.quark_to_string(e.domain)
     if domain == _ACPU_DOMAIN and e.code == ACpu.Error.WORKER_DIED:
-        m = _SIGNAL_RE.search(e.message)
-        sig = int(m.group(1)) if m else None
-        cls = Terminated if sig == signal.SIGTERM else WorkerDied
-        return cls(e.message, sig)
+        if facts is not None:
+            return _worker_died(e.message, facts)
+        return WorkerDied(e.message)
     if domain == _IO_DOMAIN and e.code == Gio.IOErrorEnum.CANCELLED:
         return asyncio.CancelledError()
     if domain == _ACPU_DOMAIN and e.code == ACpu.Error.CLOSED:
@@ -588,13 +600,17 @@ class ProcessTaskPoolExecutor:
         return INIT_TASK_NAME, GLib.Variant.new_tuple(self._initargs, payload)
 
     def _outcome(self, pool, result):
+        facts = pool.get_worker_exit(result)
         try:
             reply = pool.run_finish(result)
         except GLib.Error as e:
-            return False, _translate_glib_error(e)
+            return False, _translate_glib_error(e, facts)
         except Exception as e:  # noqa: BLE001
             # PyGObject could not convert the pool's GError (e.g. a message
             # that is not UTF-8): "RuntimeError: Converting the GError failed".
+            if facts is not None:
+                return False, _worker_died("worker process %d died running the task"
+                                           % facts.props.pid, facts)
             return False, AsyncCpuGlibError("the pool failed the task with an error that cannot "
                                             "be read (%s: %s)" % (type(e).__name__, e))
         if reply is None or reply.get_type_string() != "(yvav)":

@@ -181,13 +181,19 @@ export class RemoteError extends Error {
 
 /**
  * The worker running the task died (crashed, was killed, or exited) before
- * it replied. `signal` is the signal number that killed it, or null.
+ * it replied. `signal` is the signal number that killed it, or null;
+ * `exitStatus` its exit status when it exited by itself, or null; `pid` and
+ * `stderrTail` (the last lines it wrote to stderr) too: the facts of the
+ * pool's `ACpu.WorkerExit`, not parsed from the message.
  */
 export class WorkerDied extends Error {
-    constructor(message, signal = null) {
+    constructor(message, signal = null, {exitStatus = null, pid = null, stderrTail = ''} = {}) {
         super(message);
         this.name = 'WorkerDied';
         this.signal = signal;
+        this.exitStatus = exitStatus;
+        this.pid = pid;
+        this.stderrTail = stderrTail;
     }
 }
 
@@ -210,10 +216,16 @@ function errorFromVariant(variant) {
     return error;
 }
 
-function convertGError(e) {
+// `facts`: the ACpu.WorkerExit of a task whose worker died, or null.
+function convertGError(e, facts) {
     if (e instanceof GLib.Error && e.matches(ACpu.Error, ACpu.Error.WORKER_DIED)) {
-        const m = /signal (\d+)/.exec(e.message);
-        const died = new WorkerDied(e.message, m ? Number(m[1]) : null);
+        const died = facts
+            ? new WorkerDied(e.message, facts.signal || null, {
+                exitStatus: facts.exited ? facts.exit_status : null,
+                pid: facts.pid,
+                stderrTail: facts.stderr_tail,
+            })
+            : new WorkerDied(e.message);
         died.cause = e;
         return died;
     }
@@ -434,7 +446,7 @@ export class ProcessTaskPool {
                     reply = pool.run_finish(res);
                 } catch (e) {
                     try {
-                        reject(convertGError(e));
+                        reject(convertGError(e, pool.get_worker_exit(res)));
                     } catch {
                         reject(e);
                     }

@@ -360,6 +360,8 @@ def test_crash_fails_only_its_task(signum):
             with pytest.raises(WorkerDied) as info:
                 await crash
             assert info.value.signal == signum
+            assert info.value.exit_status is None
+            assert info.value.pid > 0 and info.value.pid != os.getpid()
             assert isinstance(info.value, Terminated) == (signum == signal.SIGTERM)
             assert signal.Signals(signum).name in str(info.value)
             assert await other == "other"
@@ -619,6 +621,8 @@ def test_crash_after_non_utf8_stderr_is_worker_died(how):
             exc = info.value
         assert isinstance(exc, WorkerDied), repr(exc)
         assert exc.signal == signal.SIGKILL
+        # The facts, not parsed from the message: the stderr tail is text.
+        assert "caf" in exc.stderr_tail, repr(exc.stderr_tail)
         assert ex.submit(T.add, 1, 2).result(timeout=60) == 3
 
 

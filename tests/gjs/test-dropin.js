@@ -209,6 +209,8 @@ const tests = {
         const e = await rejection(pool.createProcessTask(self, 'crash'));
         assert(e instanceof WorkerDied, `a WorkerDied, got ${e}`);
         assertEqual(e.signal, 9, 'signal');
+        assertEqual(e.exitStatus, null, 'exit status');
+        assert(e.pid > 0, `pid ${e.pid}`);
         assert(/SIGKILL/.test(e.message), e.message);
         assertEqual(await other, ['before', 'function'], 'the task before it');
         assertEqual(await pool.createProcessTask(self, 'square', 5), 25, 'the next task');
@@ -265,6 +267,7 @@ const tests = {
         const got = await outcome(pool.createProcessTask(self, 'cafeThenCrash'));
         assert(got.error instanceof WorkerDied, `${got.error ?? got}`);
         assertEqual(got.error.signal, 9, 'signal');
+        assert(got.error.stderrTail.includes('caf'), `stderr tail: ${got.error.stderrTail}`);
         assertEqual(await pool.createProcessTask(self, 'square', 2), 4, 'the next task');
         await pool.shutdown();
     },
