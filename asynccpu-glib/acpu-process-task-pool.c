@@ -94,7 +94,9 @@
  *
  * Records a worker logs with `g_log()` are logged again in this process, from
  * the pool's I/O thread, with the fields `ACPU_WORKER_PID` and `ACPU_TASK`
- * added: a log writer function sees them as structured records. What a worker
+ * added: a log writer function sees them as structured records. They are
+ * never fatal here, even under `G_DEBUG=fatal-warnings`, and their field
+ * names and sizes are checked (docs/protocol.md says how). What a worker
  * writes to its standard error is passed on to this process's standard
  * error, and its last lines go into the message of %ACPU_ERROR_WORKER_DIED.
  *
