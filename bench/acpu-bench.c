@@ -1093,12 +1093,14 @@ bench_cold (void)
 
 static volatile guint64 cpu_sink;
 
-/* How many rounds of acpu_bench_cpu () take @target_ms here, or 0 when no
- * probe gave a usable time (then the caller reports the figures as failed).
- * Main thread. Doubles the rounds until one call takes over 20 ms, then takes
- * the median of three calls at that size; a probe that fails (a time of
- * zero, or no size under 2^40 rounds reaching 20 ms) is tried again, three
- * times in all. */
+/* How many rounds of acpu_bench_cpu () take @target_ms of CPU here, or 0
+ * when no probe gave a usable time (then the caller reports the figures as
+ * failed). Main thread. Doubles the rounds until one call takes over 20 ms,
+ * then takes the median of three calls at that size; a probe that fails (a
+ * time of zero, or no size under 2^40 rounds reaching 20 ms) is tried
+ * again, three times in all. Timed in this thread's CPU time, not wall
+ * time: on a shared machine a probe that waited for a CPU would make the
+ * tasks too short once the machine is quieter. */
 static guint64
 calibrate_cpu (double target_ms)
 {
@@ -1108,20 +1110,20 @@ calibrate_cpu (double target_ms)
 
       for (n = 1 << 20; n <= (guint64) 1 << 40; n *= 2)
         {
-          gint64 start = now_us ();
+          gint64 start = thread_cpu_us ();
           double ms, t[3];
 
           cpu_sink ^= acpu_bench_cpu (n);
-          ms = (double) (now_us () - start) / 1000.0;
+          ms = (double) (thread_cpu_us () - start) / 1000.0;
           if (ms <= 20)
             continue;
           /* Median of three at this size. */
           t[0] = ms;
           for (int i = 1; i < 3; i++)
             {
-              start = now_us ();
+              start = thread_cpu_us ();
               cpu_sink ^= acpu_bench_cpu (n);
-              t[i] = (double) (now_us () - start) / 1000.0;
+              t[i] = (double) (thread_cpu_us () - start) / 1000.0;
             }
           qsort (t, 3, sizeof (double), cmp_double);
           if (t[0] > 0 && isfinite (t[1]))
