@@ -21,7 +21,7 @@ DIR=${VALGRIND_DIR:-_build-valgrind}
 # (every protocol error path in the parent), the pool's own tests, and the
 # worker and its handle without a pool.
 # The chaos test is left out: 3000 tasks under valgrind take too long.
-TESTS=${*:-"test-wire test-error test-hostile test-process-task-pool test-lifecycle test-worker test-worker-proc"}
+TESTS=${*:-"test-wire test-error test-hostile test-process-task-pool test-lifecycle test-worker test-worker-proc test-pool-direct test-pool-job"}
 
 if ! command -v valgrind >/dev/null; then
   echo "valgrind.sh: valgrind not found (apt-get install valgrind)" >&2
