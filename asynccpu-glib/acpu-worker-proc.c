@@ -237,7 +237,7 @@ acpu_worker_proc_ref (ACpuWorkerProc *self)
   return self;
 }
 
-/* Stops the timer of the moment: the handshake's or the exit's. */
+/* [io]: stops the timer of the moment: the handshake's or the exit's. */
 static void
 acpu_worker_proc_clear_timer (ACpuWorkerProc *self)
 {
@@ -248,7 +248,7 @@ acpu_worker_proc_clear_timer (ACpuWorkerProc *self)
     }
 }
 
-/* Replaces the timer of the moment by @func in @msec. */
+/* [io]: replaces the timer of the moment by @func in @msec. */
 static void
 acpu_worker_proc_set_timer (ACpuWorkerProc *self,
                             guint           msec,
@@ -260,7 +260,7 @@ acpu_worker_proc_set_timer (ACpuWorkerProc *self,
   g_source_attach (self->timer, self->context);
 }
 
-/* Destroys *@source, if any; out_lock held when it is write_source. */
+/* [io]: destroys *@source, if any; out_lock held when it is write_source. */
 static void
 acpu_worker_proc_clear_source (GSource **source)
 {
@@ -271,7 +271,7 @@ acpu_worker_proc_clear_source (GSource **source)
     }
 }
 
-/* Stops reading the worker's stderr. What waits to be passed on to ours
+/* [io]: stops reading the worker's stderr. What waits to be passed on to ours
  * stays (acpu_worker_proc_clear_forward()). */
 static void
 acpu_worker_proc_clear_stderr (ACpuWorkerProc *self)
@@ -284,7 +284,7 @@ acpu_worker_proc_clear_stderr (ACpuWorkerProc *self)
     }
 }
 
-/* Stops reading and writing the channel; takes out_lock. */
+/* [io]: stops reading and writing the channel; takes out_lock. */
 static void
 acpu_worker_proc_clear_sources (ACpuWorkerProc *self)
 {
@@ -331,14 +331,14 @@ acpu_worker_proc_unref (ACpuWorkerProc *self)
   g_free (self);
 }
 
-/* Its pid; 0 before start() or when it could not be started. */
+/* [io]: its pid; 0 before start() or when it could not be started. */
 GPid
 acpu_worker_proc_get_pid (ACpuWorkerProc *self)
 {
   return self->pid;
 }
 
-/* Whether it takes requests: the handshake done, nothing ending. */
+/* [io]: whether it takes requests: the handshake done, nothing ending. */
 gboolean
 acpu_worker_proc_is_ready (ACpuWorkerProc *self)
 {
@@ -353,7 +353,7 @@ acpu_worker_proc_is_started (ACpuWorkerProc *self)
   return self->ready;
 }
 
-/* Whether it died of a SIGKILL that we did not send for a reason of ours
+/* [io]: whether it died of a SIGKILL that we did not send for a reason of ours
  * (the OOM killer, a user). */
 gboolean
 acpu_worker_proc_was_killed_from_outside (ACpuWorkerProc *self)
@@ -374,7 +374,7 @@ acpu_worker_proc_has_task (ACpuWorkerProc *self,
 
 /* Ending ------------------------------------------------------------------- */
 
-/* Keeps the first reason given for its end: the one exited() will tell. */
+/* [io]: keeps the first reason given for its end: the one exited() will tell. */
 static void
 acpu_worker_proc_set_reason (ACpuWorkerProc *self,
                              const GError   *reason)
@@ -383,7 +383,7 @@ acpu_worker_proc_set_reason (ACpuWorkerProc *self,
     self->reason = g_error_copy (reason);
 }
 
-/* Signals the worker and its process group (whatever its tasks started).
+/* [io]: signals the worker and its process group (whatever its tasks started).
  * Only while the process has not been reaped: afterwards its pid may be
  * another process's (acpu_worker_proc_kill_leftovers() is for then). */
 static void
@@ -397,7 +397,7 @@ acpu_worker_proc_signal_group (ACpuWorkerProc *self,
   kill (self->pid, signum);
 }
 
-/* Right after GSubprocess has reaped the worker, whatever the reason it
+/* [io]: right after GSubprocess has reaped the worker, whatever the reason it
  * ended (a clean exit, a crash, our SIGKILL): SIGKILLs what is left of its
  * process group, the processes its tasks started and left behind. The group
  * id cannot be given to a new process while one of these lives; when none
@@ -410,7 +410,7 @@ acpu_worker_proc_kill_leftovers (ACpuWorkerProc *self)
     kill (-self->pid, SIGKILL);
 }
 
-/* How it ended, from its wait status: "was killed by signal 9 (SIGKILL, Killed)". */
+/* [io]: how it ended, from its wait status: "was killed by signal 9 (SIGKILL, Killed)". */
 static char *
 acpu_worker_proc_describe_status (ACpuWorkerProc *self)
 {
@@ -491,7 +491,7 @@ static void     acpu_worker_proc_pass_output (ACpuWorkerProc *self,
                                               const void     *buf,
                                               gsize           len);
 
-/* Both halves are done: say so, once. The message is built from escaped
+/* [io]: both halves are done: say so, once. The message is built from escaped
  * worker output only (valid UTF-8). */
 static void
 acpu_worker_proc_maybe_report (ACpuWorkerProc *self)
@@ -535,7 +535,7 @@ acpu_worker_proc_maybe_report (ACpuWorkerProc *self)
   self->callbacks.exited (self, error, self->user_data);
 }
 
-/* The channel is finished and the process has not exited in time: kill it. */
+/* [io]: the channel is finished and the process has not exited in time: kill it. */
 static gboolean
 acpu_worker_proc_exit_timeout_cb (gpointer user_data)
 {
@@ -546,7 +546,7 @@ acpu_worker_proc_exit_timeout_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* No more reading or writing; takes out_lock. */
+/* [io]: no more reading or writing; takes out_lock. */
 static void
 acpu_worker_proc_finish_channel (ACpuWorkerProc *self)
 {
@@ -568,7 +568,7 @@ acpu_worker_proc_finish_channel (ACpuWorkerProc *self)
   acpu_worker_proc_maybe_report (self);
 }
 
-/* Ends the worker now; @reason (nullable) is what the pool will be told.
+/* [io]: ends the worker now; @reason (nullable) is what the pool will be told.
  * Takes out_lock. */
 void
 acpu_worker_proc_kill (ACpuWorkerProc *self,
@@ -579,7 +579,7 @@ acpu_worker_proc_kill (ACpuWorkerProc *self,
   acpu_worker_proc_finish_channel (self);
 }
 
-/* Ends the worker for @what it did (a sentence of ours, UTF-8), telling the
+/* [io]: ends the worker for @what it did (a sentence of ours, UTF-8), telling the
  * pool @code. */
 static void
 acpu_worker_proc_fail (ACpuWorkerProc *self,
@@ -593,7 +593,7 @@ acpu_worker_proc_fail (ACpuWorkerProc *self,
   acpu_worker_proc_kill (self, error);
 }
 
-/* Closes the channel after what is queued has gone: the worker sees the end
+/* [io]: closes the channel after what is queued has gone: the worker sees the end
  * of its input and exits. Takes out_lock. */
 void
 acpu_worker_proc_close (ACpuWorkerProc *self)
@@ -612,7 +612,7 @@ acpu_worker_proc_close (ACpuWorkerProc *self)
 
 /* Reading ------------------------------------------------------------------ */
 
-/* In in_lock (as every message). The hello's names come validated by the
+/* [io]: in in_lock (as every message). The hello's names come validated by the
  * wire reader: non-empty, bounded, UTF-8 (GVariant's normal form). */
 static void
 acpu_worker_proc_handle_hello (ACpuWorkerProc  *self,
@@ -642,7 +642,7 @@ acpu_worker_proc_handle_hello (ACpuWorkerProc  *self,
   self->callbacks.ready (self, self->user_data);
 }
 
-/* Delivers one message, in in_lock. Strings in it are UTF-8: the wire
+/* [io]: delivers one message, in in_lock. Strings in it are UTF-8: the wire
  * reader loads bodies as untrusted GVariants in normal form. */
 static void
 acpu_worker_proc_handle (ACpuWorkerProc  *self,
@@ -728,7 +728,7 @@ acpu_worker_proc_stall_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* In in_lock, after a read that found nothing more for now. A frame begun
+/* [io]: in in_lock, after a read that found nothing more for now. A frame begun
  * and not finished may only wait so long for the rest (a worker writes a
  * frame in one go): the timer starts when a frame begins (@new_frame: the
  * buffer was empty, or a frame was completed, since the last look) and more
@@ -757,7 +757,7 @@ acpu_worker_proc_watch_stall (ACpuWorkerProc *self,
   g_source_attach (self->stall_timer, self->context);
 }
 
-/* In in_lock: delivers the messages `in` holds. Returns FALSE when the
+/* [io]: in in_lock: delivers the messages `in` holds. Returns FALSE when the
  * channel failed. */
 static gboolean
 acpu_worker_proc_parse (ACpuWorkerProc *self)
@@ -780,7 +780,7 @@ acpu_worker_proc_parse (ACpuWorkerProc *self)
   return TRUE;
 }
 
-/* In in_lock, before the magic: @skipped is what the worker wrote on its
+/* [io]: in in_lock, before the magic: @skipped is what the worker wrote on its
  * channel before it, which a worker's runtime may do (start-up messages on
  * stdout): text, passed on as output. Bytes that are not text (not UTF-8, or
  * control characters but tab, newline and carriage return) mean the program
@@ -917,7 +917,7 @@ acpu_worker_proc_read_locked (ACpuWorkerProc *self,
     }
 }
 
-/* Takes in_lock: acpu_worker_proc_read_locked(). */
+/* [io]: takes in_lock: acpu_worker_proc_read_locked(). */
 static void
 acpu_worker_proc_read (ACpuWorkerProc *self,
                        guint           max_reads)
@@ -954,7 +954,7 @@ acpu_worker_proc_read_prepare (GSource *source,
   return g_atomic_int_get (&self->proc->parse_pending) != 0;
 }
 
-/* As prepare(). */
+/* [io]: as prepare(). */
 static gboolean
 acpu_worker_proc_read_check (GSource *source)
 {
@@ -980,7 +980,7 @@ static GSourceFuncs read_source_funcs = {
   .dispatch = acpu_worker_proc_read_dispatch,
 };
 
-/* The channel takes more: writes what waits (takes out_lock). */
+/* [io]: the channel takes more: writes what waits (takes out_lock). */
 static gboolean
 acpu_worker_proc_write_cb (int          fd,
                            GIOCondition condition,
@@ -992,7 +992,7 @@ acpu_worker_proc_write_cb (int          fd,
   return G_SOURCE_CONTINUE;
 }
 
-/* No hello within handshake_timeout_ms of the start. */
+/* [io]: no hello within handshake_timeout_ms of the start. */
 static gboolean
 acpu_worker_proc_handshake_timeout_cb (gpointer user_data)
 {
@@ -1005,7 +1005,7 @@ acpu_worker_proc_handshake_timeout_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* The process has exited and been reaped, whatever the reason. */
+/* [io]: the process has exited and been reaped, whatever the reason. */
 static void
 acpu_worker_proc_wait_cb (GObject      *object,
                           GAsyncResult *result,
@@ -1280,7 +1280,7 @@ acpu_worker_proc_write_no_sigpipe (int         fd,
   return n;
 }
 
-/* Writes what it can of @data to fd 2 at once. Returns how much was taken,
+/* [io]: writes what it can of @data to fd 2 at once. Returns how much was taken,
  * or -1 when fd 2 takes nothing any more (closed, no reader). */
 static gssize
 acpu_worker_proc_write_stderr (ACpuWorkerProc *self,
@@ -1340,7 +1340,7 @@ static gboolean acpu_worker_proc_forward_cb (int          fd,
                                              GIOCondition condition,
                                              gpointer     user_data);
 
-/* Writes what waits in fwd_buf, then the note of what was dropped, as far as
+/* [io]: writes what waits in fwd_buf, then the note of what was dropped, as far as
  * fd 2 takes them; watches fd 2 for room for the rest. */
 static void
 acpu_worker_proc_flush_forward (ACpuWorkerProc *self)
@@ -1390,7 +1390,7 @@ acpu_worker_proc_flush_forward (ACpuWorkerProc *self)
     }
 }
 
-/* fd 2 takes more (or has failed: the write says which). */
+/* [io]: fd 2 takes more (or has failed: the write says which). */
 static gboolean
 acpu_worker_proc_forward_cb (int          fd,
                              GIOCondition condition,
@@ -1400,7 +1400,7 @@ acpu_worker_proc_forward_cb (int          fd,
   return G_SOURCE_CONTINUE;
 }
 
-/* Passes @len bytes of output on to our stderr without blocking: in order
+/* [io]: passes @len bytes of output on to our stderr without blocking: in order
  * behind what waits, dropped (and counted) past FORWARD_MAX_BYTES, and,
  * once dropping has begun, until the note has gone. */
 static void
@@ -1426,7 +1426,7 @@ acpu_worker_proc_forward (ACpuWorkerProc *self,
   acpu_worker_proc_flush_forward (self);
 }
 
-/* With the last reference: what still waits is dropped. */
+/* [io]: with the last reference: what still waits is dropped. */
 static void
 acpu_worker_proc_clear_forward (ACpuWorkerProc *self)
 {
@@ -1438,7 +1438,7 @@ acpu_worker_proc_clear_forward (ACpuWorkerProc *self)
     }
 }
 
-/* Passes output of the worker (its stderr, or text it wrote before the
+/* [io]: passes output of the worker (its stderr, or text it wrote before the
  * magic) on to our stderr, keeping the tail for the message if it dies. */
 static void
 acpu_worker_proc_pass_output (ACpuWorkerProc *self,
@@ -1453,7 +1453,7 @@ acpu_worker_proc_pass_output (ACpuWorkerProc *self,
     g_string_erase (self->stderr_tail, 0, self->stderr_tail->len - STDERR_TAIL_BYTES);
 }
 
-/* Passes what the worker wrote to stderr on to ours, keeping the tail.
+/* [io]: passes what the worker wrote to stderr on to ours, keeping the tail.
  * Returns FALSE when there is nothing more for now. */
 static gboolean
 acpu_worker_proc_read_stderr (ACpuWorkerProc *self)
@@ -1477,7 +1477,7 @@ acpu_worker_proc_read_stderr (ACpuWorkerProc *self)
   return TRUE;
 }
 
-/* Its stderr has something: a few reads, then the other sources' turn. */
+/* [io]: its stderr has something: a few reads, then the other sources' turn. */
 static gboolean
 acpu_worker_proc_stderr_cb (int          fd,
                             GIOCondition condition,
@@ -1493,7 +1493,7 @@ acpu_worker_proc_stderr_cb (int          fd,
 
 /* Starting ----------------------------------------------------------------- */
 
-/* Before start(): RLIMIT_AS for the process, 0 for none. */
+/* [io]: before start(): RLIMIT_AS for the process, 0 for none. */
 void
 acpu_worker_proc_set_memory_limit (ACpuWorkerProc *self,
                                    guint64         bytes)
@@ -1529,7 +1529,7 @@ acpu_worker_proc_child_setup (gpointer user_data)
     }
 }
 
-/* From the main loop, as promised: the process could not be started. */
+/* [io]: from the main loop, as promised: the process could not be started. */
 static gboolean
 acpu_worker_proc_spawn_failed_cb (gpointer user_data)
 {
