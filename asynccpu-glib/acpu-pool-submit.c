@@ -183,7 +183,8 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
  * @error: return location for a #GError
  *
  * Gets the result of a task started with
- * [method@ACpu.ProcessTaskPool.run_async].
+ * [method@ACpu.ProcessTaskPool.run_async]. Call it from the callback, in
+ * the thread (and main context) the task was started from.
  *
  * An error the task function set in the worker arrives with its domain,
  * code and message. The pool's own errors are in [error@ACpu.Error]:
@@ -221,7 +222,7 @@ G_DEFINE_QUARK (acpu-worker-exit, acpu_worker_exit)
  * signal that killed it, and the last lines of its standard error — the
  * facts the error's message tells, without parsing it. Call it from the
  * task's callback, before or after
- * [method@ACpu.ProcessTaskPool.run_finish].
+ * [method@ACpu.ProcessTaskPool.run_finish]; any thread may call it.
  *
  * Returns: (transfer full) (nullable): the worker's end, or `NULL` when the
  *   task did not fail because its worker died
@@ -321,6 +322,8 @@ acpu_process_task_pool_run (ACpuProcessTaskPool  *pool,
  * @user_data: data for @callback
  *
  * Shuts the pool down. From now on new tasks fail with %ACPU_ERROR_CLOSED.
+ * Any thread may call it; @callback runs in that thread's thread-default
+ * main context.
  *
  * With [property@ACpu.ProcessTaskPool:cancel-tasks-when-shutdown] %FALSE the
  * queued and running tasks finish first; with %TRUE they are cancelled and
@@ -384,7 +387,8 @@ acpu_process_task_pool_shutdown_async (ACpuProcessTaskPool *pool,
  * @result: the [iface@Gio.AsyncResult] given to the callback
  * @error: return location for a #GError
  *
- * Finishes [method@ACpu.ProcessTaskPool.shutdown_async].
+ * Finishes [method@ACpu.ProcessTaskPool.shutdown_async], from its
+ * callback.
  *
  * Returns: %TRUE when the pool is shut down, %FALSE with @error set
  *

@@ -599,7 +599,9 @@ acpu_process_task_pool_init (ACpuProcessTaskPool *self)
  * @max_workers: the largest number of workers at once, or 0 for the number
  *   of processors
  *
- * Creates a pool. No worker starts until a task needs one.
+ * Creates a pool. No worker starts until a task needs one. Any thread may
+ * create one; its notifications go to that thread's thread-default main
+ * context.
  *
  * Returns: (transfer full): a new [class@ACpu.ProcessTaskPool]
  *
@@ -624,6 +626,8 @@ acpu_process_task_pool_new (const char * const *worker_argv,
  * Gets the command line that starts a worker; for a pool made with no
  * `worker_argv`, the current program's.
  *
+ * Any thread may call it.
+ *
  * Returns: (transfer none) (array zero-terminated=1) (element-type filename):
  *   the worker command line
  *
@@ -642,6 +646,8 @@ acpu_process_task_pool_get_worker_argv (ACpuProcessTaskPool *pool)
  * @pool: a [class@ACpu.ProcessTaskPool]
  *
  * Gets [property@ACpu.ProcessTaskPool:max-workers].
+ *
+ * Any thread may call it.
  *
  * Returns: the largest number of workers at once
  *
@@ -663,6 +669,9 @@ acpu_process_task_pool_get_max_workers (ACpuProcessTaskPool *pool)
  *
  * Sets [property@ACpu.ProcessTaskPool:max-workers]. Raising it lets queued
  * tasks start at once; lowering it does not stop workers that are busy.
+ *
+ * Any thread may call it; the notification, if the value changed, is
+ * emitted in the calling thread.
  *
  * Since: 0.1
  */
@@ -692,6 +701,8 @@ acpu_process_task_pool_set_max_workers (ACpuProcessTaskPool *pool,
  *
  * Gets [property@ACpu.ProcessTaskPool:cancel-tasks-when-shutdown].
  *
+ * Any thread may call it.
+ *
  * Returns: whether a shutdown cancels the tasks left
  *
  * Since: 0.1
@@ -710,6 +721,9 @@ acpu_process_task_pool_get_cancel_tasks_when_shutdown (ACpuProcessTaskPool *pool
  * @cancel_tasks_when_shutdown: whether a shutdown cancels the tasks left
  *
  * Sets [property@ACpu.ProcessTaskPool:cancel-tasks-when-shutdown].
+ *
+ * Any thread may call it; the notification, if the value changed, is
+ * emitted in the calling thread.
  *
  * Since: 0.1
  */
@@ -731,6 +745,8 @@ acpu_process_task_pool_set_cancel_tasks_when_shutdown (ACpuProcessTaskPool *pool
  *
  * Gets [property@ACpu.ProcessTaskPool:cancel-grace-period].
  *
+ * Any thread may call it.
+ *
  * Returns: the grace period in milliseconds
  *
  * Since: 0.1
@@ -749,6 +765,9 @@ acpu_process_task_pool_get_cancel_grace_period (ACpuProcessTaskPool *pool)
  * @msec: the grace period in milliseconds
  *
  * Sets [property@ACpu.ProcessTaskPool:cancel-grace-period].
+ *
+ * Any thread may call it; the notification, if the value changed, is
+ * emitted in the calling thread.
  *
  * Since: 0.1
  */
@@ -769,6 +788,8 @@ acpu_process_task_pool_set_cancel_grace_period (ACpuProcessTaskPool *pool,
  *
  * Gets [property@ACpu.ProcessTaskPool:handshake-timeout].
  *
+ * Any thread may call it.
+ *
  * Returns: the handshake timeout in milliseconds
  *
  * Since: 0.1
@@ -788,6 +809,9 @@ acpu_process_task_pool_get_handshake_timeout (ACpuProcessTaskPool *pool)
  *
  * Sets [property@ACpu.ProcessTaskPool:handshake-timeout].
  *
+ * Any thread may call it; the notification, if the value changed, is
+ * emitted in the calling thread.
+ *
  * Since: 0.1
  */
 void
@@ -806,6 +830,8 @@ acpu_process_task_pool_set_handshake_timeout (ACpuProcessTaskPool *pool,
  * @pool: a [class@ACpu.ProcessTaskPool]
  *
  * Gets [property@ACpu.ProcessTaskPool:max-message-size].
+ *
+ * Any thread may call it.
  *
  * Returns: the largest message in bytes
  *
@@ -830,6 +856,9 @@ acpu_process_task_pool_get_max_message_size (ACpuProcessTaskPool *pool)
  * @max_message_size: the largest message in bytes
  *
  * Sets [property@ACpu.ProcessTaskPool:max-message-size].
+ *
+ * Any thread may call it; the notification, if the value changed, is
+ * emitted in the calling thread.
  *
  * Since: 0.1
  */
@@ -858,6 +887,8 @@ acpu_process_task_pool_set_max_message_size (ACpuProcessTaskPool *pool,
  *
  * Gets [property@ACpu.ProcessTaskPool:task-timeout].
  *
+ * Any thread may call it.
+ *
  * Returns: the timeout in milliseconds, or 0
  *
  * Since: 0.1
@@ -876,6 +907,9 @@ acpu_process_task_pool_get_task_timeout (ACpuProcessTaskPool *pool)
  * @msec: the timeout in milliseconds, or 0 for none
  *
  * Sets [property@ACpu.ProcessTaskPool:task-timeout].
+ *
+ * Any thread may call it; the notification, if the value changed, is
+ * emitted in the calling thread.
  *
  * Since: 0.1
  */
@@ -898,6 +932,8 @@ acpu_process_task_pool_set_task_timeout (ACpuProcessTaskPool *pool,
  *
  * Gets [property@ACpu.ProcessTaskPool:max-queued].
  *
+ * Any thread may call it.
+ *
  * Returns: the bound, or 0
  *
  * Since: 0.1
@@ -916,6 +952,9 @@ acpu_process_task_pool_get_max_queued (ACpuProcessTaskPool *pool)
  * @max_queued: the bound, or 0 for none
  *
  * Sets [property@ACpu.ProcessTaskPool:max-queued].
+ *
+ * Any thread may call it; the notification, if the value changed, is
+ * emitted in the calling thread.
  *
  * Since: 0.1
  */
@@ -938,6 +977,8 @@ acpu_process_task_pool_set_max_queued (ACpuProcessTaskPool *pool,
  *
  * Gets [property@ACpu.ProcessTaskPool:min-workers].
  *
+ * Any thread may call it.
+ *
  * Returns: the number of workers kept started
  *
  * Since: 0.1
@@ -956,6 +997,9 @@ acpu_process_task_pool_get_min_workers (ACpuProcessTaskPool *pool)
  * @min_workers: the number of workers to keep started
  *
  * Sets [property@ACpu.ProcessTaskPool:min-workers].
+ *
+ * Any thread may call it; the notification, if the value changed, is
+ * emitted in the calling thread.
  *
  * Since: 0.1
  */
@@ -979,6 +1023,8 @@ acpu_process_task_pool_set_min_workers (ACpuProcessTaskPool *pool,
  *
  * Gets [property@ACpu.ProcessTaskPool:idle-timeout].
  *
+ * Any thread may call it.
+ *
  * Returns: the idle timeout in milliseconds, or 0
  *
  * Since: 0.1
@@ -997,6 +1043,9 @@ acpu_process_task_pool_get_idle_timeout (ACpuProcessTaskPool *pool)
  * @msec: the idle timeout in milliseconds, or 0 for none
  *
  * Sets [property@ACpu.ProcessTaskPool:idle-timeout].
+ *
+ * Any thread may call it; the notification, if the value changed, is
+ * emitted in the calling thread.
  *
  * Since: 0.1
  */
@@ -1019,6 +1068,8 @@ acpu_process_task_pool_set_idle_timeout (ACpuProcessTaskPool *pool,
  *
  * Gets [property@ACpu.ProcessTaskPool:max-tasks-per-worker].
  *
+ * Any thread may call it.
+ *
  * Returns: the limit, or 0
  *
  * Since: 0.1
@@ -1037,6 +1088,9 @@ acpu_process_task_pool_get_max_tasks_per_worker (ACpuProcessTaskPool *pool)
  * @max_tasks: the limit, or 0 for none
  *
  * Sets [property@ACpu.ProcessTaskPool:max-tasks-per-worker].
+ *
+ * Any thread may call it; the notification, if the value changed, is
+ * emitted in the calling thread.
  *
  * Since: 0.1
  */
@@ -1058,6 +1112,8 @@ acpu_process_task_pool_set_max_tasks_per_worker (ACpuProcessTaskPool *pool,
  * @pool: a [class@ACpu.ProcessTaskPool]
  *
  * Gets [property@ACpu.ProcessTaskPool:worker-memory-limit].
+ *
+ * Any thread may call it.
  *
  * Returns: the limit in bytes, or 0
  *
@@ -1082,6 +1138,9 @@ acpu_process_task_pool_get_worker_memory_limit (ACpuProcessTaskPool *pool)
  * @bytes: the limit in bytes, or 0 for none
  *
  * Sets [property@ACpu.ProcessTaskPool:worker-memory-limit].
+ *
+ * Any thread may call it; the notification, if the value changed, is
+ * emitted in the calling thread.
  *
  * Since: 0.1
  */
@@ -1108,6 +1167,8 @@ acpu_process_task_pool_set_worker_memory_limit (ACpuProcessTaskPool *pool,
  *
  * Gets [property@ACpu.ProcessTaskPool:n-workers].
  *
+ * Any thread may call it.
+ *
  * Returns: the number of worker processes
  *
  * Since: 0.1
@@ -1126,6 +1187,8 @@ acpu_process_task_pool_get_n_workers (ACpuProcessTaskPool *pool)
  *
  * Gets [property@ACpu.ProcessTaskPool:n-running].
  *
+ * Any thread may call it.
+ *
  * Returns: the number of tasks handed to workers
  *
  * Since: 0.1
@@ -1143,6 +1206,8 @@ acpu_process_task_pool_get_n_running (ACpuProcessTaskPool *pool)
  * @pool: a [class@ACpu.ProcessTaskPool]
  *
  * Gets [property@ACpu.ProcessTaskPool:n-queued].
+ *
+ * Any thread may call it.
  *
  * Returns: the number of tasks waiting for a worker
  *
