@@ -118,8 +118,9 @@ copy_tree () {
   local dest=$1
   mkdir -p "$dest"
   if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    # Tracked files as they are in the work tree (uncommitted edits too).
-    (cd "$src" && git ls-files -z | xargs -0 cp --parents -t "$dest")
+    # The work tree as git sees it: tracked and new files, not ignored ones.
+    (cd "$src" && git ls-files -z --cached --others --exclude-standard |
+       xargs -0 cp --parents -t "$dest")
   else
     (cd "$src" && tar --exclude='./_build*' --exclude='./.git' -cf - .) | tar -xf - -C "$dest"
   fi

@@ -30,6 +30,8 @@ What these overrides change, and nothing more:
 Results are still ``GLib.Variant``; call ``.unpack()`` for Python values.
 """
 
+import os
+import sys
 import traceback
 import weakref
 
@@ -275,6 +277,21 @@ def _check_max_workers(max_workers):
                          f"{_MAX_WORKERS_LIMIT}, not {max_workers}")
 
 
+def _in_venv():
+    return sys.prefix != sys.base_prefix
+
+
+def _self_argv():
+    # With no worker_argv the library starts /proc/self/exe, the interpreter
+    # a venv's python links to, which knows nothing of the venv (Python finds
+    # it from the path it was started by). The same program and arguments
+    # started by sys.executable stay in the venv, and the library sees them
+    # as itself (acpu_worker_is_worker_process() is true in the workers).
+    with open('/proc/self/cmdline', 'rb') as f:
+        args = [os.fsdecode(a) for a in f.read().split(b'\0')[:-1]]
+    return [sys.executable] + args[1:]
+
+
 class ProcessTaskPool(ACpu.ProcessTaskPool):
     """The pool; see ``ACpu.ProcessTaskPool`` in the reference.
 
@@ -288,11 +305,15 @@ class ProcessTaskPool(ACpu.ProcessTaskPool):
     def __init__(self, **kwargs):
         if 'max_workers' in kwargs:
             _check_max_workers(kwargs['max_workers'])
+        if kwargs.get('worker_argv') is None and _in_venv():
+            kwargs['worker_argv'] = _self_argv()
         super().__init__(**kwargs)
 
     @classmethod
     def new(cls, worker_argv, max_workers):
         _check_max_workers(max_workers)
+        if worker_argv is None and _in_venv():
+            worker_argv = _self_argv()
         return super().new(worker_argv, max_workers)
 
     def run(self, task_name, args=None, cancellable=None):

@@ -1,0 +1,48 @@
+# _asynccpu_glib_wheel.py — lets a wheel of asynccpu-glib (pip install .)
+# work with no environment variable set.
+#
+# Copyright 2026 The asynccpu-glib authors
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Installed only by the wheel build (-Dwheel=true, pyproject.toml), beside
+# asynccpu-glib-wheel.pth, which imports it when the interpreter starts.
+# meson-python puts the library and the typelib in a .<name>.mesonpy.libs
+# folder of site-packages, where neither GIRepository nor the dynamic loader
+# looks. At start-up this only puts the typelib folder on GI_TYPELIB_PATH
+# (inherited by worker processes) and adds a finder that, when
+# gi.repository.ACpu is first imported, loads the bundled library, so the
+# typelib's "libasynccpu-glib-1.so.0" is found already loaded. No gi import,
+# nothing loaded, for programs that do not use ACpu.
+
+import glob
+import os
+import sys
+
+_libs = glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), '.*.mesonpy.libs'))
+
+
+class _LoadLibrary:
+    """A sys.meta_path finder that finds nothing: it loads the library on
+    the way, the first time ACpu is imported."""
+
+    loaded = False
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name == 'gi.repository.ACpu' and not cls.loaded:
+            import ctypes
+
+            cls.loaded = True
+            for lib in sorted(glob.glob(os.path.join(_libs[0], 'libasynccpu-glib-1.so.*'))):
+                ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
+                break
+        return None
+
+
+if _libs:
+    _typelibs = os.path.join(_libs[0], 'girepository-1.0')
+    _path = os.environ.get('GI_TYPELIB_PATH')
+    if _typelibs not in (_path or '').split(os.pathsep):
+        os.environ['GI_TYPELIB_PATH'] = _typelibs + (os.pathsep + _path if _path else '')
+    sys.meta_path.insert(0, _LoadLibrary)
