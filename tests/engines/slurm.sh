@@ -5,7 +5,7 @@
 # started (a munged that was already running is left alone). `env` prints
 # SLURM_CONF and ACPU_TEST_SRUN, the srun prefix that runs one task.
 #
-# What it needs (Debian 12, slurm-wlm 22.05, see ../../shared ENGINES notes):
+# What it needs (Debian 12, slurm-wlm 22.05, as verified on a fresh Debian 12):
 # root; `/sys/fs/cgroup` mounted even with proctrack/linuxproc (mounted here
 # when it is not); the short hostname resolvable.
 #
