@@ -15,11 +15,15 @@
 # typelib's "libasynccpu-glib-1.so.0" is found already loaded. No gi import,
 # nothing loaded, for programs that do not use ACpu.
 
-import glob
 import os
 import sys
 
-_libs = glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), '.*.mesonpy.libs'))
+# meson-python names it after the project. (No glob or re here: this runs at
+# every start of the interpreter.)
+_here = os.path.dirname(os.path.abspath(__file__))
+_libs = [d for d in (os.path.join(_here, '.asynccpu_glib.mesonpy.libs'),
+                     os.path.join(_here, '.asynccpu-glib.mesonpy.libs'))
+         if os.path.isdir(d)]
 
 
 class _LoadLibrary:
@@ -34,9 +38,10 @@ class _LoadLibrary:
             import ctypes
 
             cls.loaded = True
-            for lib in sorted(glob.glob(os.path.join(_libs[0], 'libasynccpu-glib-1.so.*'))):
-                ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
-                break
+            for lib in sorted(os.listdir(_libs[0])):
+                if lib.startswith('libasynccpu-glib-1.so.'):
+                    ctypes.CDLL(os.path.join(_libs[0], lib), mode=ctypes.RTLD_GLOBAL)
+                    break
         return None
 
 
