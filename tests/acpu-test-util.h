@@ -181,6 +181,28 @@ acpu_test_settle (void)
     }
 }
 
+/* Shuts @pool down, cancelling what is left, and checks no child is left. */
+static inline void
+acpu_test_shutdown_and_check (ACpuProcessTaskPool *pool)
+{
+  acpu_process_task_pool_set_cancel_tasks_when_shutdown (pool, TRUE);
+  g_assert_true (acpu_process_task_pool_shutdown (pool, NULL, NULL));
+  g_assert_cmpuint (acpu_test_count_children (), ==, 0);
+}
+
+/* The pid of the worker that runs the test worker's "pid" task. */
+static inline GPid
+acpu_test_run_pid (ACpuProcessTaskPool *pool)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = acpu_process_task_pool_run (pool, "pid", NULL, NULL, &error);
+  gint32 pid;
+
+  g_assert_no_error (error);
+  g_variant_get (value, "(i)", &pid);
+  return pid;
+}
+
 /* A fresh path for a pid file, unique to this process. */
 static inline char *
 acpu_test_temp_path (const char *name)

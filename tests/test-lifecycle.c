@@ -13,26 +13,6 @@
 #include "acpu-test-util.h"
 
 static void
-shutdown_and_check (ACpuProcessTaskPool *pool)
-{
-  acpu_process_task_pool_set_cancel_tasks_when_shutdown (pool, TRUE);
-  g_assert_true (acpu_process_task_pool_shutdown (pool, NULL, NULL));
-  g_assert_cmpuint (acpu_test_count_children (), ==, 0);
-}
-
-static GPid
-run_pid (ACpuProcessTaskPool *pool)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) value = acpu_process_task_pool_run (pool, "pid", NULL, NULL, &error);
-  gint32 pid;
-
-  g_assert_no_error (error);
-  g_variant_get (value, "(i)", &pid);
-  return pid;
-}
-
-static void
 test_task_timeout (void)
 {
   g_autoptr(ACpuProcessTaskPool) pool = acpu_test_pool_new (1);
@@ -55,9 +35,9 @@ test_task_timeout (void)
   g_assert_nonnull (strstr (error->message, "“spin”"));
   pid = acpu_test_read_pid_file (path);
   ACPU_TEST_WAIT_FOR (!acpu_test_pid_alive (pid), 30);
-  g_assert_cmpint (run_pid (pool), !=, pid);
+  g_assert_cmpint (acpu_test_run_pid (pool), !=, pid);
 
-  shutdown_and_check (pool);
+  acpu_test_shutdown_and_check (pool);
 }
 
 static void
@@ -82,7 +62,7 @@ test_max_queued (void)
   g_assert_error (refused.error, ACPU_ERROR, ACPU_ERROR_QUEUE_FULL);
   g_assert_cmpuint (acpu_process_task_pool_get_n_queued (pool), ==, 2);
 
-  shutdown_and_check (pool);
+  acpu_test_shutdown_and_check (pool);
   for (guint i = 0; i < 2; i++)
     {
       acpu_test_result_wait (&queued[i]);
@@ -117,8 +97,8 @@ test_memory_limit (void)
   g_test_message ("%s", error->message);
   g_assert_nonnull (strstr (error->message, "memory limit"));
 
-  g_assert_cmpint (run_pid (pool), >, 0);
-  shutdown_and_check (pool);
+  g_assert_cmpint (acpu_test_run_pid (pool), >, 0);
+  acpu_test_shutdown_and_check (pool);
 }
 
 static void
@@ -134,7 +114,7 @@ test_min_workers (void)
   g_usleep (50 * 1000);
   g_assert_cmpuint (acpu_test_count_children (), ==, 2);
 
-  shutdown_and_check (pool);
+  acpu_test_shutdown_and_check (pool);
 }
 
 static void
@@ -167,9 +147,9 @@ test_idle_timeout (void)
   /* The pool counts a worker gone once its I/O thread has seen the exit,
    * a moment after the child is reaped. */
   ACPU_TEST_WAIT_FOR (acpu_process_task_pool_get_n_workers (pool) == 1, 30);
-  g_assert_cmpint (run_pid (pool), >, 0);
+  g_assert_cmpint (acpu_test_run_pid (pool), >, 0);
 
-  shutdown_and_check (pool);
+  acpu_test_shutdown_and_check (pool);
 }
 
 static void
@@ -183,18 +163,18 @@ test_busy_worker_stays (void)
                   "caller's thread sends and reads itself, is not closed as idle");
 
   g_object_set (pool, "idle-timeout", 300, NULL);
-  first = run_pid (pool);
+  first = acpu_test_run_pid (pool);
   end = g_get_monotonic_time () + 900 * G_TIME_SPAN_MILLISECOND;
   while (g_get_monotonic_time () < end)
     {
       /* Idle between tasks, mostly, but never for idle-timeout. */
       g_usleep (30 * G_TIME_SPAN_MILLISECOND);
-      g_assert_cmpint (run_pid (pool), ==, first);
+      g_assert_cmpint (acpu_test_run_pid (pool), ==, first);
     }
 
   /* And idle, it still goes. */
   ACPU_TEST_WAIT_FOR (acpu_test_count_children () == 0, 30);
-  shutdown_and_check (pool);
+  acpu_test_shutdown_and_check (pool);
 }
 
 static void
@@ -212,15 +192,15 @@ test_offered_worker_hands_over (void)
                   "gets a log record before its reply, a cancel while it runs, and its "
                   "worker's death right");
 
-  pid = run_pid (pool);
-  g_assert_cmpint (run_pid (pool), ==, pid);
+  pid = acpu_test_run_pid (pool);
+  g_assert_cmpint (acpu_test_run_pid (pool), ==, pid);
 
   /* A record comes before the reply: the I/O thread reads both. */
   value = acpu_process_task_pool_run (pool, "log", g_variant_new ("(s)", "handed over"), NULL,
                                       &error);
   g_assert_no_error (error);
   g_assert_true (g_variant_is_of_type (value, G_VARIANT_TYPE_UNIT));
-  g_assert_cmpint (run_pid (pool), ==, pid);
+  g_assert_cmpint (acpu_test_run_pid (pool), ==, pid);
 
   /* Cancelled while it runs: the I/O thread takes it over and cancels it
    * in the worker, which goes on serving. */
@@ -231,17 +211,17 @@ test_offered_worker_hands_over (void)
   acpu_test_result_wait (&r);
   g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   acpu_test_result_clear (&r);
-  g_assert_cmpint (run_pid (pool), ==, pid);
+  g_assert_cmpint (acpu_test_run_pid (pool), ==, pid);
 
   /* The worker dies while the caller waits for its reply. */
   g_clear_pointer (&value, g_variant_unref);
   value = acpu_process_task_pool_run (pool, "crash", g_variant_new ("(s)", "kill"), NULL, &error);
   g_assert_null (value);
   g_assert_error (error, ACPU_ERROR, ACPU_ERROR_WORKER_DIED);
-  g_assert_cmpint (run_pid (pool), !=, pid);
+  g_assert_cmpint (acpu_test_run_pid (pool), !=, pid);
 
   g_unlink (path);
-  shutdown_and_check (pool);
+  acpu_test_shutdown_and_check (pool);
 }
 
 static void
@@ -255,7 +235,7 @@ test_max_tasks_per_worker (void)
   acpu_process_task_pool_set_max_tasks_per_worker (pool, 2);
   for (guint i = 0; i < 6; i++)
     {
-      GPid pid = run_pid (pool);
+      GPid pid = acpu_test_run_pid (pool);
       guint n = GPOINTER_TO_UINT (g_hash_table_lookup (seen, GINT_TO_POINTER (pid)));
 
       g_hash_table_insert (seen, GINT_TO_POINTER (pid), GUINT_TO_POINTER (n + 1));
@@ -264,7 +244,7 @@ test_max_tasks_per_worker (void)
   g_assert_cmpuint (g_hash_table_size (seen), ==, 3);
   /* The one retired last may still be on its way out. */
   ACPU_TEST_WAIT_FOR (acpu_test_count_children () <= 1, 30);
-  shutdown_and_check (pool);
+  acpu_test_shutdown_and_check (pool);
 }
 
 static void
@@ -284,7 +264,7 @@ test_stderr_tail (void)
   g_assert_nonnull (strstr (error->message, "SIGABRT"));
   g_assert_nonnull (strstr (error->message, "the flux capacitor is gone"));
 
-  shutdown_and_check (pool);
+  acpu_test_shutdown_and_check (pool);
 }
 
 /* Log records forwarded from workers, as this process's writer saw them. */
@@ -338,7 +318,7 @@ test_logs (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) value = NULL;
   g_autofree char *expected = NULL;
-  GPid pid = run_pid (pool);
+  GPid pid = acpu_test_run_pid (pool);
 
   g_test_summary ("A worker's g_message() reaches this process's log writer as "
                   "a structured record with the worker's pid and the task's name");
@@ -350,7 +330,7 @@ test_logs (void)
   expected = g_strdup_printf ("hello from a worker|%d|log|%d", (int) pid, G_LOG_LEVEL_MESSAGE);
   ACPU_TEST_WAIT_FOR (logs_contain (expected), 30);
 
-  shutdown_and_check (pool);
+  acpu_test_shutdown_and_check (pool);
 }
 
 /* Signals ------------------------------------------------------------------ */

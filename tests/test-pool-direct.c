@@ -23,26 +23,6 @@
 #include "acpu-pool-private.h"
 #include "acpu-test-util.h"
 
-static void
-shutdown_and_check (ACpuProcessTaskPool *pool)
-{
-  acpu_process_task_pool_set_cancel_tasks_when_shutdown (pool, TRUE);
-  g_assert_true (acpu_process_task_pool_shutdown (pool, NULL, NULL));
-  g_assert_cmpuint (acpu_test_count_children (), ==, 0);
-}
-
-static GPid
-run_pid (ACpuProcessTaskPool *pool)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) value = acpu_process_task_pool_run (pool, "pid", NULL, NULL, &error);
-  gint32 pid;
-
-  g_assert_no_error (error);
-  g_variant_get (value, "(i)", &pid);
-  return pid;
-}
-
 /* Waits until the I/O thread offers an idle worker to callers. */
 static void
 wait_for_offer (ACpuProcessTaskPool *pool)
@@ -97,7 +77,7 @@ test_direct_reply (void)
   g_test_summary ("A task submitted alone to an idle worker goes the direct way, and "
                   "its reply, read in the caller's context, is the task's result");
 
-  run_pid (pool);
+  acpu_test_run_pid (pool);
   for (guint i = 0; i < 20; i++)
     {
       run_direct (pool, "echo", g_variant_new ("(u)", i), NULL, &r);
@@ -109,7 +89,7 @@ test_direct_reply (void)
       acpu_test_result_clear (&r);
     }
   g_assert_cmpuint (acpu_process_task_pool_get_n_running (pool), ==, 0);
-  shutdown_and_check (pool);
+  acpu_test_shutdown_and_check (pool);
 }
 
 typedef struct
@@ -144,7 +124,7 @@ test_direct_cancel (void)
                   "reply: the I/O thread takes the job over, the task is cancelled "
                   "in its worker, and the worker goes on serving");
 
-  pid = run_pid (pool);
+  pid = acpu_test_run_pid (pool);
   run_direct (pool, "wait-cancel", g_variant_new ("(s)", path), cancellable, &r);
   thread = g_thread_new ("canceller", cancel_when_running, &d);
   acpu_test_result_wait (&r);
@@ -152,10 +132,10 @@ test_direct_cancel (void)
   g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpuint (r.n_calls, ==, 1);
   acpu_test_result_clear (&r);
-  g_assert_cmpint (run_pid (pool), ==, pid);
+  g_assert_cmpint (acpu_test_run_pid (pool), ==, pid);
 
   g_unlink (path);
-  shutdown_and_check (pool);
+  acpu_test_shutdown_and_check (pool);
 }
 
 static void
@@ -168,7 +148,7 @@ test_direct_worker_death (void)
   g_test_summary ("The worker dies while the caller waits for a direct reply: the "
                   "task fails with ACPU_ERROR_WORKER_DIED and its facts, once");
 
-  pid = run_pid (pool);
+  pid = acpu_test_run_pid (pool);
   run_direct (pool, "crash", g_variant_new ("(s)", "segv"), NULL, &r);
   acpu_test_result_wait (&r);
   g_assert_error (r.error, ACPU_ERROR, ACPU_ERROR_WORKER_DIED);
@@ -177,9 +157,9 @@ test_direct_worker_death (void)
   g_assert_cmpint (acpu_worker_exit_get_pid (r.exit), ==, pid);
   g_assert_cmpint (acpu_worker_exit_get_signal (r.exit), ==, SIGSEGV);
   acpu_test_result_clear (&r);
-  g_assert_cmpint (run_pid (pool), !=, pid);
+  g_assert_cmpint (acpu_test_run_pid (pool), !=, pid);
 
-  shutdown_and_check (pool);
+  acpu_test_shutdown_and_check (pool);
 }
 
 /* Log records as this process's writer saw them. */
@@ -226,7 +206,7 @@ test_direct_log (void)
       logs = g_ptr_array_new_with_free_func (g_free);
       g_log_set_writer_func (record_writer, NULL, NULL);
 
-      pid = run_pid (pool);
+      pid = acpu_test_run_pid (pool);
       run_direct (pool, "log", g_variant_new ("(s)", "before the reply"), NULL, &r);
       acpu_test_result_wait (&r);
       g_assert_no_error (r.error);
@@ -234,9 +214,9 @@ test_direct_log (void)
       g_assert_cmpuint (r.n_calls, ==, 1);
       acpu_test_result_clear (&r);
       g_assert_true (logged ("before the reply"));
-      g_assert_cmpint (run_pid (pool), ==, pid);
+      g_assert_cmpint (acpu_test_run_pid (pool), ==, pid);
 
-      shutdown_and_check (pool);
+      acpu_test_shutdown_and_check (pool);
       g_ptr_array_unref (logs);
       return;
     }
@@ -260,7 +240,7 @@ test_direct_shutdown (void)
                   "G_IO_ERROR_CANCELLED; either way each callback runs once and no "
                   "worker is left");
 
-  run_pid (pool);
+  acpu_test_run_pid (pool);
   run_direct (pool, "sleep", g_variant_new ("(u)", 100), NULL, &r);
   g_assert_true (acpu_process_task_pool_shutdown (pool, NULL, &error));
   g_assert_no_error (error);
@@ -272,7 +252,7 @@ test_direct_shutdown (void)
 
   g_clear_object (&pool);
   pool = acpu_test_pool_new (1);
-  run_pid (pool);
+  acpu_test_run_pid (pool);
   run_direct (pool, "sleep", g_variant_new ("(u)", 60000), NULL, &cancelled);
   acpu_process_task_pool_set_cancel_tasks_when_shutdown (pool, TRUE);
   g_assert_true (acpu_process_task_pool_shutdown (pool, NULL, &error));
@@ -312,7 +292,7 @@ test_direct_claim_race (void)
                   "times: every task is answered once, with its own value, whoever "
                   "wins the claim");
 
-  run_pid (pool);
+  acpu_test_run_pid (pool);
   g_object_set_data (G_OBJECT (pool), "stop", &stop);
   poker = g_thread_new ("poker", poke_io_thread, pool);
 
@@ -335,7 +315,7 @@ test_direct_claim_race (void)
   g_thread_join (poker);
   g_assert_cmpuint (acpu_process_task_pool_get_n_running (pool), ==, 0);
   g_assert_cmpuint (acpu_process_task_pool_get_n_queued (pool), ==, 0);
-  shutdown_and_check (pool);
+  acpu_test_shutdown_and_check (pool);
 }
 
 int
