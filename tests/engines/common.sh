@@ -42,3 +42,16 @@ wait_for () {
     sleep 0.2
   done
 }
+
+# free_port FIRST: the first TCP port from FIRST up (100 tried) that nobody
+# listens on at 127.0.0.1. Engines share the host's network even where /tmp
+# is private (a container, another checkout's suite): never a fixed port.
+free_port () {
+  for port in $(seq "$1" $(($1 + 99))); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  return 1
+}

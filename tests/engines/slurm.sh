@@ -56,11 +56,13 @@ start () {
     echo "slurm.sh: the host name $host does not resolve; add it to /etc/hosts" >&2
     return 1
   fi
+  ctld_port=$(free_port 16817)
+  slurmd_port=$(free_port $((ctld_port + 1)))
   cat > "$dir/slurm.conf" <<CONF
 ClusterName=acpu-test
 SlurmctldHost=$host(127.0.0.1)
-SlurmctldPort=16817
-SlurmdPort=16818
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge

@@ -15,17 +15,6 @@ ssh_prefix () {
        "$(id -un)@127.0.0.1"
 }
 
-# A port nobody listens on, from 22220 up.
-free_port () {
-  for port in $(seq 22220 22299); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  return 1
-}
-
 start () {
   if alive "$dir/pid" && $(ssh_prefix) true 2>/dev/null; then
     return 0
@@ -38,7 +27,7 @@ start () {
   ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
   ssh-keygen -q -t ed25519 -N '' -f "$dir/user_key"
   cp "$dir/user_key.pub" "$dir/authorized_keys"
-  free_port > "$dir/port"
+  free_port 22220 > "$dir/port"
   cat > "$dir/sshd_config" <<CONF
 Port $(cat "$dir/port")
 ListenAddress 127.0.0.1
