@@ -90,7 +90,11 @@ acpu_core_unref (ACpuPoolCore *core)
       g_source_unref (core->idle_timer);
     }
   acpu_core_clear_delivery (core);
+  acpu_core_clear_stats (core);
   g_ptr_array_unref (core->slots);
+  g_ptr_array_unref (core->sources);
+  g_ptr_array_unref (core->new_sources);
+  g_clear_pointer (&core->task_types, g_hash_table_unref);
   g_ptr_array_unref (core->shutdown_requests);
   g_ptr_array_unref (core->shutdown_waiters);
   g_source_destroy (core->notify_source);
@@ -154,6 +158,96 @@ core_pick_slot (ACpuPoolCore *core,
   return best;
 }
 
+/* Any thread, no lock: the edit distance between @a and @b (insertions,
+ * deletions, substitutions and swaps of neighbours, by byte), or a number
+ * over @max once it is over @max. */
+static guint
+core_edit_distance (const char *a,
+                    const char *b,
+                    guint       max)
+{
+  gsize la = strlen (a), lb = strlen (b);
+  g_autofree guint *rows = NULL;
+  guint *prev2, *prev, *cur;
+
+  if ((la > lb ? la - lb : lb - la) > max || la > 256 || lb > 256)
+    return max + 1;
+
+  rows = g_new (guint, 3 * (lb + 1));
+  prev2 = rows;
+  prev = rows + lb + 1;
+  cur = rows + 2 * (lb + 1);
+  for (gsize j = 0; j <= lb; j++)
+    prev[j] = j;
+  for (gsize i = 1; i <= la; i++)
+    {
+      guint *tmp;
+
+      cur[0] = i;
+      for (gsize j = 1; j <= lb; j++)
+        {
+          guint cost = a[i - 1] == b[j - 1] ? 0 : 1;
+
+          cur[j] = MIN (MIN (prev[j] + 1, cur[j - 1] + 1), prev[j - 1] + cost);
+          if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+            cur[j] = MIN (cur[j], prev2[j - 2] + 1);
+        }
+      tmp = prev2;
+      prev2 = prev;
+      prev = cur;
+      cur = tmp;
+    }
+
+  return prev[lb];
+}
+
+/* [io] (any thread once @proc is ready): what a caller who asked @proc for
+ * @name, which it does not have, reads: the worker's script or program, the
+ * closest name it has, and the names it has. */
+static char *
+core_unknown_task_message (ACpuWorkerProc *proc,
+                           const char     *name)
+{
+  g_auto(GStrv) names = acpu_worker_proc_dup_task_names (proc);
+  GString *message = g_string_new (NULL);
+  const char *closest = NULL;
+  guint n_names = g_strv_length (names);
+  guint best = MAX (2, strlen (name) / 3);
+
+  for (guint i = 0; i < n_names; i++)
+    {
+      guint d = core_edit_distance (name, names[i], best);
+
+      if (d <= best && (closest == NULL || d < best))
+        {
+          closest = names[i];
+          best = d;
+        }
+    }
+
+  g_string_append_printf (message, "No task named “%s” in worker %s", name,
+                          acpu_worker_proc_get_program (proc));
+  if (closest != NULL)
+    g_string_append_printf (message, "; did you mean “%s”?", closest);
+  else
+    g_string_append_c (message, '.');
+  if (n_names == 0)
+    g_string_append (message, " It registered no tasks: call acpu_worker_register() "
+                     "(worker.register() in Python and JavaScript) before "
+                     "running it.");
+  else
+    {
+      g_string_append (message, " It has: ");
+      for (guint i = 0; i < n_names && i < 32; i++)
+        g_string_append_printf (message, "%s“%s”", i > 0 ? ", " : "", names[i]);
+      if (n_names > 32)
+        g_string_append_printf (message, " and %u more", n_names - 32);
+      g_string_append_c (message, '.');
+    }
+
+  return g_string_free (message, FALSE);
+}
+
 /* [io]: sends the QUEUED @job, at the head of the queue, to @slot: it is
  * RUNNING there, or DONE with an error when the worker cannot take it. */
 static void
@@ -170,8 +264,9 @@ core_send (ACpuPoolCore *core,
 
   if (!acpu_worker_proc_has_task (slot->proc, job->name))
     {
-      acpu_job_return_new_error (core, job, ACPU_ERROR, ACPU_ERROR_UNKNOWN_TASK,
-                                 "No task named “%s” in worker %s", job->name, core->argv[0]);
+      g_autofree char *message = core_unknown_task_message (slot->proc, job->name);
+
+      acpu_job_return_new_error (core, job, ACPU_ERROR, ACPU_ERROR_UNKNOWN_TASK, "%s", message);
       acpu_job_free (job);
       return;
     }
@@ -183,8 +278,7 @@ core_send (ACpuPoolCore *core,
       return;
     }
 
-  acpu_core_count (core, &core->n_queued, -1);
-  acpu_core_count (core, &core->n_running, 1);
+  acpu_core_count_jobs (core, -1, 1);
   acpu_job_set_state (job, ACPU_JOB_RUNNING);
   job->slot = slot;
   job->pipelined = slot->inflight.length > 0;
@@ -194,6 +288,7 @@ core_send (ACpuPoolCore *core,
   slot->n_sent++;
   slot->idle_since = 0;
   job_watch (core, job);
+  acpu_slot_job_first (slot);
 }
 
 /* [io]: closes every idle worker and kills those still starting, for a
@@ -280,6 +375,8 @@ acpu_core_absorb (ACpuPoolCore *core)
   acpu_core_lock (core);
   incoming = core->incoming;
   g_queue_init (&core->incoming);
+  for (GList *l = core->sent.head; l != NULL; l = l->next)
+    ((ACpuJob *) l->data)->slot->direct_task = NULL;
   sent = core->sent;
   g_queue_init (&core->sent);
   g_atomic_int_inc (&core->offer_gen);
@@ -330,7 +427,43 @@ acpu_core_absorb (ACpuPoolCore *core)
         }
       acpu_job_set_state (job, ACPU_JOB_QUEUED);
       job_watch (core, job);
-      g_queue_push_tail_link (&core->queue, &job->link);
+      acpu_core_enqueue (core, job, FALSE);
+    }
+}
+
+/* [io]: puts the QUEUED @job on core->queue by its priority, lower first:
+ * behind every job of the same priority or a lower one (first in, first out
+ * within a priority), or with @front, ahead of every job of its priority (a
+ * job that goes back, its worker dead before it started). Jobs all of one
+ * priority, the common case, cost O(1). */
+void
+acpu_core_enqueue (ACpuPoolCore *core,
+                   ACpuJob      *job,
+                   gboolean      front)
+{
+  GList *l;
+
+  ACPU_ASSERT_IO_THREAD ();
+
+  if (!front)
+    {
+      for (l = core->queue.tail; l != NULL && ((ACpuJob *) l->data)->priority > job->priority;
+           l = l->prev)
+        ;
+      if (l == NULL)
+        g_queue_push_head_link (&core->queue, &job->link);
+      else
+        g_queue_insert_after_link (&core->queue, l, &job->link);
+    }
+  else
+    {
+      for (l = core->queue.head; l != NULL && ((ACpuJob *) l->data)->priority < job->priority;
+           l = l->next)
+        ;
+      if (l == NULL)
+        g_queue_push_tail_link (&core->queue, &job->link);
+      else
+        g_queue_insert_before_link (&core->queue, l, &job->link);
     }
 }
 
@@ -340,7 +473,8 @@ static void
 core_dispatch (ACpuPoolCore *core)
 {
   guint window = core_window (core);
-  guint max_workers = g_atomic_int_get (&core->max_workers);
+  ACpuSource *local = g_ptr_array_index (core->sources, 0);
+  ACpuSource *source;
   guint want;
   ACpuJob *job;
 
@@ -366,15 +500,17 @@ core_dispatch (ACpuPoolCore *core)
         }
     }
 
-  /* Start workers for what is left, lazily, up to the limit. */
+  /* Start workers for what is left, lazily, up to each source's limit,
+   * here first (acpu-pool-source.c). */
   want = core->queue.length > core->n_starting ? core->queue.length - core->n_starting : 0;
-  while (want-- > 0 && core->slots->len < max_workers)
-    acpu_slot_spawn (core);
+  while (want-- > 0 && (source = acpu_core_pick_source (core)) != NULL)
+    acpu_slot_spawn (core, source);
 
-  /* And keep min-workers ready, unless they cannot start. */
+  /* And keep min-workers ready here, unless they cannot start. */
   while (!core->shutting_down && core->start_failures < ACPU_POOL_MAX_START_FAILURES &&
-         core->slots->len < MIN (g_atomic_int_get (&core->min_workers), max_workers))
-    acpu_slot_spawn (core);
+         local->n_slots < MIN (g_atomic_int_get (&core->min_workers),
+                               acpu_source_get_capacity (core, local)))
+    acpu_slot_spawn (core, local);
 }
 
 /* [io], takes core->lock: schedules until nothing changes, and last
@@ -402,6 +538,7 @@ acpu_core_schedule (ACpuPoolCore *core)
 
   core_finish_shutdown (core);
   acpu_core_offer (core);
+  acpu_core_publish_workers (core);
 }
 
 /* [io]: ends every task and every worker now: shutdown with cancel. Queued
@@ -561,6 +698,7 @@ core_wake_cb (GSource     *source,
   ACpuPoolCore *core = user_data;
   g_autoptr(GPtrArray) requests = NULL;
   gboolean cancel, finalized;
+  guint64 cancel_upto;
 
   ACPU_ASSERT_IO_THREAD ();
 
@@ -568,6 +706,8 @@ core_wake_cb (GSource     *source,
   requests = g_steal_pointer (&core->shutdown_requests);
   core->shutdown_requests = g_ptr_array_new_with_free_func (g_object_unref);
   cancel = core->cancel_requested;
+  cancel_upto = core->cancel_upto;
+  core->cancel_upto = 0;
   finalized = core->finalized;
   core->wake_pending = FALSE;
   acpu_core_unlock (core);
@@ -581,6 +721,8 @@ core_wake_cb (GSource     *source,
     core->shutting_down = TRUE;
   if (cancel && !core->cancelling_all)
     acpu_core_cancel_all (core);
+  else if (cancel_upto > 0)
+    acpu_core_cancel_upto (core, cancel_upto);
 
   acpu_core_schedule (core);
 
@@ -699,7 +841,11 @@ acpu_core_new (ACpuProcessTaskPool *pool)
   core->handshake_ms = ACPU_POOL_DEFAULT_HANDSHAKE_MS;
   core->idle_timeout_ms = ACPU_POOL_DEFAULT_IDLE_TIMEOUT_MS;
   core->max_size = ACPU_WIRE_DEFAULT_MAX_SIZE;
+  core->stats.since = g_get_monotonic_time ();
   core->slots = g_ptr_array_new ();
+  core->sources = g_ptr_array_new_with_free_func ((GDestroyNotify) acpu_source_free);
+  g_ptr_array_add (core->sources, acpu_source_new (NULL, 0));
+  core->new_sources = g_ptr_array_new_with_free_func ((GDestroyNotify) acpu_source_free);
   core->shutdown_requests = g_ptr_array_new_with_free_func (g_object_unref);
   core->shutdown_waiters = g_ptr_array_new_with_free_func (g_object_unref);
   g_queue_init (&core->incoming);

@@ -330,10 +330,13 @@ acpu_job_return (ACpuPoolCore *core,
       g_clear_pointer (&job->timeout_source, g_source_unref);
     }
 
-  if (job->state == ACPU_JOB_RUNNING || job->state == ACPU_JOB_DIRECT)
-    acpu_core_count (core, &core->n_running, -1);
-  else
-    acpu_core_count (core, &core->n_queued, -1);
+  /* Out of the counts and into the outcomes at once (acpu-pool-stats.c). */
+  acpu_core_lock (core);
+  acpu_core_stats_job_ended_locked (core, job,
+                                    job->state == ACPU_JOB_RUNNING ||
+                                    job->state == ACPU_JOB_DIRECT,
+                                    error);
+  acpu_core_unlock (core);
 
   ret.task = g_steal_pointer (&job->task);
   if (error != NULL)

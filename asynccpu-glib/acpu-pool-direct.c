@@ -142,7 +142,10 @@ reply_source_claim_cb (gpointer user_data)
       g_assert (job->state == ACPU_JOB_DIRECT);
       g_queue_unlink (&core->sent, &job->link);
       acpu_job_set_state (job, ACPU_JOB_DONE);
-      g_atomic_int_add (&core->n_running, -1);
+      /* Still counted running until its GTask is returned (dispatch). */
+      self->slot->direct_task = NULL;
+      self->slot->n_direct_done++;
+      acpu_core_publish_direct_locked (core, self->slot);
       /* The worker is idle again: offer it again, unless work came in for
        * the I/O thread meanwhile, which it must not overtake. */
       self->slot->direct_use = g_get_monotonic_time ();
@@ -193,7 +196,9 @@ reply_source_dispatch (GSource     *source,
 
   /* Claimed: the job is DONE and only ours. */
   job = self->job;
-  acpu_core_counters_changed (core);
+  acpu_core_lock (core);
+  acpu_core_stats_job_ended_locked (core, job, TRUE, error);
+  acpu_core_unlock (core);
   if (error != NULL)
     g_task_return_error (job->task, g_steal_pointer (&error));
   else
@@ -289,7 +294,9 @@ acpu_direct_send_locked (ACpuPoolCore  *core,
   job->slot = slot;
   job->sent_time = g_get_monotonic_time ();
   g_queue_push_tail_link (&core->sent, &job->link);
-  g_atomic_int_inc (&core->n_running);
+  acpu_core_count_jobs (core, 0, 1);
+  slot->direct_task = job->name;
+  acpu_core_publish_direct_locked (core, slot);
 
   if (g_atomic_int_get (&core->task_timeout_ms) > 0)
     acpu_core_request_locked (core);

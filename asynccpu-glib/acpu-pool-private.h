@@ -65,12 +65,68 @@ G_BEGIN_DECLS
 typedef struct _ACpuPoolCore ACpuPoolCore;
 typedef struct _ACpuSlot     ACpuSlot;
 typedef struct _ACpuJob      ACpuJob;
+typedef struct _ACpuSource   ACpuSource;
+typedef struct _ACpuTaskFeed ACpuTaskFeed;  /* acpu-task-private.h */
+
+/* How many queue-wait and run-time samples the stats keep, the latest
+ * ones (acpu-pool-stats.c). */
+#define ACPU_POOL_STATS_SAMPLES           4096
+
+/* A ring of the latest samples, in microseconds, and the largest ever. */
+typedef struct
+{
+  gint64 *values;               /* ACPU_POOL_STATS_SAMPLES of them, allocated when first used */
+  guint   next;
+  guint   len;
+  gint64  max;
+} ACpuSamples;
+
+/* The pool's statistics since the last reset: all under core->lock. */
+typedef struct
+{
+  gint64      since;            /* monotonic time of the last reset */
+  guint64     submitted, succeeded, failed, cancelled;
+  guint64     worker_starts, worker_deaths;
+  gint64      busy_us;          /* the run time of the tasks that ended */
+  ACpuSamples wait;             /* from hand-over to a worker */
+  ACpuSamples run;              /* from sent to answered, of those that were */
+} ACpuPoolStatsData;
+
+/* One worker as the worker model shows it (acpu-pool-stats.c): published
+ * by the I/O thread (and the direct path) under core->lock. */
+typedef struct
+{
+  gpointer         key;         /* its slot: for identity only, never followed */
+  GPid             pid;
+  ACpuWorkerState  state;
+  char            *task_name;   /* owned */
+  guint            tasks_done;
+} ACpuWorkerRecord;
 
 #define ACPU_POOL_DEFAULT_GRACE_MS        500
 #define ACPU_POOL_DEFAULT_HANDSHAKE_MS    30000
 #define ACPU_POOL_DEFAULT_IDLE_TIMEOUT_MS 30000
 /* Deaths before the handshake in a row that fail the whole queue. */
 #define ACPU_POOL_MAX_START_FAILURES      3
+/* A worker source that failed to start a worker is not tried again for
+ * this long, doubled at each failure in a row up to the maximum, while
+ * other sources can take the work (acpu-pool-source.c). */
+#define ACPU_POOL_SOURCE_RETRY_MS         1000
+#define ACPU_POOL_SOURCE_RETRY_MAX_MS     60000
+
+/* Where workers start, and how many at most (acpu-pool-source.c). The
+ * first of core->sources is the local one, whose capacity is max-workers;
+ * the others come from acpu_process_task_pool_add_worker_source(): made by
+ * [caller] on core->new_sources under core->lock, then [io] only. */
+struct _ACpuSource
+{
+  ACpuLauncher *launcher;       /* NULL: here, as before launchers; frozen, read-only */
+  char         *description;    /* for messages, read-only */
+  guint         capacity;       /* read-only; unused for the local source */
+  guint         n_slots;        /* [io]: its slots, closing ones too */
+  guint         failures;       /* [io]: start failures in a row */
+  gint64        retry_time;     /* [io]: monotonic; not started on before, if others can */
+};
 
 /* A job's life (acpu-pool-job.c has the transitions and checks them):
  *
@@ -110,13 +166,18 @@ struct _ACpuJob
   char         *name;           /* read-only after creation */
   GVariant     *args;           /* read-only after creation */
   guint64       id;             /* set under core->lock when handed over, then read-only */
+  int           priority;       /* GIO's io_priority, lower first; read-only after creation */
+  ACpuTaskFeed *feed;           /* an ACpuTask's, or NULL; a reference, read-only
+                                 * after creation (it has its own lock) */
   ACpuSlot     *slot;           /* DIRECT, RUNNING, ABANDONED: its worker; guarded like `link` */
   gint64        sent_time;      /* guarded like `link` */
+  gint64        submit_time;    /* set when handed over, then read-only */
   /* [io] only, from the moment the I/O thread has the job: */
   GSource      *cancel_source;
   GSource      *timeout_source;
   gint64        cancel_time;    /* 0, or when it was abandoned (acpu_slot_abandon()) */
   gboolean      pipelined;      /* sent while its worker had others in flight */
+  gboolean      feed_started;   /* the feed was told it runs (first in its worker's line) */
 };
 
 /* A worker process as the core sees it. [io] only, but for `direct_use`.
@@ -127,6 +188,7 @@ struct _ACpuSlot
 {
   ACpuPoolCore   *core;         /* a reference, read-only */
   ACpuWorkerProc *proc;         /* a reference, read-only */
+  ACpuSource     *source;       /* where it started; read-only (the core owns it) */
   GQueue          inflight;     /* ACpuJob RUNNING or ABANDONED, in the order sent */
   GSource        *grace_timer;
   gint64          last_reply_time;
@@ -136,6 +198,9 @@ struct _ACpuSlot
   gint64          direct_use;   /* under core->lock: a caller last ran a task on it itself */
   gboolean        closing;      /* closed or killed by us: takes no more work */
   gboolean        dirty;        /* requests written, not yet flushed */
+  guint           n_replies;    /* answers read by the I/O thread */
+  guint           n_direct_done; /* under core->lock: answers its callers read themselves */
+  const char     *direct_task;  /* under core->lock: the name of the DIRECT job on it, or NULL */
 };
 
 struct _ACpuPoolCore
@@ -156,12 +221,17 @@ struct _ACpuPoolCore
   guint            min_workers;
   guint            idle_timeout_ms;
   guint            max_tasks_per_worker;
+  gint             local_off;   /* no local workers (add_worker_source (NULL, 0)) */
 
   /* Counters: written on the I/O thread, and by [caller] and [context] for
    * jobs on the direct path, always atomically; read anywhere. */
   gint             n_workers;
-  gint             n_running;
-  gint             n_queued;
+  /* The tasks queued (low 32 bits) and running (high 32 bits) in one word,
+   * so a job that moves from one to the other is one atomic change and no
+   * reader ever sees it in neither: acpu_core_count_jobs(),
+   * acpu_core_get_n_queued(), acpu_core_get_n_running(). A job leaves both
+   * under core->lock, with its outcome counted in `stats` (acpu-pool-stats.c). */
+  gint64           jobs;
 
   /* Notifications in the pool's own context [owner]. */
   GWeakRef         pool;
@@ -188,6 +258,17 @@ struct _ACpuPoolCore
   gboolean         closed;
   gboolean         cancel_requested;
   gboolean         finalized;
+  GPtrArray       *new_sources; /* ACpuSource, added by callers, for the I/O thread */
+  GHashTable      *task_types;  /* name → GStrv { args type, result type }, "" for any:
+                                 * the tasks of the worker that last finished its
+                                 * handshake (acpu_worker_proc_dup_task_table()); NULL before */
+  guint64          cancel_upto; /* acpu_process_task_pool_cancel_all(): jobs up to this id */
+  ACpuPoolStatsData stats;      /* acpu-pool-stats.c */
+  GArray          *workers;     /* ACpuWorkerRecord, published by the I/O thread when
+                                 * `workers_watched`, read by [owner] */
+  guint            workers_serial; /* bumped when `workers` changes */
+  gint             workers_watched; /* atomic too: the pool's worker model exists */
+  gint             worker_priority; /* atomic: ACpuWorkerPriority for new workers */
 
   /* [io] only. */
   ACpuSlot        *paused;      /* the offered worker, whose replies callers read */
@@ -197,6 +278,7 @@ struct _ACpuPoolCore
   GArray          *returns;     /* ACpuReturn, to deliver */
   GQueue           queue;       /* ACpuJob QUEUED */
   GPtrArray       *slots;
+  GPtrArray       *sources;     /* ACpuSource, the local one first */
   GPtrArray       *shutdown_waiters;
   guint            n_starting;
   guint            start_failures;
@@ -218,6 +300,9 @@ struct _ACpuProcessTaskPool
   guint         notified_workers;
   guint         notified_running;
   guint         notified_queued;
+  GListStore   *workers;        /* [owner]: ACpuWorkerInfo, once asked for */
+  guint         workers_serial; /* [owner]: of the core's table it shows */
+  GSource      *workers_timer;  /* [owner]: reads CPU time and RSS */
 };
 
 /* The pool's lock, with its owner recorded when checks are on. */
@@ -290,11 +375,35 @@ void          acpu_core_schedule          (ACpuPoolCore  *core);
 void          acpu_core_arm_idle_timer    (ACpuPoolCore  *core,
                                            gint64         delay_us);
 void          acpu_core_cancel_all        (ACpuPoolCore  *core);
+void          acpu_core_enqueue           (ACpuPoolCore  *core,
+                                           ACpuJob       *job,
+                                           gboolean       front);
+void          acpu_slot_job_first         (ACpuSlot      *slot);
 gboolean      acpu_core_shutdown_cancel_cb (GCancellable *cancellable,
                                            gpointer       user_data);
 
+/* acpu-pool-source.c. */
+/* Any thread: a source of workers, started through @launcher (nullable). */
+ACpuSource   *acpu_source_new             (ACpuLauncher  *launcher,
+                                           guint          capacity);
+void          acpu_source_free            (ACpuSource    *source);
+/* [io]: how many workers @source may have now. */
+guint         acpu_source_get_capacity    (ACpuPoolCore  *core,
+                                           ACpuSource    *source);
+/* [io], takes core->lock: the source to start the next worker on (local
+ * first), or NULL when all are full or waiting to retry. */
+ACpuSource   *acpu_core_pick_source       (ACpuPoolCore  *core);
+/* [io]: @source could not start a worker (@error): it waits before it is
+ * tried again. Returns whether another source can take the work now. */
+gboolean      acpu_source_start_failed    (ACpuPoolCore  *core,
+                                           ACpuSource    *source,
+                                           const GError  *error);
+/* [io]: @source started a worker. */
+void          acpu_source_started         (ACpuSource    *source);
+
 /* acpu-pool-slot.c, [io]. */
-void          acpu_slot_spawn             (ACpuPoolCore  *core);
+void          acpu_slot_spawn             (ACpuPoolCore  *core,
+                                           ACpuSource    *source);
 void          acpu_slot_abandon           (ACpuSlot      *slot,
                                            ACpuJob       *job);
 
@@ -340,6 +449,48 @@ void          acpu_core_count             (ACpuPoolCore  *core,
                                            gint           delta);
 /* [owner]: the notify source, for acpu_core_new(). */
 GSource      *acpu_core_notify_source_new (ACpuPoolCore  *core);
+
+/* acpu-pool-submit.c, [caller]: run_async() with a priority and an
+ * ACpuTask's feed (nullable); the GTask is tagged as run_async()'s. */
+void          acpu_pool_submit            (ACpuProcessTaskPool *pool,
+                                           const char          *task_name,
+                                           GVariant            *args,
+                                           int                  io_priority,
+                                           ACpuTaskFeed        *feed,
+                                           GCancellable        *cancellable,
+                                           GAsyncReadyCallback  callback,
+                                           gpointer             user_data);
+
+/* acpu-pool-stats.c. */
+/* Any thread: changes the queued and running counts at once. */
+void          acpu_core_count_jobs        (ACpuPoolCore  *core,
+                                           gint           d_queued,
+                                           gint           d_running);
+guint         acpu_core_get_n_queued      (ACpuPoolCore  *core);
+guint         acpu_core_get_n_running     (ACpuPoolCore  *core);
+/* Any thread, with core->lock held: a job ends (its GTask is returned):
+ * the queued or running count goes down and its outcome is counted. */
+void          acpu_core_stats_job_ended_locked (ACpuPoolCore *core,
+                                                ACpuJob      *job,
+                                                gboolean      was_running,
+                                                const GError *error);
+/* [io], takes core->lock: a worker starts, or ends (@died: not closed by us). */
+void          acpu_core_stats_worker_started (ACpuPoolCore *core);
+void          acpu_core_stats_worker_ended   (ACpuPoolCore *core,
+                                              gboolean      died);
+/* [io], takes core->lock when someone watches: publishes the workers' states. */
+void          acpu_core_publish_workers   (ACpuPoolCore  *core);
+/* Any thread, with core->lock held: the direct path changed @slot. */
+void          acpu_core_publish_direct_locked (ACpuPoolCore *core,
+                                               ACpuSlot     *slot);
+/* [io]: cancels the jobs with ids up to @upto, leaving the workers be. */
+void          acpu_core_cancel_upto       (ACpuPoolCore  *core,
+                                           guint64        upto);
+/* Any thread, from the last acpu_core_unref(). */
+void          acpu_core_clear_stats       (ACpuPoolCore  *core);
+/* [owner]: brings the pool's worker model up to date; or stops it. */
+void          acpu_process_task_pool_sync_workers  (ACpuProcessTaskPool *self);
+void          acpu_process_task_pool_clear_workers (ACpuProcessTaskPool *self);
 
 /* acpu-pool-submit.c, any thread: the key of a GTask's ACpuWorkerExit. */
 GQuark        acpu_worker_exit_quark      (void);

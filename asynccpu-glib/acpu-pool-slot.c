@@ -27,6 +27,7 @@
 
 #include "acpu-error.h"
 #include "acpu-pool-private.h"
+#include "acpu-task-private.h"
 #include "acpu-wire-private.h"
 #include "acpu-worker-log-private.h"
 
@@ -175,11 +176,19 @@ slot_ready_cb (ACpuWorkerProc *proc,
 {
   ACpuSlot *slot = user_data;
   ACpuPoolCore *core = slot->core;
+  GHashTable *task_types = acpu_worker_proc_dup_task_table (proc);
 
   ACPU_ASSERT_IO_THREAD ();
 
+  /* For acpu_process_task_pool_get_task_types(). */
+  acpu_core_lock (core);
+  g_clear_pointer (&core->task_types, g_hash_table_unref);
+  core->task_types = task_types;
+  acpu_core_unlock (core);
+
   core->n_starting--;
   core->start_failures = 0;
+  acpu_source_started (slot->source);
   acpu_slot_went_idle (slot);
   acpu_core_schedule (core);
 }
@@ -216,6 +225,7 @@ slot_reply_cb (ACpuWorkerProc *proc,
     }
 
   g_queue_unlink (&slot->inflight, &job->link);
+  slot->n_replies++;
 
   if (job->cancel_time != 0)
     {
@@ -236,6 +246,7 @@ slot_reply_cb (ACpuWorkerProc *proc,
 
   acpu_job_return (core, job, value, error);
   acpu_job_free (job);
+  acpu_slot_job_first (slot);
 
   idle = g_queue_is_empty (&slot->inflight);
   if (idle)
@@ -273,6 +284,88 @@ slot_log_cb (ACpuWorkerProc *proc,
                          job != NULL ? job->name : NULL);
 }
 
+/* [io]: the job with @id on @slot's list, after absorbing what callers
+ * sent; a worker that names a request it does not have is killed
+ * (ACPU_ERROR_PROTOCOL) and NULL returned. */
+static ACpuJob *
+slot_find_or_kill (ACpuSlot   *slot,
+                   guint64     id,
+                   const char *what)
+{
+  ACpuJob *job;
+
+  acpu_core_absorb (slot->core);
+  job = slot_find (slot, id);
+  if (job == NULL)
+    {
+      g_autoptr(GError) reason = NULL;
+
+      reason = g_error_new (ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                            "worker process %d sent %s for request %" G_GUINT64_FORMAT
+                            ", which it does not have",
+                            (int) acpu_worker_proc_get_pid (slot->proc), what, id);
+      acpu_worker_proc_kill (slot->proc, reason);
+    }
+  return job;
+}
+
+/* [io]: progress of request @id: for its task handle, if it has one and
+ * is still RUNNING (not abandoned). */
+static void
+slot_progress_cb (ACpuWorkerProc *proc,
+                  guint64         id,
+                  double          fraction,
+                  const char     *text,
+                  gpointer        user_data)
+{
+  ACpuSlot *slot = user_data;
+  ACpuJob *job;
+
+  ACPU_ASSERT_IO_THREAD ();
+
+  job = slot_find_or_kill (slot, id, "progress");
+  if (job != NULL && job->feed != NULL && job->state == ACPU_JOB_RUNNING)
+    acpu_task_feed_progress (job->feed, fraction, text);
+}
+
+/* [io]: a partial value of request @id: to its task handle, which
+ * acknowledges it once its caller's context has handled it; a job with no
+ * handle, or one abandoned, acknowledges it now and drops it. */
+static void
+slot_partial_cb (ACpuWorkerProc *proc,
+                 guint64         id,
+                 GVariant       *value,
+                 gpointer        user_data)
+{
+  ACpuSlot *slot = user_data;
+  ACpuJob *job;
+
+  ACPU_ASSERT_IO_THREAD ();
+
+  job = slot_find_or_kill (slot, id, "a partial value");
+  if (job == NULL)
+    return;
+  if (job->feed == NULL || job->state != ACPU_JOB_RUNNING ||
+      !acpu_task_feed_partial (job->feed, proc, id, value))
+    acpu_worker_proc_ack (proc, id, 1, g_variant_get_size (value));
+}
+
+/* [io]: the job first in @slot's line now runs in the worker (a worker runs
+ * its requests in order): its task handle, if any, hears so once. */
+void
+acpu_slot_job_first (ACpuSlot *slot)
+{
+  ACpuJob *job = g_queue_peek_head (&slot->inflight);
+
+  ACPU_ASSERT_IO_THREAD ();
+
+  if (job != NULL && job->feed != NULL && !job->feed_started && job->state == ACPU_JOB_RUNNING)
+    {
+      job->feed_started = TRUE;
+      acpu_task_feed_started (job->feed, slot->proc, job->id);
+    }
+}
+
 /* [io]: the worker is gone (or never started); @error says why, NULL when
  * it exited after we closed it. Called once, last: the slot goes with it. */
 static void
@@ -289,7 +382,9 @@ slot_exited_cb (ACpuWorkerProc *proc,
 
   acpu_core_absorb (core);
   g_ptr_array_remove_fast (core->slots, slot);
+  slot->source->n_slots--;
   acpu_core_count (core, &core->n_workers, -1);
+  acpu_core_stats_worker_ended (core, error != NULL);
   slot_clear_grace (slot);
 
   if (error == NULL && !g_queue_is_empty (&slot->inflight))
@@ -306,9 +401,11 @@ slot_exited_cb (ACpuWorkerProc *proc,
        * other death before the handshake fails the task at the head of the
        * queue, and after ACPU_POOL_MAX_START_FAILURES in a row with no
        * handshake in between, the whole queue: a program that cannot start
-       * is not started for ever. New tasks try again. */
+       * is not started for ever. New tasks try again. A source that
+       * cannot start while others can waits, and the tasks go to the
+       * others (acpu-pool-source.c). */
       if (error != NULL && !acpu_worker_proc_was_killed_from_outside (proc) &&
-          !core->cancelling_all)
+          !core->cancelling_all && !acpu_source_start_failed (core, slot->source, error))
         {
           core->start_failures++;
           while ((job = g_queue_peek_head (&core->queue)) != NULL)
@@ -346,9 +443,8 @@ slot_exited_cb (ACpuWorkerProc *proc,
       acpu_job_set_state (job, ACPU_JOB_QUEUED);
       job->slot = NULL;
       job->cancel_time = 0;
-      g_queue_push_head_link (&core->queue, &job->link);
-      acpu_core_count (core, &core->n_running, -1);
-      acpu_core_count (core, &core->n_queued, 1);
+      acpu_core_enqueue (core, job, TRUE);
+      acpu_core_count_jobs (core, 1, -1);
     }
 
   acpu_worker_proc_unref (slot->proc);
@@ -363,12 +459,16 @@ static const ACpuWorkerProcCallbacks acpu_slot_callbacks = {
   .reply = slot_reply_cb,
   .log = slot_log_cb,
   .exited = slot_exited_cb,
+  .progress = slot_progress_cb,
+  .partial = slot_partial_cb,
 };
 
-/* [io], takes core->lock: starts one more worker. Only the I/O thread
- * spawns (PR_SET_PDEATHSIG follows the thread that forked: acpu-io.c). */
+/* [io], takes core->lock: starts one more worker, on @source. Only the
+ * I/O thread spawns (PR_SET_PDEATHSIG follows the thread that forked:
+ * acpu-io.c). */
 void
-acpu_slot_spawn (ACpuPoolCore *core)
+acpu_slot_spawn (ACpuPoolCore *core,
+                 ACpuSource   *source)
 {
   ACpuSlot *slot = g_new0 (ACpuSlot, 1);
   guint64 max_size, memory_limit;
@@ -385,10 +485,16 @@ acpu_slot_spawn (ACpuPoolCore *core)
                                      g_atomic_int_get (&core->handshake_ms),
                                      &acpu_slot_callbacks, slot);
   acpu_worker_proc_set_memory_limit (slot->proc, memory_limit);
+  acpu_worker_proc_set_priority (slot->proc, g_atomic_int_get (&core->worker_priority));
+  if (source->launcher != NULL)
+    acpu_worker_proc_set_launcher (slot->proc, source->launcher);
+  slot->source = source;
+  source->n_slots++;
   g_queue_init (&slot->inflight);
   g_ptr_array_add (core->slots, slot);
   core->n_starting++;
   acpu_core_count (core, &core->n_workers, 1);
+  acpu_core_stats_worker_started (core);
 
   acpu_worker_proc_start (slot->proc);
 }

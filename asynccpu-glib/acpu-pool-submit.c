@@ -17,6 +17,7 @@
 
 #include "acpu-error.h"
 #include "acpu-pool-private.h"
+#include "acpu-task-private.h"
 
 /* [caller], no lock (one held by another thread when the process forked
  * stays held in the child): FALSE, with @error set, in a worker whose pool
@@ -102,16 +103,33 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
                                   GAsyncReadyCallback  callback,
                                   gpointer             user_data)
 {
+  g_return_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool));
+  g_return_if_fail (task_name != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  acpu_pool_submit (pool, task_name, args, G_PRIORITY_DEFAULT, NULL, cancellable, callback,
+                    user_data);
+}
+
+/* [caller]: run_async() for a job of @io_priority, reporting to @feed (a
+ * task handle's, or NULL). A job with a feed never takes the direct path:
+ * its worker's progress and partial values are read by the I/O thread. */
+void
+acpu_pool_submit (ACpuProcessTaskPool *pool,
+                  const char          *task_name,
+                  GVariant            *args,
+                  int                  io_priority,
+                  ACpuTaskFeed        *feed,
+                  GCancellable        *cancellable,
+                  GAsyncReadyCallback  callback,
+                  gpointer             user_data)
+{
   ACpuPoolCore *core;
   g_autoptr(GTask) task = NULL;
   GSource *reply = NULL;
   GMainContext *context;
   GError *fork_error = NULL;
   ACpuJob *job;
-
-  g_return_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool));
-  g_return_if_fail (task_name != NULL);
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
   core = pool->core;
 
@@ -127,6 +145,9 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
     }
 
   job = acpu_job_new (task_name, args);
+  job->priority = io_priority;
+  if (feed != NULL)
+    job->feed = acpu_task_feed_ref (feed);
 
   if (g_task_return_error_if_cancelled (task))
     {
@@ -146,7 +167,7 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
       return;
     }
   if (g_atomic_int_get (&core->max_queued) > 0 &&
-      (guint) g_atomic_int_get (&core->n_queued) >= g_atomic_int_get (&core->max_queued))
+      acpu_core_get_n_queued (core) >= (guint) g_atomic_int_get (&core->max_queued))
     {
       acpu_core_unlock (core);
       acpu_job_free (job);
@@ -158,13 +179,15 @@ acpu_process_task_pool_run_async (ACpuProcessTaskPool *pool,
   context = g_task_get_context (task);
   job->task = g_steal_pointer (&task);
   job->id = ++core->next_id;
+  job->submit_time = g_get_monotonic_time ();
+  core->stats.submitted++;
   /* Straight to an idle worker when one is offered (acpu-pool-direct.c);
    * else handed over to the I/O thread. */
-  if (!acpu_direct_send_locked (core, job, &reply))
+  if (job->feed != NULL || !acpu_direct_send_locked (core, job, &reply))
     {
       acpu_job_set_state (job, ACPU_JOB_INCOMING);
       g_queue_push_tail_link (&core->incoming, &job->link);
-      g_atomic_int_inc (&core->n_queued);
+      acpu_core_count_jobs (core, 1, 0);
       acpu_core_wake_for_locked (core, context);
     }
   acpu_core_unlock (core);

@@ -120,6 +120,7 @@ enum {
   PROP_N_WORKERS,
   PROP_N_RUNNING,
   PROP_N_QUEUED,
+  PROP_WORKER_PRIORITY,
   N_PROPS
 };
 
@@ -141,19 +142,21 @@ acpu_process_task_pool_notify_counters (ACpuProcessTaskPool *self)
       self->notified_workers = n;
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_WORKERS]);
     }
-  n = g_atomic_int_get (&core->n_running);
+  n = acpu_core_get_n_running (core);
   if (n != self->notified_running)
     {
       self->notified_running = n;
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_RUNNING]);
     }
-  n = g_atomic_int_get (&core->n_queued);
+  n = acpu_core_get_n_queued (core);
   if (n != self->notified_queued)
     {
       self->notified_queued = n;
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_QUEUED]);
     }
   g_object_thaw_notify (G_OBJECT (self));
+
+  acpu_process_task_pool_sync_workers (self);
 }
 
 /* The GObject ------------------------------------------------------------- */
@@ -179,7 +182,8 @@ acpu_process_task_pool_is_watched (ACpuProcessTaskPool *self)
   if (g_once_init_enter (&notify_id))
     g_once_init_leave (&notify_id, g_signal_lookup ("notify", G_TYPE_OBJECT));
 
-  if (g_signal_has_handler_pending (self, (guint) notify_id, 0, TRUE))
+  if (self->workers != NULL ||
+      g_signal_has_handler_pending (self, (guint) notify_id, 0, TRUE))
     return TRUE;
   for (guint i = 0; i < G_N_ELEMENTS (props); i++)
     if (g_signal_has_handler_pending (self, (guint) notify_id,
@@ -230,6 +234,7 @@ acpu_process_task_pool_finalize (GObject *object)
       acpu_core_unref (core);
     }
 
+  acpu_process_task_pool_clear_workers (self);
   g_strfreev (self->worker_argv);
 
   G_OBJECT_CLASS (acpu_process_task_pool_parent_class)->finalize (object);
@@ -288,6 +293,9 @@ acpu_process_task_pool_get_property (GObject    *object,
     case PROP_N_RUNNING:
       g_value_set_uint (value, acpu_process_task_pool_get_n_running (self));
       break;
+    case PROP_WORKER_PRIORITY:
+      g_value_set_enum (value, acpu_process_task_pool_get_worker_priority (self));
+      break;
     case PROP_N_QUEUED:
       g_value_set_uint (value, acpu_process_task_pool_get_n_queued (self));
       break;
@@ -342,6 +350,9 @@ acpu_process_task_pool_set_property (GObject      *object,
       break;
     case PROP_MAX_TASKS_PER_WORKER:
       acpu_process_task_pool_set_max_tasks_per_worker (self, g_value_get_uint (value));
+      break;
+    case PROP_WORKER_PRIORITY:
+      acpu_process_task_pool_set_worker_priority (self, g_value_get_enum (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -581,6 +592,23 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
                        0, G_MAXUINT, 0,
                        (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
+  /**
+   * ACpuProcessTaskPool:worker-priority:
+   *
+   * The CPU priority workers start with: in a GUI application,
+   * %ACPU_WORKER_PRIORITY_IDLE or %ACPU_WORKER_PRIORITY_BATCH, so the
+   * application's own threads (the one that draws frames) win the CPU
+   * when the workers fill every core. It applies to workers started after
+   * it is set; set it before the first task (or with
+   * [property@ACpu.ProcessTaskPool:min-workers], before that).
+   *
+   * Since: 1.0
+   */
+  properties[PROP_WORKER_PRIORITY] =
+    g_param_spec_enum ("worker-priority", NULL, NULL,
+                       ACPU_TYPE_WORKER_PRIORITY, ACPU_WORKER_PRIORITY_NORMAL,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -693,6 +721,69 @@ acpu_process_task_pool_set_max_workers (ACpuProcessTaskPool *pool,
 
   acpu_process_task_pool_wake (pool);
   g_object_notify_by_pspec (G_OBJECT (pool), properties[PROP_MAX_WORKERS]);
+}
+
+/**
+ * acpu_process_task_pool_add_worker_source:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ * @launcher: (nullable): how to start these workers, or %NULL for this
+ *   machine
+ * @capacity: how many workers may run through @launcher at once
+ *
+ * Lets the pool start up to @capacity more workers through @launcher: in a
+ * sandbox ([ctor@ACpu.Launcher.new_bwrap_sandbox]), on another machine
+ * ([ctor@ACpu.Launcher.new_ssh]), as Slurm job steps
+ * ([ctor@ACpu.Launcher.new_srun]). The pool then takes the launcher as it
+ * is: it may no longer be changed.
+ *
+ * Each source has its own capacity; the workers on this machine are one
+ * source too, of [property@ACpu.ProcessTaskPool:max-workers]. When a task
+ * needs a new worker, it starts on the first source with room: this
+ * machine first, then the others in the order they were added.
+ *
+ * A source that cannot start a worker (the host is down, bwrap cannot make
+ * its namespaces here) is not tried again for a while, and the tasks go to
+ * the other sources meanwhile; the failure is logged with the
+ * %ACPU_ERROR_WORKER_START message, which names the launcher and host.
+ * When no other source can take the work, the tasks fail with that error,
+ * as they do when a pool's only worker program cannot start.
+ *
+ * With a %NULL @launcher, sets how many workers run on this machine
+ * instead: like [method@ACpu.ProcessTaskPool.set_max_workers], except that
+ * 0 means none here, for a pool whose workers all run elsewhere.
+ *
+ * Any thread may call it.
+ *
+ * Since: 0.1
+ */
+void
+acpu_process_task_pool_add_worker_source (ACpuProcessTaskPool *pool,
+                                          ACpuLauncher        *launcher,
+                                          guint                capacity)
+{
+  ACpuPoolCore *core;
+
+  g_return_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool));
+  g_return_if_fail (launcher == NULL || ACPU_IS_LAUNCHER (launcher));
+  g_return_if_fail (capacity <= G_MAXINT);
+
+  core = pool->core;
+  if (launcher == NULL)
+    {
+      g_atomic_int_set (&core->local_off, capacity == 0);
+      if (capacity > 0)
+        acpu_process_task_pool_set_max_workers (pool, capacity);
+      acpu_process_task_pool_wake (pool);
+      return;
+    }
+
+  if (capacity == 0)
+    return;
+
+  acpu_core_lock (core);
+  g_ptr_array_add (core->new_sources, acpu_source_new (launcher, capacity));
+  acpu_core_request_locked (core);
+  acpu_core_unlock (core);
 }
 
 /**
@@ -823,6 +914,54 @@ acpu_process_task_pool_set_handshake_timeout (ACpuProcessTaskPool *pool,
 
   if ((guint) g_atomic_int_exchange (&pool->core->handshake_ms, msec) != msec)
     g_object_notify_by_pspec (G_OBJECT (pool), properties[PROP_HANDSHAKE_TIMEOUT]);
+}
+
+/**
+ * acpu_process_task_pool_get_task_types:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ * @task_name: a task name
+ * @args_type: (out) (optional) (nullable) (transfer full): the GVariant type
+ *   string the task's arguments must have, or `NULL` for any
+ * @result_type: (out) (optional) (nullable) (transfer full): the GVariant
+ *   type string of the task's result, or `NULL` for any
+ *
+ * Tells whether the pool's workers have a task @task_name and which types
+ * it declared with [method@ACpu.Worker.set_task_types], for a user
+ * interface or an introspection tool. The pool learns them from a worker's
+ * handshake: before the first worker has started (run a task first, or
+ * set [property@ACpu.ProcessTaskPool:min-workers]) this returns %FALSE, as
+ * it does for a name the workers do not have.
+ *
+ * Any thread may call it.
+ *
+ * Returns: %TRUE when the workers have the task
+ *
+ * Since: 1.0
+ */
+gboolean
+acpu_process_task_pool_get_task_types (ACpuProcessTaskPool  *pool,
+                                       const char           *task_name,
+                                       char                **args_type,
+                                       char                **result_type)
+{
+  char **types = NULL;
+  gboolean found;
+
+  g_return_val_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool), FALSE);
+  g_return_val_if_fail (task_name != NULL, FALSE);
+
+  acpu_core_lock (pool->core);
+  if (pool->core->task_types != NULL)
+    types = g_strdupv (g_hash_table_lookup (pool->core->task_types, task_name));
+  acpu_core_unlock (pool->core);
+
+  found = types != NULL;
+  if (args_type != NULL)
+    *args_type = found && types[0][0] != '\0' ? g_strdup (types[0]) : NULL;
+  if (result_type != NULL)
+    *result_type = found && types[1][0] != '\0' ? g_strdup (types[1]) : NULL;
+  g_strfreev (types);
+  return found;
 }
 
 /**
@@ -1162,6 +1301,51 @@ acpu_process_task_pool_set_worker_memory_limit (ACpuProcessTaskPool *pool,
 }
 
 /**
+ * acpu_process_task_pool_get_worker_priority:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ *
+ * Gets [property@ACpu.ProcessTaskPool:worker-priority].
+ *
+ * Any thread may call it.
+ *
+ * Returns: the CPU priority of new workers
+ *
+ * Since: 1.0
+ */
+ACpuWorkerPriority
+acpu_process_task_pool_get_worker_priority (ACpuProcessTaskPool *pool)
+{
+  g_return_val_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool), ACPU_WORKER_PRIORITY_NORMAL);
+
+  return g_atomic_int_get (&pool->core->worker_priority);
+}
+
+/**
+ * acpu_process_task_pool_set_worker_priority:
+ * @pool: a [class@ACpu.ProcessTaskPool]
+ * @priority: the CPU priority of workers started from now on
+ *
+ * Sets [property@ACpu.ProcessTaskPool:worker-priority].
+ *
+ * Any thread may call it; the notification, if the value changed, is
+ * emitted in the calling thread.
+ *
+ * Since: 1.0
+ */
+void
+acpu_process_task_pool_set_worker_priority (ACpuProcessTaskPool *pool,
+                                            ACpuWorkerPriority   priority)
+{
+  g_return_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool));
+  g_return_if_fail (priority <= ACPU_WORKER_PRIORITY_IDLE);
+
+  if ((ACpuWorkerPriority) g_atomic_int_exchange (&pool->core->worker_priority, priority) == priority)
+    return;
+
+  g_object_notify_by_pspec (G_OBJECT (pool), properties[PROP_WORKER_PRIORITY]);
+}
+
+/**
  * acpu_process_task_pool_get_n_workers:
  * @pool: a [class@ACpu.ProcessTaskPool]
  *
@@ -1198,7 +1382,7 @@ acpu_process_task_pool_get_n_running (ACpuProcessTaskPool *pool)
 {
   g_return_val_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool), 0);
 
-  return g_atomic_int_get (&pool->core->n_running);
+  return acpu_core_get_n_running (pool->core);
 }
 
 /**
@@ -1218,6 +1402,6 @@ acpu_process_task_pool_get_n_queued (ACpuProcessTaskPool *pool)
 {
   g_return_val_if_fail (ACPU_IS_PROCESS_TASK_POOL (pool), 0);
 
-  return g_atomic_int_get (&pool->core->n_queued);
+  return acpu_core_get_n_queued (pool->core);
 }
 

@@ -14,9 +14,37 @@
 #include <gio/gio.h>
 
 #include "acpu-version-macros.h"
+#include "acpu-launcher.h"
+#include "acpu-task.h"
+#include "acpu-launcher.h"
 #include "acpu-worker-exit.h"
+#include "acpu-pool-stats.h"
+#include "acpu-worker-info.h"
 
 G_BEGIN_DECLS
+
+/**
+ * ACpuWorkerPriority:
+ * @ACPU_WORKER_PRIORITY_NORMAL: as the application itself
+ * @ACPU_WORKER_PRIORITY_NICE: niceness +10 (`setpriority()`): the
+ *   application's threads win the CPU when the cores are full
+ * @ACPU_WORKER_PRIORITY_BATCH: `SCHED_BATCH` with niceness +10: CPU-bound
+ *   work, never preferred for a wakeup
+ * @ACPU_WORKER_PRIORITY_IDLE: `SCHED_IDLE`: runs only on CPU time nobody else
+ *   wants, as tracker-miners runs its extractors
+ *
+ * The CPU priority of a pool's worker processes
+ * ([property@ACpu.ProcessTaskPool:worker-priority]), set when each starts.
+ *
+ * Since: 1.0
+ */
+typedef enum /*< underscore_name=acpu_worker_priority >*/
+{
+  ACPU_WORKER_PRIORITY_NORMAL,
+  ACPU_WORKER_PRIORITY_NICE,
+  ACPU_WORKER_PRIORITY_BATCH,
+  ACPU_WORKER_PRIORITY_IDLE,
+} ACpuWorkerPriority;
 
 #define ACPU_TYPE_PROCESS_TASK_POOL (acpu_process_task_pool_get_type ())
 
@@ -33,6 +61,12 @@ void                  acpu_process_task_pool_run_async                      (ACp
                                                                              GCancellable        *cancellable,
                                                                              GAsyncReadyCallback  callback,
                                                                              gpointer             user_data);
+ACPU_AVAILABLE_IN_ALL
+ACpuTask             *acpu_process_task_pool_start                          (ACpuProcessTaskPool *pool,
+                                                                             const char          *task_name,
+                                                                             GVariant            *args,
+                                                                             int                  io_priority,
+                                                                             GCancellable        *cancellable) G_GNUC_WARN_UNUSED_RESULT;
 ACPU_AVAILABLE_IN_ALL
 GVariant             *acpu_process_task_pool_run_finish                     (ACpuProcessTaskPool *pool,
                                                                              GAsyncResult        *result,
@@ -68,6 +102,10 @@ ACPU_AVAILABLE_IN_ALL
 void                  acpu_process_task_pool_set_max_workers                (ACpuProcessTaskPool *pool,
                                                                              guint                max_workers);
 ACPU_AVAILABLE_IN_ALL
+void                  acpu_process_task_pool_add_worker_source              (ACpuProcessTaskPool *pool,
+                                                                             ACpuLauncher        *launcher,
+                                                                             guint                capacity);
+ACPU_AVAILABLE_IN_ALL
 gboolean              acpu_process_task_pool_get_cancel_tasks_when_shutdown (ACpuProcessTaskPool *pool);
 ACPU_AVAILABLE_IN_ALL
 void                  acpu_process_task_pool_set_cancel_tasks_when_shutdown (ACpuProcessTaskPool *pool,
@@ -82,6 +120,11 @@ guint                 acpu_process_task_pool_get_handshake_timeout          (ACp
 ACPU_AVAILABLE_IN_ALL
 void                  acpu_process_task_pool_set_handshake_timeout          (ACpuProcessTaskPool *pool,
                                                                              guint                msec);
+ACPU_AVAILABLE_IN_ALL
+gboolean              acpu_process_task_pool_get_task_types                 (ACpuProcessTaskPool  *pool,
+                                                                             const char           *task_name,
+                                                                             char                **args_type,
+                                                                             char                **result_type);
 ACPU_AVAILABLE_IN_ALL
 guint64               acpu_process_task_pool_get_max_message_size           (ACpuProcessTaskPool *pool);
 ACPU_AVAILABLE_IN_ALL
@@ -123,5 +166,19 @@ ACPU_AVAILABLE_IN_ALL
 guint                 acpu_process_task_pool_get_n_running                  (ACpuProcessTaskPool *pool);
 ACPU_AVAILABLE_IN_ALL
 guint                 acpu_process_task_pool_get_n_queued                   (ACpuProcessTaskPool *pool);
+
+ACPU_AVAILABLE_IN_ALL
+ACpuWorkerPriority    acpu_process_task_pool_get_worker_priority            (ACpuProcessTaskPool *pool);
+ACPU_AVAILABLE_IN_ALL
+void                  acpu_process_task_pool_set_worker_priority            (ACpuProcessTaskPool *pool,
+                                                                             ACpuWorkerPriority   priority);
+ACPU_AVAILABLE_IN_ALL
+ACpuPoolStats        *acpu_process_task_pool_get_stats                      (ACpuProcessTaskPool *pool) G_GNUC_WARN_UNUSED_RESULT;
+ACPU_AVAILABLE_IN_ALL
+void                  acpu_process_task_pool_reset_stats                    (ACpuProcessTaskPool *pool);
+ACPU_AVAILABLE_IN_ALL
+GListModel           *acpu_process_task_pool_get_workers                    (ACpuProcessTaskPool *pool) G_GNUC_WARN_UNUSED_RESULT;
+ACPU_AVAILABLE_IN_ALL
+void                  acpu_process_task_pool_cancel_all                     (ACpuProcessTaskPool *pool);
 
 G_END_DECLS

@@ -13,6 +13,7 @@
 
 #include <gio/gio.h>
 
+#include "acpu-launcher.h"
 #include "acpu-worker-exit.h"
 
 G_BEGIN_DECLS
@@ -63,6 +64,22 @@ typedef struct
   void (*exited) (ACpuWorkerProc  *proc,
                   const GError    *error,
                   gpointer         user_data);
+  /* Progress of request @id, which the worker coalesces: @fraction is in
+   * [0, 1], @text UTF-8 of at most ACPU_WIRE_MAX_PROGRESS_TEXT bytes. May
+   * be NULL: progress is then dropped. */
+  void (*progress) (ACpuWorkerProc *proc,
+                    guint64         id,
+                    double          fraction,
+                    const char     *text,
+                    gpointer        user_data);
+  /* A partial value of request @id (transfer none), within the window
+   * (ACPU_WIRE_PARTIAL_WINDOW): whoever consumes it, now or later, on any
+   * thread, gives the credit back with acpu_worker_proc_ack(). May be NULL:
+   * partial values are then acknowledged and dropped at once. */
+  void (*partial)  (ACpuWorkerProc *proc,
+                    guint64         id,
+                    GVariant       *value,
+                    gpointer        user_data);
 } ACpuWorkerProcCallbacks;
 
 ACpuWorkerProc *acpu_worker_proc_new          (const char * const            *argv,
@@ -72,8 +89,12 @@ ACpuWorkerProc *acpu_worker_proc_new          (const char * const            *ar
                                                gpointer                       user_data);
 ACpuWorkerProc *acpu_worker_proc_ref          (ACpuWorkerProc                *proc);
 void            acpu_worker_proc_unref        (ACpuWorkerProc                *proc);
+void            acpu_worker_proc_set_priority (ACpuWorkerProc                *proc,
+                                               int                            priority);
 void            acpu_worker_proc_set_memory_limit (ACpuWorkerProc            *proc,
                                                    guint64                    bytes);
+void            acpu_worker_proc_set_launcher (ACpuWorkerProc                *proc,
+                                               ACpuLauncher                  *launcher);
 void            acpu_worker_proc_start        (ACpuWorkerProc                *proc);
 gboolean        acpu_worker_proc_send         (ACpuWorkerProc                *proc,
                                                guint64                        id,
@@ -107,6 +128,10 @@ ACpuWorkerProcReply acpu_worker_proc_claim_reply (ACpuWorkerProc          *proc,
                                                   GError                 **error);
 void            acpu_worker_proc_cancel       (ACpuWorkerProc                *proc,
                                                guint64                        id);
+void            acpu_worker_proc_ack          (ACpuWorkerProc                *proc,
+                                               guint64                        id,
+                                               guint                          count,
+                                               guint64                        bytes);
 void            acpu_worker_proc_flush        (ACpuWorkerProc                *proc);
 void            acpu_worker_proc_close        (ACpuWorkerProc                *proc);
 void            acpu_worker_proc_kill         (ACpuWorkerProc                *proc,
@@ -119,6 +144,13 @@ ACpuWorkerExit *acpu_worker_proc_get_exit     (ACpuWorkerProc                *pr
                                                const char                    *task_name);
 gboolean        acpu_worker_proc_has_task     (ACpuWorkerProc                *proc,
                                                const char                    *name);
+char          **acpu_worker_proc_dup_task_names (ACpuWorkerProc              *proc);
+GHashTable     *acpu_worker_proc_dup_task_table (ACpuWorkerProc              *proc);
+gboolean        acpu_worker_proc_get_task_types (ACpuWorkerProc              *proc,
+                                                 const char                  *name,
+                                                 const char                 **args_type,
+                                                 const char                 **result_type);
+const char     *acpu_worker_proc_get_program  (ACpuWorkerProc                *proc);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ACpuWorkerProc, acpu_worker_proc_unref)
 

@@ -42,6 +42,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -57,6 +58,7 @@
 #include "acpu-checks-private.h"
 #include "acpu-error.h"
 #include "acpu-error-private.h"
+#include "acpu-launcher-private.h"
 #include "acpu-wire-private.h"
 #include "acpu-worker-exit-private.h"
 #include "acpu-worker-proc-private.h"
@@ -86,6 +88,8 @@ struct _ACpuWorkerProc
 
   char                   **argv;
   char                    *display_name; /* argv[0] as valid UTF-8, for messages */
+  char                    *program;      /* for messages: the script or program;
+                                          * set once by get_program(), any thread */
   guint64                  max_size;
   guint                    handshake_timeout_ms;
   ACpuWorkerProcCallbacks  callbacks;
@@ -106,6 +110,11 @@ struct _ACpuWorkerProc
   gboolean                 channel_done;
   gboolean                 out_broken;
   gboolean                 ready;        /* set once, before anyone calls send_now() */
+  /* The partial values' window (ACPU_WIRE_PARTIAL_WINDOW) of the request
+   * that sends them, also under out_lock: the reader adds, an ack takes. */
+  guint64                  partial_id;
+  guint                    partial_unacked;
+  guint64                  partial_unacked_bytes;
 
   GSource                 *read_source;
   gboolean                 read_paused;  /* a caller waits for the reply itself */
@@ -128,6 +137,8 @@ struct _ACpuWorkerProc
   guint8                   preamble_carry[4];
   guint                    preamble_carry_len;
   guint64                  memory_limit;
+  int                      priority;    /* ACpuWorkerPriority; set before start() */
+  ACpuLauncher            *launcher;    /* NULL: started here; frozen, set before start() */
   gint64                   log_window_start;
   guint                    log_count;
   guint                    log_dropped;
@@ -143,10 +154,13 @@ struct _ACpuWorkerProc
   gint                     parse_pending;
   GError                  *pending_error;
   GHashTable              *task_names;
+  GHashTable              *task_types;  /* name → GStrv { args type, result type }, "" for
+                                         * any; set before ready(), then read-only */
 
   GError                  *reason;      /* why it is ending, when we know better than the exit status */
   guint                    started : 1;
   guint                    magic : 1;     /* the channel's magic has come */
+  guint                    awaiting_types : 1; /* a hello came that a TYPES frame follows */
   guint                    process_done : 1;
   guint                    reported : 1;
 };
@@ -324,6 +338,7 @@ acpu_worker_proc_unref (ACpuWorkerProc *self)
   acpu_wire_in_clear (&self->in);
   acpu_wire_out_clear (&self->out);
   g_clear_pointer (&self->task_names, g_hash_table_unref);
+  g_clear_pointer (&self->task_types, g_hash_table_unref);
   g_clear_error (&self->reason);
   g_clear_object (&self->subprocess);
   g_clear_error (&self->pending_error);
@@ -331,6 +346,8 @@ acpu_worker_proc_unref (ACpuWorkerProc *self)
   g_mutex_clear (&self->out_lock);
   g_mutex_clear (&self->in_lock);
   g_strfreev (self->argv);
+  g_free (self->program);
+  g_clear_object (&self->launcher);
   g_free (self->display_name);
   g_free (self);
 }
@@ -374,6 +391,132 @@ acpu_worker_proc_has_task (ACpuWorkerProc *self,
                            const char     *name)
 {
   return self->task_names != NULL && g_hash_table_contains (self->task_names, name);
+}
+
+/* Any thread, no lock: g_ptr_array_sort()'s comparison of two strings. */
+static int
+acpu_worker_proc_compare_names (gconstpointer a,
+                                gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+/* Any thread, once ready (as has_task()): the names the worker registered,
+ * sorted, for a message; an empty vector before the hello. Free with
+ * g_strfreev(). */
+char **
+acpu_worker_proc_dup_task_names (ACpuWorkerProc *self)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer name;
+
+  if (self->task_names != NULL)
+    {
+      g_hash_table_iter_init (&iter, self->task_names);
+      while (g_hash_table_iter_next (&iter, &name, NULL))
+        g_ptr_array_add (names, g_strdup (name));
+    }
+  g_ptr_array_sort (names, acpu_worker_proc_compare_names);
+  g_ptr_array_add (names, NULL);
+
+  return (char **) g_ptr_array_free (g_steal_pointer (&names), FALSE);
+}
+
+/* Any thread, once ready (as has_task()): the types task @name declared,
+ * each NULL for any; FALSE when it has no task @name. The strings belong to
+ * @self. */
+gboolean
+acpu_worker_proc_get_task_types (ACpuWorkerProc  *self,
+                                 const char      *name,
+                                 const char     **args_type,
+                                 const char     **result_type)
+{
+  char **types;
+
+  if (!acpu_worker_proc_has_task (self, name))
+    return FALSE;
+
+  types = self->task_types != NULL ? g_hash_table_lookup (self->task_types, name) : NULL;
+  *args_type = types != NULL && types[0][0] != '\0' ? types[0] : NULL;
+  *result_type = types != NULL && types[1][0] != '\0' ? types[1] : NULL;
+  return TRUE;
+}
+
+/* Any thread, once ready (as has_task()): a new table of every task it
+ * registered: name → GStrv { args type, result type }, "" for any. */
+GHashTable *
+acpu_worker_proc_dup_task_table (ACpuWorkerProc *self)
+{
+  GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                             (GDestroyNotify) g_strfreev);
+  GHashTableIter iter;
+  gpointer name;
+
+  if (self->task_names == NULL)
+    return table;
+
+  g_hash_table_iter_init (&iter, self->task_names);
+  while (g_hash_table_iter_next (&iter, &name, NULL))
+    {
+      char **types = self->task_types != NULL ? g_hash_table_lookup (self->task_types, name) : NULL;
+      const char *none[] = { "", "", NULL };
+
+      g_hash_table_insert (table, g_strdup (name),
+                           g_strdupv (types != NULL ? types : (char **) none));
+    }
+  return table;
+}
+
+/* Any thread (argv never changes): what a message calls the worker: the
+ * script for an interpreter (`python3 -u script.py` → `script.py`, `gjs -m
+ * worker.js` → `worker.js`, `python3 -m pkg.mod` → `pkg.mod`), otherwise
+ * the program; for the pool's own program (`/proc/self/exe`), the file it
+ * runs. Valid UTF-8; computed once, kept. */
+const char *
+acpu_worker_proc_get_program (ACpuWorkerProc *self)
+{
+  g_autofree char *exe = NULL;
+  g_autofree char *base = NULL;
+  const char *found = NULL;
+  char *program;
+
+  program = g_atomic_pointer_get (&self->program);
+  if (program != NULL)
+    return program;
+
+  if (g_strcmp0 (self->argv[0], "/proc/self/exe") == 0)
+    exe = g_file_read_link ("/proc/self/exe", NULL);
+  base = g_path_get_basename (exe != NULL ? exe : self->argv[0]);
+
+  if (g_str_has_prefix (base, "python") || g_str_has_prefix (base, "gjs") ||
+      g_str_has_prefix (base, "node") || g_str_has_prefix (base, "perl") ||
+      g_str_has_prefix (base, "ruby") || g_str_has_prefix (base, "lua"))
+    {
+      for (guint i = 1; self->argv[i] != NULL && found == NULL; i++)
+        {
+          const char *arg = self->argv[i];
+
+          if ((strcmp (arg, "-m") == 0 || strcmp (arg, "--module") == 0) &&
+              self->argv[i + 1] != NULL && !g_str_has_prefix (base, "gjs"))
+            found = self->argv[i + 1];
+          else if (strcmp (arg, "-c") == 0 || strcmp (arg, "-e") == 0 ||
+                   strcmp (arg, "--command") == 0)
+            break;
+          else if (arg[0] != '-')
+            found = arg;
+        }
+    }
+
+  if (found == NULL)
+    found = exe != NULL ? exe : self->argv[0];
+  program = acpu_worker_proc_escape (found, strlen (found));
+  if (!g_atomic_pointer_compare_and_exchange (&self->program, NULL, program))
+    {
+      g_free (program);
+      program = g_atomic_pointer_get (&self->program);
+    }
+  return program;
 }
 
 /* Ending ------------------------------------------------------------------- */
@@ -578,8 +721,16 @@ void
 acpu_worker_proc_kill (ACpuWorkerProc *self,
                        const GError   *reason)
 {
+  int stop = self->launcher != NULL ? acpu_launcher_get_stop_signal (self->launcher) : SIGKILL;
+
   acpu_worker_proc_set_reason (self, reason);
-  acpu_worker_proc_signal_group (self, SIGKILL);
+  /* A launcher that must pass the end on (srun ends its job step on
+   * SIGTERM, and leaves it running on SIGKILL) is asked first; the exit
+   * timer SIGKILLs what is left. */
+  if (stop != SIGKILL && self->pid > 0 && !self->process_done)
+    kill (self->pid, stop);
+  else
+    acpu_worker_proc_signal_group (self, SIGKILL);
   acpu_worker_proc_finish_channel (self);
 }
 
@@ -622,7 +773,7 @@ static void
 acpu_worker_proc_handle_hello (ACpuWorkerProc  *self,
                                ACpuWireMessage *msg)
 {
-  if (self->ready)
+  if (self->ready || self->awaiting_types)
     {
       acpu_worker_proc_fail (self, ACPU_ERROR_PROTOCOL, "it sent a second hello");
       return;
@@ -636,14 +787,106 @@ acpu_worker_proc_handle_hello (ACpuWorkerProc  *self,
       return;
     }
 
-  self->ready = TRUE;
-  self->out.can_pass_fds = (msg->flags & ACPU_WIRE_HELLO_CAN_RECEIVE_FDS) != 0;
+  self->out.can_pass_fds = (msg->flags & ACPU_WIRE_HELLO_CAN_RECEIVE_FDS) != 0 &&
+                          (self->launcher == NULL || acpu_launcher_get_pass_fds (self->launcher));
   self->task_names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   for (guint i = 0; msg->names[i] != NULL; i++)
     g_hash_table_add (self->task_names, g_strdup (msg->names[i]));
-  acpu_worker_proc_clear_timer (self);
 
+  /* Its task types come next: it is ready once they have. */
+  if (msg->flags & ACPU_WIRE_HELLO_TYPES)
+    {
+      self->awaiting_types = TRUE;
+      return;
+    }
+
+  self->ready = TRUE;
+  acpu_worker_proc_clear_timer (self);
   self->callbacks.ready (self, self->user_data);
+}
+
+/* [io]: in in_lock. The TYPES frame a hello announced: the names and type
+ * strings come validated by the wire reader; a name it did not register in
+ * the hello breaks the protocol. */
+static void
+acpu_worker_proc_handle_types (ACpuWorkerProc  *self,
+                               ACpuWireMessage *msg)
+{
+  GVariantIter iter;
+  const char *name, *args_type, *result_type;
+
+  if (!self->awaiting_types)
+    {
+      acpu_worker_proc_fail (self, ACPU_ERROR_PROTOCOL,
+                             "it sent task types not right after a hello that announced them");
+      return;
+    }
+
+  self->awaiting_types = FALSE;
+  self->task_types = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                            (GDestroyNotify) g_strfreev);
+  g_variant_iter_init (&iter, msg->types);
+  while (g_variant_iter_next (&iter, "(&s&s&s)", &name, &args_type, &result_type))
+    {
+      char *types[] = { g_strdup (args_type), g_strdup (result_type), NULL };
+
+      if (!g_hash_table_contains (self->task_names, name))
+        {
+          g_free (types[0]);
+          g_free (types[1]);
+          acpu_worker_proc_fail (self, ACPU_ERROR_PROTOCOL,
+                                 "it sent the types of a task it did not register");
+          return;
+        }
+      g_hash_table_replace (self->task_types, g_strdup (name), g_strdupv (types));
+      g_free (types[0]);
+      g_free (types[1]);
+    }
+
+  self->ready = TRUE;
+  acpu_worker_proc_clear_timer (self);
+  self->callbacks.ready (self, self->user_data);
+}
+
+/* [io], in in_lock; takes out_lock. A partial value counts against the
+ * window of its request (the worker starts a new window with each request):
+ * a worker that sends past it, not waiting for our acks, breaks the
+ * protocol and could grow our memory without bound. */
+static void
+acpu_worker_proc_handle_partial (ACpuWorkerProc  *self,
+                                 ACpuWireMessage *msg)
+{
+  gsize size = g_variant_get_size (msg->value);
+  gboolean over;
+
+  g_mutex_lock (&self->out_lock);
+  if (self->partial_id != msg->id)
+    {
+      self->partial_id = msg->id;
+      self->partial_unacked = 0;
+      self->partial_unacked_bytes = 0;
+    }
+  over = self->partial_unacked >= ACPU_WIRE_PARTIAL_WINDOW ||
+         (self->partial_unacked > 0 &&
+          self->partial_unacked_bytes + size > ACPU_WIRE_PARTIAL_WINDOW_BYTES);
+  if (!over)
+    {
+      self->partial_unacked++;
+      self->partial_unacked_bytes += size;
+    }
+  g_mutex_unlock (&self->out_lock);
+
+  if (over)
+    {
+      acpu_worker_proc_fail (self, ACPU_ERROR_PROTOCOL,
+                             "it sent partial values past the window the pool acknowledged");
+      return;
+    }
+
+  if (self->callbacks.partial != NULL)
+    self->callbacks.partial (self, msg->id, msg->value, self->user_data);
+  else
+    acpu_worker_proc_ack (self, msg->id, 1, size);
 }
 
 /* [io]: delivers one message, in in_lock. Strings in it are UTF-8: the wire
@@ -655,6 +898,11 @@ acpu_worker_proc_handle (ACpuWorkerProc  *self,
   if (msg->type == ACPU_WIRE_HELLO)
     {
       acpu_worker_proc_handle_hello (self, msg);
+      return;
+    }
+  if (msg->type == ACPU_WIRE_TYPES)
+    {
+      acpu_worker_proc_handle_types (self, msg);
       return;
     }
 
@@ -709,9 +957,20 @@ acpu_worker_proc_handle (ACpuWorkerProc  *self,
       }
       break;
 
+    case ACPU_WIRE_PROGRESS:
+      if (self->callbacks.progress != NULL)
+        self->callbacks.progress (self, msg->id, msg->fraction, msg->text, self->user_data);
+      break;
+
+    case ACPU_WIRE_PARTIAL:
+      acpu_worker_proc_handle_partial (self, msg);
+      break;
+
     case ACPU_WIRE_HELLO:
+    case ACPU_WIRE_TYPES:
     case ACPU_WIRE_REQUEST:
     case ACPU_WIRE_CANCEL:
+    case ACPU_WIRE_ACK:
     default:
       g_assert_not_reached ();
     }
@@ -1136,6 +1395,31 @@ acpu_worker_proc_send_now (ACpuWorkerProc *self,
   return sent;
 }
 
+/* Any thread; takes out_lock (so it may be called with in_lock or the
+ * pool's core->lock held). Gives back the window of request @id: its
+ * caller consumed @count more partial values of @bytes in all. An ack for
+ * a request whose window is gone (a later request sends now) still goes:
+ * the worker drops it. */
+void
+acpu_worker_proc_ack (ACpuWorkerProc *self,
+                      guint64         id,
+                      guint           count,
+                      guint64         bytes)
+{
+  g_mutex_lock (&self->out_lock);
+  if (self->partial_id == id)
+    {
+      self->partial_unacked -= MIN (count, self->partial_unacked);
+      self->partial_unacked_bytes -= MIN (bytes, self->partial_unacked_bytes);
+    }
+  if (!self->channel_done && !self->closing)
+    {
+      acpu_wire_out_ack (&self->out, id, count, bytes);
+      acpu_worker_proc_flush_locked (self);
+    }
+  g_mutex_unlock (&self->out_lock);
+}
+
 /* Any thread; takes out_lock. Asks the worker to cancel request @id. */
 void
 acpu_worker_proc_cancel (ACpuWorkerProc *self,
@@ -1515,10 +1799,40 @@ acpu_worker_proc_set_memory_limit (ACpuWorkerProc *self,
   self->memory_limit = bytes;
 }
 
+/* The I/O thread, before start(): the CPU priority the worker starts with,
+ * an ACpuWorkerPriority (0 normal, 1 nice +10, 2 SCHED_BATCH and nice +10,
+ * 3 SCHED_IDLE), set in its child setup. */
+void
+acpu_worker_proc_set_priority (ACpuWorkerProc *self,
+                               int             priority)
+{
+  self->priority = priority;
+}
+
+/* The I/O thread, before start(): starts the worker through @launcher
+ * (frozen), whose description goes into its name in messages. */
+void
+acpu_worker_proc_set_launcher (ACpuWorkerProc *self,
+                               ACpuLauncher   *launcher)
+{
+  g_autofree char *what = NULL;
+  char *name;
+
+  g_return_if_fail (!self->started && self->launcher == NULL);
+
+  self->launcher = g_object_ref (launcher);
+  what = acpu_launcher_describe (launcher);
+  name = g_strdup_printf ("%s through %s", self->display_name, what);
+  g_free (self->display_name);
+  self->display_name = name;
+}
+
 typedef struct
 {
   pid_t   parent;
   guint64 memory_limit;
+  int     priority;
+  int     death_signal;
 } ACpuChildSetup;
 
 /* In the child, between fork and exec, on the spawning thread's behalf:
@@ -1533,9 +1847,18 @@ acpu_worker_proc_child_setup (gpointer user_data)
    * process group of its own whose id is its pid, for kill (-pid). */
   if (setsid () < 0)
     setpgid (0, 0);
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  prctl (PR_SET_PDEATHSIG, setup->death_signal);
   if (getppid () != setup->parent)
     _exit (127);
+  /* The pool's worker-priority (ACpuWorkerPriority): a GUI's own threads
+   * win the CPU when the workers fill the cores. Best effort. */
+  if (setup->priority == 1 || setup->priority == 2)
+    setpriority (PRIO_PROCESS, 0, 10);
+  if (setup->priority == 2 || setup->priority == 3)
+    {
+      struct sched_param param = { 0 };
+      sched_setscheduler (0, setup->priority == 2 ? SCHED_BATCH : SCHED_IDLE, &param);
+    }
   if (setup->memory_limit > 0)
     {
       struct rlimit limit = { setup->memory_limit, setup->memory_limit };
@@ -1565,15 +1888,38 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *max_size = NULL;
-  ACpuChildSetup setup = { getpid (), self->memory_limit };
+  ACpuChildSetup setup = { getpid (), self->memory_limit, self->priority, SIGKILL };
+  g_auto(GStrv) launch_argv = NULL;
+  int extra_fd = -1;
   int fds[2];
 
   g_return_if_fail (!self->started);
   self->started = TRUE;
 
+  if (self->launcher != NULL)
+    {
+      g_autofree char *size = g_strdup_printf ("ACPU_MAX_MESSAGE_SIZE=%" G_GUINT64_FORMAT,
+                                               self->max_size);
+      const char * const env[] = { "ACPU_WORKER=1", size, NULL };
+
+      launch_argv = acpu_launcher_build_argv (self->launcher, (const char * const *) self->argv,
+                                              env, &extra_fd, &error);
+      if (launch_argv == NULL)
+        {
+          g_prefix_error (&error, "Could not start worker “%s”: ", self->display_name);
+          goto failed;
+        }
+      /* A remote worker's limits are not the local launcher's. */
+      if (!acpu_launcher_limits_apply (self->launcher))
+        setup.memory_limit = 0;
+      setup.death_signal = acpu_launcher_get_stop_signal (self->launcher);
+    }
+
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
     {
       int errsv = errno;
+      if (extra_fd >= 0)
+        close (extra_fd);
       error = g_error_new (ACPU_ERROR, ACPU_ERROR_WORKER_START,
                            "Could not start worker “%s”: socketpair: %s",
                            self->display_name, g_strerror (errsv));
@@ -1586,10 +1932,15 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
   g_subprocess_launcher_setenv (launcher, "ACPU_MAX_MESSAGE_SIZE", max_size, TRUE);
   g_subprocess_launcher_take_stdin_fd (launcher, fds[1]);
   g_subprocess_launcher_take_stdout_fd (launcher, fcntl (fds[1], F_DUPFD_CLOEXEC, 3));
+  if (extra_fd >= 0)
+    g_subprocess_launcher_take_fd (launcher, extra_fd, 3);
   /* The launcher calls it synchronously, in the child, during spawnv(). */
   g_subprocess_launcher_set_child_setup (launcher, acpu_worker_proc_child_setup, &setup, NULL);
 
-  self->subprocess = g_subprocess_launcher_spawnv (launcher, (const char * const *) self->argv,
+  self->subprocess = g_subprocess_launcher_spawnv (launcher,
+                                                   (const char * const *) (launch_argv != NULL
+                                                                             ? launch_argv
+                                                                             : self->argv),
                                                    &error);
   /* Drops our copies of the child's end, so its death is an end of stream. */
   g_clear_object (&launcher);

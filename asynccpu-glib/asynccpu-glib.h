@@ -16,9 +16,13 @@ G_BEGIN_DECLS
 # include "acpu-version-macros.h"
 # include "acpu-enum-types.h"
 # include "acpu-error.h"
+# include "acpu-launcher.h"
 # include "acpu-process-task-pool.h"
+# include "acpu-task.h"
 # include "acpu-worker.h"
 # include "acpu-worker-exit.h"
+# include "acpu-worker-info.h"
+# include "acpu-pool-stats.h"
 #undef ACPU_INSIDE
 
 G_END_DECLS
