@@ -936,7 +936,7 @@ acpu_process_task_pool_set_handshake_timeout (ACpuProcessTaskPool *pool,
  *
  * Returns: %TRUE when the workers have the task
  *
- * Since: 1.0
+ * Since: 0.1
  */
 gboolean
 acpu_process_task_pool_get_task_types (ACpuProcessTaskPool  *pool,

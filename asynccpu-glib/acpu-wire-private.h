@@ -44,6 +44,15 @@ G_BEGIN_DECLS
 /* Limits on a hello. */
 #define ACPU_WIRE_MAX_TASK_NAMES    4096
 #define ACPU_WIRE_MAX_NAME_LEN      256
+/* Limits on progress: its text, and so its frame, refused from the header. */
+#define ACPU_WIRE_MAX_PROGRESS_TEXT 1024
+#define ACPU_WIRE_MAX_PROGRESS_FRAME (ACPU_WIRE_MAX_PROGRESS_TEXT + 32)
+/* Partial values a worker may have sent and the pool not yet acknowledged
+ * (ACK): at most this many, and at most this many bytes of them (a value
+ * larger than that goes alone, when nothing is unacknowledged). The pool
+ * ends a worker that sends past the window. */
+#define ACPU_WIRE_PARTIAL_WINDOW       16
+#define ACPU_WIRE_PARTIAL_WINDOW_BYTES (1024 * 1024)
 
 typedef enum
 {
@@ -53,6 +62,11 @@ typedef enum
   ACPU_WIRE_ERROR   = 4, /* worker → pool: (sis) domain, code, message */
   ACPU_WIRE_CANCEL  = 5, /* pool → worker: no body */
   ACPU_WIRE_LOG     = 6, /* worker → pool: (ua(say)) log level, fields */
+  ACPU_WIRE_PROGRESS = 7, /* worker → pool: (ds) fraction in [0, 1], status text */
+  ACPU_WIRE_PARTIAL = 8, /* worker → pool: v value | memfd: s type */
+  ACPU_WIRE_ACK     = 9, /* pool → worker: (ut) partial values and their bytes consumed */
+  ACPU_WIRE_TYPES   = 10, /* worker → pool, right after a HELLO with HELLO_TYPES:
+                          * a(sss) task name, argument type, result type ("": any) */
 } ACpuWireType;
 
 typedef enum
@@ -63,6 +77,7 @@ typedef enum
 typedef enum
 {
   ACPU_WIRE_HELLO_CAN_RECEIVE_FDS = 1 << 0, /* the worker's channel is a Unix socket */
+  ACPU_WIRE_HELLO_TYPES           = 1 << 1, /* a TYPES frame follows the HELLO */
 } ACpuWireHelloFlags;
 
 /* Who reads: the pool reads what a worker sends, a worker what the pool sends. */
@@ -77,17 +92,22 @@ typedef struct
   ACpuWireType  type;
   guint64       id;
   GVariant     *body;      /* the frame's body, normal form; NULL for CANCEL */
-  GVariant     *value;     /* REQUEST: args; RESULT: the value */
+  GVariant     *value;     /* REQUEST: args; RESULT, PARTIAL: the value */
   const char   *name;      /* REQUEST: task name (borrowed from body) */
   guint32       version;   /* HELLO */
   guint32       pid;       /* HELLO */
   guint32       flags;     /* HELLO */
   const char  **names;     /* HELLO: task names (container owned, strings borrowed) */
+  GVariant     *types;     /* TYPES: a(sss), names and type strings checked (borrowed) */
   const char   *domain;    /* ERROR */
   gint32        code;      /* ERROR */
   const char   *message;   /* ERROR */
   guint32       log_level; /* LOG */
   GVariant     *fields;    /* LOG: a(say) */
+  double        fraction;  /* PROGRESS: finite, in [0, 1] */
+  const char   *text;      /* PROGRESS: status text, maybe empty (borrowed from body) */
+  guint32       ack_count; /* ACK: partial values consumed */
+  guint64       ack_bytes; /* ACK: their bytes (g_variant_get_size()) */
   int           fd;        /* REQUEST read by a worker: the sealed memfd the value
                             * is mapped from, kept open for
                             * acpu_wire_out_result_reuse(); -1 if none */
@@ -118,6 +138,8 @@ void      acpu_wire_out_hello     (ACpuWireOut        *out,
                                    guint32             pid,
                                    guint32             flags,
                                    const char * const *names);
+void      acpu_wire_out_types     (ACpuWireOut        *out,
+                                   GVariant           *types);
 gboolean  acpu_wire_out_request   (ACpuWireOut        *out,
                                    guint64             id,
                                    const char         *name,
@@ -144,6 +166,19 @@ void      acpu_wire_out_log       (ACpuWireOut        *out,
                                    guint32             log_level,
                                    const GLogField    *fields,
                                    gsize               n_fields);
+void      acpu_wire_out_progress  (ACpuWireOut        *out,
+                                   guint64             id,
+                                   double              fraction,
+                                   const char         *text);
+gboolean  acpu_wire_out_partial   (ACpuWireOut        *out,
+                                   guint64             id,
+                                   GVariant           *value,
+                                   guint64             max_size,
+                                   GError            **error);
+void      acpu_wire_out_ack       (ACpuWireOut        *out,
+                                   guint64             id,
+                                   guint32             count,
+                                   guint64             bytes);
 gboolean  acpu_wire_out_flush     (ACpuWireOut        *out,
                                    int                 fd,
                                    GError            **error);

@@ -283,11 +283,21 @@ acpu_wire_check_size (gsize     size,
                       guint64   max_size,
                       GError  **error)
 {
-  if (size > max_size || size > G_MAXUINT32 - ACPU_WIRE_HEADER_SIZE)
+  if (size > G_MAXUINT32 - ACPU_WIRE_HEADER_SIZE && size <= max_size)
     {
       g_set_error (error, ACPU_ERROR, ACPU_ERROR_INVALID_ARGUMENT,
-                   "A value of %" G_GSIZE_FORMAT " bytes is larger than the maximum "
-                   "message size (%" G_GUINT64_FORMAT " bytes)", size, max_size);
+                   "A value of %" G_GSIZE_FORMAT " bytes is larger than a message can be "
+                   "(4 GiB): pass large data another way, for example as a file name "
+                   "or a file descriptor the task opens", size);
+      return FALSE;
+    }
+  if (size > max_size)
+    {
+      g_set_error (error, ACPU_ERROR, ACPU_ERROR_INVALID_ARGUMENT,
+                   "A value of %" G_GSIZE_FORMAT " bytes is larger than max-message-size "
+                   "(%" G_GUINT64_FORMAT " bytes): raise the pool's max-message-size "
+                   "property, or pass large data another way, for example as a file "
+                   "name the task opens", size, max_size);
       return FALSE;
     }
   return TRUE;
@@ -355,6 +365,18 @@ acpu_wire_out_hello (ACpuWireOut        *out,
                        g_variant_new ("(uuu^as)", ACPU_WIRE_VERSION, pid, flags, names));
 }
 
+/* Worker, any thread; the caller owns @out. Appends TYPES, right after a
+ * HELLO with ACPU_WIRE_HELLO_TYPES: @types is an a(sss) (floating: consumed)
+ * of registered task names and valid type strings, "" for any type. */
+void
+acpu_wire_out_types (ACpuWireOut *out,
+                     GVariant    *types)
+{
+  g_return_if_fail (g_variant_is_of_type (types, G_VARIANT_TYPE ("a(sss)")));
+
+  acpu_wire_out_frame (out, ACPU_WIRE_TYPES, 0, 0, types);
+}
+
 /* Any thread; the caller owns @out.
  * The hot path: a small value inline. Writes the body, `(sv)` (@name set) or
  * `v`, straight into the output buffer in GVariant's serialized normal form,
@@ -412,6 +434,28 @@ acpu_wire_out_inline_value (ACpuWireOut  *out,
   return TRUE;
 }
 
+/* Any thread; the caller owns @out. Appends a RESULT or PARTIAL (@type)
+ * with @value: `v` inline, or its type string `s` with the value in a memfd
+ * when it is large and can_pass_fds. A floating @value is consumed. */
+static gboolean
+acpu_wire_out_value (ACpuWireOut  *out,
+                     ACpuWireType  type,
+                     guint64       id,
+                     GVariant     *value,
+                     guint64       max_size,
+                     GError      **error)
+{
+  g_autoptr(GVariant) owned = g_variant_ref_sink (value);
+
+  if (!(out->can_pass_fds && g_variant_get_size (owned) >= out->memfd_threshold))
+    return acpu_wire_out_inline_value (out, type, id, NULL, owned, max_size, error);
+
+  return acpu_wire_out_value_frame (out, type, id, owned,
+                                    g_variant_new_variant (owned),
+                                    g_variant_new_string (g_variant_get_type_string (owned)),
+                                    max_size, error);
+}
+
 /* Pool, any thread; the caller owns @out. Appends a REQUEST for task
  * @name with @args: inline, or @args in a memfd when it is large and
  * can_pass_fds. Fails (ACPU_ERROR_INVALID_ARGUMENT) when it would be over
@@ -446,16 +490,64 @@ acpu_wire_out_result (ACpuWireOut  *out,
                       guint64       max_size,
                       GError      **error)
 {
-  /* A floating @value is consumed, as GVariant arguments are. */
-  g_autoptr(GVariant) owned = g_variant_ref_sink (value);
+  return acpu_wire_out_value (out, ACPU_WIRE_RESULT, id, value, max_size, error);
+}
 
-  if (!(out->can_pass_fds && g_variant_get_size (owned) >= out->memfd_threshold))
-    return acpu_wire_out_inline_value (out, ACPU_WIRE_RESULT, id, NULL, owned, max_size, error);
+/* Worker, any thread; the caller owns @out. Appends a PARTIAL value of
+ * request @id, encoded as a RESULT is; fails when it would be over
+ * @max_size, appending nothing. */
+gboolean
+acpu_wire_out_partial (ACpuWireOut  *out,
+                       guint64       id,
+                       GVariant     *value,
+                       guint64       max_size,
+                       GError      **error)
+{
+  return acpu_wire_out_value (out, ACPU_WIRE_PARTIAL, id, value, max_size, error);
+}
 
-  return acpu_wire_out_value_frame (out, ACPU_WIRE_RESULT, id, owned,
-                                    g_variant_new_variant (owned),
-                                    g_variant_new_string (g_variant_get_type_string (owned)),
-                                    max_size, error);
+/* Worker, any thread; the caller owns @out. Appends a PROGRESS of request
+ * @id: @fraction is clamped to [0, 1] (NaN is 0), @text (nullable) cut to
+ * ACPU_WIRE_MAX_PROGRESS_TEXT bytes at a character and made valid UTF-8. */
+void
+acpu_wire_out_progress (ACpuWireOut *out,
+                        guint64      id,
+                        double       fraction,
+                        const char  *text)
+{
+  g_autofree char *valid = NULL;
+
+  if (!(fraction >= 0.0))
+    fraction = 0.0;
+  else if (fraction > 1.0)
+    fraction = 1.0;
+  if (text == NULL)
+    text = "";
+  if (strlen (text) > ACPU_WIRE_MAX_PROGRESS_TEXT || !g_utf8_validate (text, -1, NULL))
+    {
+      const char *end;
+
+      valid = g_utf8_make_valid (text, MIN (strlen (text), ACPU_WIRE_MAX_PROGRESS_TEXT));
+      /* Replacement characters may have made it longer: cut at a character. */
+      if (strlen (valid) > ACPU_WIRE_MAX_PROGRESS_TEXT)
+        {
+          end = g_utf8_find_prev_char (valid, valid + ACPU_WIRE_MAX_PROGRESS_TEXT + 1);
+          valid[end - valid] = '\0';
+        }
+      text = valid;
+    }
+  acpu_wire_out_frame (out, ACPU_WIRE_PROGRESS, 0, id, g_variant_new ("(ds)", fraction, text));
+}
+
+/* Pool, any thread; the caller owns @out. Appends an ACK: the caller of
+ * request @id consumed @count more partial values, of @bytes in all. */
+void
+acpu_wire_out_ack (ACpuWireOut *out,
+                   guint64      id,
+                   guint32      count,
+                   guint64      bytes)
+{
+  acpu_wire_out_frame (out, ACPU_WIRE_ACK, 0, id, g_variant_new ("(ut)", count, bytes));
 }
 
 /* Worker, any thread; the caller owns @out.
@@ -990,8 +1082,9 @@ acpu_wire_map_memfd (int       fd,
   if ((guint64) st.st_size > max_size)
     {
       g_set_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
-                   "The peer sent a value of %" G_GUINT64_FORMAT " bytes, over the "
-                   "limit of %" G_GUINT64_FORMAT, (guint64) st.st_size, max_size);
+                   "The peer sent a value of %" G_GUINT64_FORMAT " bytes, over "
+                   "max-message-size (%" G_GUINT64_FORMAT " bytes)", (guint64) st.st_size,
+                   max_size);
       return NULL;
     }
 
@@ -1144,11 +1237,15 @@ acpu_wire_type_allowed (ACpuWireReader reader,
     {
     case ACPU_WIRE_REQUEST:
     case ACPU_WIRE_CANCEL:
+    case ACPU_WIRE_ACK:
       return reader == ACPU_WIRE_READER_WORKER;
     case ACPU_WIRE_HELLO:
+    case ACPU_WIRE_TYPES:
     case ACPU_WIRE_RESULT:
     case ACPU_WIRE_ERROR:
     case ACPU_WIRE_LOG:
+    case ACPU_WIRE_PROGRESS:
+    case ACPU_WIRE_PARTIAL:
       return reader == ACPU_WIRE_READER_POOL;
     default:
       return FALSE;
@@ -1164,8 +1261,12 @@ acpu_wire_body_type (ACpuWireType type,
   switch (type)
     {
     case ACPU_WIRE_HELLO:   return G_VARIANT_TYPE ("(uuuas)");
+    case ACPU_WIRE_TYPES:   return G_VARIANT_TYPE ("a(sss)");
     case ACPU_WIRE_REQUEST: return G_VARIANT_TYPE (memfd ? "(ss)" : "(sv)");
-    case ACPU_WIRE_RESULT:  return memfd ? G_VARIANT_TYPE_STRING : G_VARIANT_TYPE_VARIANT;
+    case ACPU_WIRE_RESULT:
+    case ACPU_WIRE_PARTIAL: return memfd ? G_VARIANT_TYPE_STRING : G_VARIANT_TYPE_VARIANT;
+    case ACPU_WIRE_PROGRESS: return G_VARIANT_TYPE ("(ds)");
+    case ACPU_WIRE_ACK:     return G_VARIANT_TYPE ("(ut)");
     case ACPU_WIRE_ERROR:   return G_VARIANT_TYPE ("(sis)");
     case ACPU_WIRE_LOG:     return G_VARIANT_TYPE ("(ua(say))");
     case ACPU_WIRE_CANCEL:
@@ -1199,6 +1300,33 @@ acpu_wire_message_unpack (ACpuWireIn       *in,
           return FALSE;
       return TRUE;
 
+    case ACPU_WIRE_TYPES:
+      msg->types = msg->body;
+      if (g_variant_n_children (msg->types) > ACPU_WIRE_MAX_TASK_NAMES)
+        {
+          g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                               "The worker declared the types of too many tasks");
+          return FALSE;
+        }
+      for (gsize i = 0; i < g_variant_n_children (msg->types); i++)
+        {
+          const char *name, *args_type, *result_type;
+
+          g_variant_get_child (msg->types, i, "(&s&s&s)", &name, &args_type, &result_type);
+          if (!acpu_wire_check_name (name, error))
+            return FALSE;
+          if ((*args_type != '\0' && !g_variant_type_string_is_valid (args_type)) ||
+              (*result_type != '\0' && !g_variant_type_string_is_valid (result_type)) ||
+              strlen (args_type) > ACPU_WIRE_MAX_NAME_LEN ||
+              strlen (result_type) > ACPU_WIRE_MAX_NAME_LEN)
+            {
+              g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                                   "The worker declared a task type that is not a GVariant type");
+              return FALSE;
+            }
+        }
+      return TRUE;
+
     case ACPU_WIRE_REQUEST:
       if (memfd)
         {
@@ -1214,6 +1342,7 @@ acpu_wire_message_unpack (ACpuWireIn       *in,
       return acpu_wire_check_name (msg->name, error);
 
     case ACPU_WIRE_RESULT:
+    case ACPU_WIRE_PARTIAL:
       if (memfd)
         msg->value = acpu_wire_in_memfd_value (in, g_variant_get_string (msg->body, NULL), NULL,
                                                error);
@@ -1233,6 +1362,22 @@ acpu_wire_message_unpack (ACpuWireIn       *in,
                                "The worker sent a log record with too many fields");
           return FALSE;
         }
+      return TRUE;
+
+    case ACPU_WIRE_PROGRESS:
+      g_variant_get (msg->body, "(d&s)", &msg->fraction, &msg->text);
+      /* NaN fails both comparisons. */
+      if (!(msg->fraction >= 0.0 && msg->fraction <= 1.0) ||
+          strlen (msg->text) > ACPU_WIRE_MAX_PROGRESS_TEXT)
+        {
+          g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
+                               "The worker sent progress out of [0, 1] or an overlong text");
+          return FALSE;
+        }
+      return TRUE;
+
+    case ACPU_WIRE_ACK:
+      g_variant_get (msg->body, "(ut)", &msg->ack_count, &msg->ack_bytes);
       return TRUE;
 
     case ACPU_WIRE_CANCEL:
@@ -1355,19 +1500,24 @@ acpu_wire_in_next (ACpuWireIn       *in,
       return FALSE;
     }
   if ((flags & ~ACPU_WIRE_FLAG_MEMFD) != 0 || p[6] != 0 || p[7] != 0 ||
-      ((flags & ACPU_WIRE_FLAG_MEMFD) && type != ACPU_WIRE_REQUEST && type != ACPU_WIRE_RESULT))
+      ((flags & ACPU_WIRE_FLAG_MEMFD) && type != ACPU_WIRE_REQUEST && type != ACPU_WIRE_RESULT &&
+       type != ACPU_WIRE_PARTIAL))
     {
       g_set_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
                    "The peer sent a frame with unknown flags 0x%02x", flags);
       return FALSE;
     }
   /* A log record is small, whatever the pool's limit on values. */
-  limit = type == ACPU_WIRE_LOG ? MIN (in->max_size, ACPU_WIRE_MAX_LOG_FRAME) : in->max_size;
+  limit = type == ACPU_WIRE_LOG ? MIN (in->max_size, ACPU_WIRE_MAX_LOG_FRAME)
+        : type == ACPU_WIRE_PROGRESS ? MIN (in->max_size, ACPU_WIRE_MAX_PROGRESS_FRAME)
+        : in->max_size;
   if (size > limit)
     {
       g_set_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
-                   "The peer sent a frame of %" G_GSIZE_FORMAT " bytes, over the "
-                   "limit of %" G_GUINT64_FORMAT, size, limit);
+                   "The peer sent a frame of %" G_GSIZE_FORMAT " bytes, over %s "
+                   "(%" G_GUINT64_FORMAT " bytes)", size,
+                   limit == in->max_size ? "max-message-size" : "the limit for its type",
+                   limit);
       return FALSE;
     }
   if (type == ACPU_WIRE_CANCEL && size != 0)

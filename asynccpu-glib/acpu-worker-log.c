@@ -38,6 +38,10 @@
  * - Added: `PRIORITY` (from the worker's level), `ACPU_WORKER_PID`,
  *   `ACPU_TASK` when the record came while a task ran, and an empty
  *   `MESSAGE` when the worker sent none (GLib's writers want one).
+ * - A warning, critical or error says whose it is in `MESSAGE` too:
+ *   `worker 1234, task “square”: …`. On standard error GLib's writer shows
+ *   only the message and *this* process's pid, which sent people looking
+ *   for the critical in the wrong process.
  */
 
 #include "config.h"
@@ -216,6 +220,15 @@ acpu_worker_log_relay (GLogLevelFlags  log_level,
       char *text = acpu_worker_log_text (in[message].data, in[message].len, MAX_MESSAGE, &cut);
 
       budget -= strlen (text);
+      if (log_level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+        {
+          char *whose = task_name != NULL
+            ? g_strdup_printf ("worker %d, task “%s”: %s", (int) pid, task_name, text)
+            : g_strdup_printf ("worker %d: %s", (int) pid, text);
+
+          g_free (text);
+          text = whose;
+        }
       g_ptr_array_add (strings, text);
       out[n++] = (GLogField) { "MESSAGE", text, -1 };
     }

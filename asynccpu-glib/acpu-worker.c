@@ -54,6 +54,9 @@
 /* How often the control thread looks whether its parent is still the one
  * that started it (a launcher killed may leave the channel open). */
 #define PARENT_POLL_MS 500
+/* Progress goes out at most this often; the reports in between are
+ * coalesced, the latest wins. */
+#define PROGRESS_INTERVAL_US 5000
 
 /**
  * ACpuWorker:
@@ -102,6 +105,8 @@ typedef struct
   ACpuAsyncTaskFunc async_func;
   gpointer          user_data;
   GDestroyNotify    user_data_free;
+  GVariantType     *args_type;    /* declared, or NULL: any */
+  GVariantType     *result_type;  /* declared, or NULL: any */
 } ACpuWorkerTask;
 
 typedef struct
@@ -137,6 +142,12 @@ struct _ACpuWorker
   int             timer_fd;      /* timerfd: the control thread starts reading */
   pid_t           parent;        /* getppid() at start-up */
   gint64          timer_armed;   /* main thread only: when timer_fd was last armed */
+  /* The running task's progress, main thread only: when a PROGRESS last
+   * went, and the latest report not sent yet (progress_pending). */
+  gint64          progress_sent;
+  gboolean        progress_pending;
+  double          progress_fraction;
+  char           *progress_text;
 
   GMutex          in_lock;       /* guards in and in_ended; taken before lock */
   ACpuWireIn      in;
@@ -152,6 +163,11 @@ struct _ACpuWorker
   gboolean        control_polling;
   gboolean        hung_up;
   int             status;
+  /* The running task's partial values not yet acknowledged by the pool
+   * (ACPU_WIRE_PARTIAL_WINDOW); partial_cond tells a task waiting for room. */
+  guint           partial_unacked;
+  guint64         partial_unacked_bytes;
+  GCond           partial_cond;
 
   GRecMutex       out_lock;      /* guards out; taken after lock, never before */
   ACpuWireOut     out;
@@ -176,6 +192,8 @@ acpu_worker_task_free (gpointer data)
 
   if (task->user_data_free)
     task->user_data_free (task->user_data);
+  g_clear_pointer (&task->args_type, g_variant_type_free);
+  g_clear_pointer (&task->result_type, g_variant_type_free);
   g_free (task);
 }
 
@@ -200,7 +218,9 @@ acpu_worker_finalize (GObject *object)
   g_queue_clear_full (&self->pending, (GDestroyNotify) acpu_worker_job_free);
   g_mutex_clear (&self->in_lock);
   g_mutex_clear (&self->lock);
+  g_cond_clear (&self->partial_cond);
   g_rec_mutex_clear (&self->out_lock);
+  g_free (self->progress_text);
 
   G_OBJECT_CLASS (acpu_worker_parent_class)->finalize (object);
 }
@@ -224,6 +244,7 @@ acpu_worker_init (ACpuWorker *self)
   self->max_size = ACPU_WIRE_DEFAULT_MAX_SIZE;
   g_mutex_init (&self->in_lock);
   g_mutex_init (&self->lock);
+  g_cond_init (&self->partial_cond);
   g_rec_mutex_init (&self->out_lock);
   g_queue_init (&self->pending);
 }
@@ -346,6 +367,111 @@ acpu_worker_register_async (ACpuWorker        *worker,
   acpu_worker_add_task (worker, name, NULL, func, user_data, user_data_free);
 }
 
+/* Main thread, before run(): whether a task type string given to
+ * acpu_worker_set_task_types() is acceptable: NULL, or a valid type string
+ * that fits in a TYPES frame. */
+static gboolean
+acpu_worker_is_type_string (const char *type_string)
+{
+  return type_string == NULL ||
+         (g_variant_type_string_is_valid (type_string) &&
+          strlen (type_string) <= ACPU_WIRE_MAX_NAME_LEN);
+}
+
+/**
+ * acpu_worker_set_task_types:
+ * @worker: a [class@ACpu.Worker]
+ * @name: the name of a task registered with [method@ACpu.Worker.register] or
+ *   [method@ACpu.Worker.register_async]
+ * @args_type: (nullable): the GVariant type string its arguments must have,
+ *   such as `"(x)"`, or `NULL` for any
+ * @result_type: (nullable): the GVariant type string its result must have,
+ *   or `NULL` for any
+ *
+ * Declares the types of task @name's arguments and result.
+ *
+ * A request whose arguments are not of @args_type fails with
+ * %ACPU_ERROR_INVALID_ARGUMENT before the task function runs, with a
+ * message naming the task, the type it takes and the type it was given;
+ * a result that is not of @result_type fails the task the same way, so the
+ * function can rely on `g_variant_get (args, "(x)", …)`. Indefinite types
+ * work as in g_variant_is_of_type(): `"(s*)"` takes any pair whose first
+ * member is a string.
+ *
+ * The pool learns the types from each worker's handshake:
+ * [method@ACpu.ProcessTaskPool.get_task_types] tells them to callers. Call
+ * this before [method@ACpu.Worker.run]; registering the name again forgets
+ * the types.
+ *
+ * ```c
+ * acpu_worker_register (worker, "square", square, NULL, NULL);
+ * acpu_worker_set_task_types (worker, "square", "(x)", "(x)");
+ * ```
+ *
+ * Since: 0.1
+ */
+void
+acpu_worker_set_task_types (ACpuWorker *worker,
+                            const char *name,
+                            const char *args_type,
+                            const char *result_type)
+{
+  ACpuWorkerTask *task;
+
+  g_return_if_fail (ACPU_IS_WORKER (worker));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (acpu_worker_is_type_string (args_type));
+  g_return_if_fail (acpu_worker_is_type_string (result_type));
+  g_return_if_fail (worker->loop == NULL);
+
+  task = g_hash_table_lookup (worker->tasks, name);
+  g_return_if_fail (task != NULL);
+
+  g_clear_pointer (&task->args_type, g_variant_type_free);
+  g_clear_pointer (&task->result_type, g_variant_type_free);
+  if (args_type != NULL)
+    task->args_type = g_variant_type_new (args_type);
+  if (result_type != NULL)
+    task->result_type = g_variant_type_new (result_type);
+}
+
+/* Main thread, before the hello: the declared types as a TYPES body,
+ * a(sss) (floating), or NULL when no task declares any. */
+static GVariant *
+acpu_worker_dup_types (ACpuWorker *self)
+{
+  GVariantBuilder builder;
+  GHashTableIter iter;
+  gpointer name, value;
+  gboolean any = FALSE;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(sss)"));
+  g_hash_table_iter_init (&iter, self->tasks);
+  while (g_hash_table_iter_next (&iter, &name, &value))
+    {
+      ACpuWorkerTask *task = value;
+      g_autofree char *args_type = NULL;
+      g_autofree char *result_type = NULL;
+
+      if (task->args_type == NULL && task->result_type == NULL)
+        continue;
+      if (task->args_type != NULL)
+        args_type = g_variant_type_dup_string (task->args_type);
+      if (task->result_type != NULL)
+        result_type = g_variant_type_dup_string (task->result_type);
+      g_variant_builder_add (&builder, "(sss)", name, args_type ? args_type : "",
+                             result_type ? result_type : "");
+      any = TRUE;
+    }
+
+  if (!any)
+    {
+      g_variant_builder_clear (&builder);
+      return NULL;
+    }
+  return g_variant_builder_end (&builder);
+}
+
 /**
  * acpu_worker_is_worker_process:
  *
@@ -418,6 +544,172 @@ acpu_worker_set_task_error (ACpuWorker *worker,
 
   g_clear_error (&worker->task_error);
   worker->task_error = acpu_wire_error_new (domain, code, message);
+}
+
+static void acpu_worker_flush_locked (ACpuWorker *self);
+
+/**
+ * acpu_worker_get_running:
+ *
+ * Gets the worker that serves a pool in this process: the one inside
+ * [method@ACpu.Worker.run]. A task function, which is given no worker,
+ * reports its progress and sends partial values through it:
+ *
+ * ```c
+ * acpu_worker_report_progress (acpu_worker_get_running (), (double) i / n, NULL);
+ * ```
+ *
+ * Returns: (transfer none) (nullable): the running worker, or `NULL`
+ *   outside [method@ACpu.Worker.run]
+ *
+ * Since: 1.0
+ */
+ACpuWorker *
+acpu_worker_get_running (void)
+{
+  return running_worker;
+}
+
+/* Main thread, takes out_lock: sends the running task's progress now. */
+static void
+acpu_worker_send_progress (ACpuWorker *self,
+                           gint64      now)
+{
+  g_rec_mutex_lock (&self->out_lock);
+  acpu_wire_out_progress (&self->out, self->current->id, self->progress_fraction,
+                          self->progress_text);
+  acpu_worker_flush_locked (self);
+  g_rec_mutex_unlock (&self->out_lock);
+  self->progress_sent = now;
+  self->progress_pending = FALSE;
+}
+
+/**
+ * acpu_worker_report_progress:
+ * @worker: a [class@ACpu.Worker]
+ * @fraction: how much of the task is done, from 0 to 1 (clamped)
+ * @text: (nullable): a short status text (UTF-8, at most 1024 bytes are
+ *   sent), or `NULL` for none
+ *
+ * Reports the progress of the task running now, which the caller sees as
+ * [property@ACpu.Task:progress] and [property@ACpu.Task:status-text].
+ *
+ * It is cheap enough to call in a tight loop: reports are coalesced in the
+ * worker, and at most one goes to the pool every 5 ms, the latest winning;
+ * a report held back goes with the next one sent, or before the task's next
+ * partial value or its result. Call it from the worker's main thread while a
+ * task runs (an asynchronous one too); tasks run with
+ * [method@ACpu.ProcessTaskPool.run_async] may report progress as well,
+ * which their caller does not see.
+ *
+ * Since: 1.0
+ */
+void
+acpu_worker_report_progress (ACpuWorker *worker,
+                             double      fraction,
+                             const char *text)
+{
+  gint64 now;
+
+  g_return_if_fail (ACPU_IS_WORKER (worker));
+  g_return_if_fail (worker->current_name != NULL);
+
+  worker->progress_fraction = fraction;
+  if (g_strcmp0 (text, worker->progress_text) != 0)
+    {
+      g_free (worker->progress_text);
+      worker->progress_text = g_strdup (text);
+    }
+  worker->progress_pending = TRUE;
+
+  now = g_get_monotonic_time ();
+  if (now - worker->progress_sent >= PROGRESS_INTERVAL_US && !worker->out_broken)
+    acpu_worker_send_progress (worker, now);
+}
+
+/**
+ * acpu_worker_send_partial:
+ * @worker: a [class@ACpu.Worker]
+ * @value: a partial value of the task running now; if it is floating, it is
+ *   consumed
+ * @error: return location for a #GError
+ *
+ * Sends a partial value of the task running now to its caller, who gets the
+ * values in order, every one of them, before the task's result: the
+ * [signal@ACpu.Task::partial-value] signal of its [class@ACpu.Task].
+ *
+ * Partial values are never dropped or merged, so a producer faster than its
+ * consumer waits here: at most 16 values, and at most 1 MiB of them, may be
+ * sent and not yet consumed by the caller (a larger value goes alone). This
+ * blocks the worker's main thread until the caller's main context has
+ * handled enough of them. Call it from the worker's main thread while a task
+ * runs (an asynchronous one too).
+ *
+ * Returns: %TRUE when the value was sent; %FALSE with @error set when the
+ *   task was cancelled while it waited (%G_IO_ERROR_CANCELLED) or the value
+ *   is larger than the pool's maximum message size
+ *
+ * Since: 1.0
+ */
+gboolean
+acpu_worker_send_partial (ACpuWorker  *worker,
+                          GVariant    *value,
+                          GError     **error)
+{
+  ACpuWorker *self = worker;
+  g_autoptr(GVariant) owned = NULL;
+  ACpuWorkerJob *job;
+  gboolean cancelled;
+  gsize size;
+
+  g_return_val_if_fail (ACPU_IS_WORKER (worker), FALSE);
+  g_return_val_if_fail (value != NULL, FALSE);
+  g_return_val_if_fail (worker->current_name != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  owned = g_variant_ref_sink (value);
+  size = g_variant_get_size (owned);
+  /* Written by this thread only: no lock to read it here. */
+  job = self->current;
+
+  if (self->progress_pending)
+    acpu_worker_send_progress (self, g_get_monotonic_time ());
+
+  /* Room in the window: the control thread reads the pool's acks (and
+   * cancels) while a task runs, and wakes us. */
+  g_mutex_lock (&self->lock);
+  while (!(cancelled = g_cancellable_is_cancelled (job->cancellable)) &&
+         (self->partial_unacked >= ACPU_WIRE_PARTIAL_WINDOW ||
+          (self->partial_unacked > 0 &&
+           self->partial_unacked_bytes + size > ACPU_WIRE_PARTIAL_WINDOW_BYTES)))
+    g_cond_wait (&self->partial_cond, &self->lock);
+  if (!cancelled)
+    {
+      self->partial_unacked++;
+      self->partial_unacked_bytes += size;
+    }
+  g_mutex_unlock (&self->lock);
+
+  if (cancelled)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+      return FALSE;
+    }
+
+  g_rec_mutex_lock (&self->out_lock);
+  if (!acpu_wire_out_partial (&self->out, job->id, owned, self->max_size, error))
+    {
+      g_rec_mutex_unlock (&self->out_lock);
+      g_mutex_lock (&self->lock);
+      self->partial_unacked--;
+      self->partial_unacked_bytes -= size;
+      g_mutex_unlock (&self->lock);
+      return FALSE;
+    }
+  acpu_worker_flush_locked (self);
+  g_rec_mutex_unlock (&self->out_lock);
+
+  return TRUE;
 }
 
 /* Writing ------------------------------------------------------------------ */
@@ -548,7 +840,22 @@ acpu_worker_take_message_locked (ACpuWorker      *self,
         g_main_context_wakeup (self->context);
     }
   else if (msg->type == ACPU_WIRE_CANCEL)
-    acpu_worker_cancel_locked (self, msg->id);
+    {
+      acpu_worker_cancel_locked (self, msg->id);
+      /* A task waiting for room for a partial value stops waiting. */
+      g_cond_broadcast (&self->partial_cond);
+    }
+  else if (msg->type == ACPU_WIRE_ACK)
+    {
+      /* Acks of an earlier task's values are stale: each task starts with
+       * the whole window. */
+      if (self->current != NULL && self->current->id == msg->id)
+        {
+          self->partial_unacked -= MIN (msg->ack_count, self->partial_unacked);
+          self->partial_unacked_bytes -= MIN (msg->ack_bytes, self->partial_unacked_bytes);
+          g_cond_broadcast (&self->partial_cond);
+        }
+    }
 }
 
 static void
@@ -702,11 +1009,33 @@ acpu_worker_finish_job (ACpuWorker    *self,
   else if (owned == NULL && owned_error == NULL)
     owned_error = g_error_new (ACPU_ERROR, ACPU_ERROR_FAILED,
                                "Task “%s” returned neither a value nor an error", job->name);
+  else if (owned != NULL && owned_error == NULL)
+    {
+      ACpuWorkerTask *task = g_hash_table_lookup (self->tasks, job->name);
+
+      if (task != NULL && task->result_type != NULL &&
+          !g_variant_is_of_type (owned, task->result_type))
+        {
+          g_autofree char *expected = g_variant_type_dup_string (task->result_type);
+
+          owned_error = g_error_new (ACPU_ERROR, ACPU_ERROR_INVALID_ARGUMENT,
+                                     "Task “%s” returned a value of type %s, but it declares "
+                                     "results of type %s", job->name,
+                                     g_variant_get_type_string (owned), expected);
+          g_clear_pointer (&owned, g_variant_unref);
+        }
+    }
 
   g_mutex_lock (&self->lock);
   self->current = NULL;
   more = self->pending.length > 0;
   g_rec_mutex_lock (&self->out_lock);
+  /* The last report, if it waited, goes before the answer. */
+  if (self->progress_pending)
+    {
+      acpu_wire_out_progress (&self->out, job->id, self->progress_fraction, self->progress_text);
+      self->progress_pending = FALSE;
+    }
   /* Arguments returned as they came need no copy: back in their memfd. */
   if (owned != NULL &&
       !acpu_wire_out_result_reuse (&self->out, job->id, owned, job->args, &job->args_fd) &&
@@ -737,6 +1066,18 @@ acpu_worker_run_job (ACpuWorker    *self,
                               g_error_new (ACPU_ERROR, ACPU_ERROR_UNKNOWN_TASK,
                                            "No task named “%s” in worker %s", job->name,
                                            g_get_prgname () ? g_get_prgname () : "(unknown)"));
+      return TRUE;
+    }
+
+  if (task->args_type != NULL && !g_variant_is_of_type (job->args, task->args_type))
+    {
+      g_autofree char *expected = g_variant_type_dup_string (task->args_type);
+
+      acpu_worker_finish_job (self, job, NULL,
+                              g_error_new (ACPU_ERROR, ACPU_ERROR_INVALID_ARGUMENT,
+                                           "Task “%s” takes arguments of type %s, not %s",
+                                           job->name, expected,
+                                           g_variant_get_type_string (job->args)));
       return TRUE;
     }
 
@@ -838,6 +1179,11 @@ acpu_worker_jobs_dispatch (GSource     *source,
         }
       job = g_queue_pop_head (&self->pending);
       self->current = job;
+      /* Each task has the whole window for its partial values. */
+      self->partial_unacked = 0;
+      self->partial_unacked_bytes = 0;
+      self->progress_sent = 0;
+      self->progress_pending = FALSE;
       if (job != NULL && !self->busy)
         {
           /* The control thread reads until the queue is empty again. */
@@ -1205,6 +1551,7 @@ acpu_worker_run (ACpuWorker *worker)
 {
   g_autofree const char **names = NULL;
   ACpuWorker *self = worker;
+  GVariant *types;
   gboolean can_pass_fds;
   const char *problem;
   const char *env;
@@ -1264,8 +1611,13 @@ acpu_worker_run (ACpuWorker *worker)
   names = (const char **) g_hash_table_get_keys_as_array (self->tasks, NULL);
   g_rec_mutex_lock (&self->out_lock);
   acpu_wire_out_magic (&self->out);
-  acpu_wire_out_hello (&self->out, getpid (), can_pass_fds ? ACPU_WIRE_HELLO_CAN_RECEIVE_FDS : 0,
+  types = acpu_worker_dup_types (self);
+  acpu_wire_out_hello (&self->out, getpid (),
+                       (can_pass_fds ? ACPU_WIRE_HELLO_CAN_RECEIVE_FDS : 0) |
+                       (types != NULL ? ACPU_WIRE_HELLO_TYPES : 0),
                        names);
+  if (types != NULL)
+    acpu_wire_out_types (&self->out, types);
   acpu_worker_flush_locked (self);
   g_rec_mutex_unlock (&self->out_lock);
 

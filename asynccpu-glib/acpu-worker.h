@@ -84,6 +84,11 @@ void         acpu_worker_register_async     (ACpuWorker        *worker,
                                              gpointer           user_data,
                                              GDestroyNotify     user_data_free);
 ACPU_AVAILABLE_IN_ALL
+void         acpu_worker_set_task_types     (ACpuWorker     *worker,
+                                             const char     *name,
+                                             const char     *args_type,
+                                             const char     *result_type);
+ACPU_AVAILABLE_IN_ALL
 void         acpu_worker_return_value       (ACpuWorker     *worker,
                                              GVariant       *value);
 ACPU_AVAILABLE_IN_ALL
@@ -105,5 +110,15 @@ void         acpu_worker_set_task_error     (ACpuWorker     *worker,
                                              const char     *domain,
                                              int             code,
                                              const char     *message);
+ACPU_AVAILABLE_IN_ALL
+ACpuWorker  *acpu_worker_get_running        (void);
+ACPU_AVAILABLE_IN_ALL
+void         acpu_worker_report_progress    (ACpuWorker     *worker,
+                                             double          fraction,
+                                             const char     *text);
+ACPU_AVAILABLE_IN_ALL
+gboolean     acpu_worker_send_partial       (ACpuWorker     *worker,
+                                             GVariant       *value,
+                                             GError        **error);
 
 G_END_DECLS

@@ -10,10 +10,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +26,48 @@ static GVariant *
 task_echo (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
 {
   return g_variant_ref (args);
+}
+
+/* progress (u n): reports progress n times, as fast as it can, the text
+ * changing every 1000 reports; returns (u) n. */
+static GVariant *
+task_progress (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  ACpuWorker *worker = acpu_worker_get_running ();
+  char text[32] = "";
+  guint32 n;
+
+  g_variant_get (args, "(u)", &n);
+  for (guint32 i = 1; i <= n; i++)
+    {
+      if (i % 1000 == 0)
+        g_snprintf (text, sizeof text, "step %u", i);
+      acpu_worker_report_progress (worker, (double) i / n, text);
+    }
+  return g_variant_new ("(u)", n);
+}
+
+/* stream (uu n, size): sends n partial values (uxay): the index, the
+ * monotonic time it was sent at, and size bytes; returns (u) n. */
+static GVariant *
+task_stream (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  ACpuWorker *worker = acpu_worker_get_running ();
+  g_autofree guint8 *bytes = NULL;
+  guint32 n, size;
+
+  g_variant_get (args, "(uu)", &n, &size);
+  bytes = g_malloc0 (MAX (size, 1));
+  for (guint32 i = 0; i < n; i++)
+    {
+      GVariant *value = g_variant_new ("(ux@ay)", i, g_get_monotonic_time (),
+                                       g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, bytes,
+                                                                  size, 1));
+
+      if (!acpu_worker_send_partial (worker, value, error))
+        return NULL;
+    }
+  return g_variant_new ("(u)", n);
 }
 
 /* pid: returns (i) this worker's pid. */
@@ -311,6 +355,43 @@ task_hostile (GVariant *args, GCancellable *cancellable, gpointer user_data, GEr
   return NULL;
 }
 
+/* hostile-feed (st how, id): breaks the rules of progress and partial
+ * values for request @id (its own: the caller knows it), on the channel:
+ *   progress-nan     a PROGRESS whose fraction is NaN
+ *   partial-unknown  a PARTIAL for a request it was never given
+ *   partial-flood    17 PARTIALs, not waiting for acknowledgements */
+static GVariant *
+task_hostile_feed (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  int fd = find_channel ();
+  const char *how;
+  guint64 id;
+
+  g_variant_get (args, "(&st)", &how, &id);
+  if (fd < 0)
+    _exit (8);
+
+  if (g_str_equal (how, "progress-nan"))
+    {
+      g_autoptr(GVariant) body = g_variant_ref_sink (g_variant_new ("(ds)", NAN, ""));
+      write_frame (fd, 7, id, g_variant_get_data (body), g_variant_get_size (body));
+    }
+  else if (g_str_equal (how, "partial-unknown") || g_str_equal (how, "partial-flood"))
+    {
+      g_autoptr(GVariant) body = g_variant_ref_sink (g_variant_new_variant (g_variant_new ("()")));
+      gboolean flood = g_str_equal (how, "partial-flood");
+
+      for (guint i = 0; i < (flood ? 17 : 1); i++)
+        write_frame (fd, 8, flood ? id : id + 1000, g_variant_get_data (body),
+                     g_variant_get_size (body));
+    }
+
+  /* Wait to be killed. */
+  for (;;)
+    g_usleep (G_USEC_PER_SEC);
+  return NULL;
+}
+
 /* burn (ut rounds, seed): a CPU-bound task with a checkable answer: @rounds
  * steps of xorshift64 from @seed, returned as (t). Looks at its cancellable
  * every 65536 rounds. */
@@ -446,6 +527,52 @@ task_now (ACpuWorker *worker, GVariant *args, GCancellable *cancellable, gpointe
     acpu_worker_return_error (worker, domain, code, message);
 }
 
+/* confinement (si file, parent pid): what a sandboxed task can do:
+ * (bbbbb) it read @file, it opened an AF_INET socket, it sees process
+ * @parent (/proc or kill (0)), it has a controlling terminal, it opened an
+ * AF_INET6 socket. */
+static GVariant *
+task_confinement (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  g_autofree char *contents = NULL;
+  g_autofree char *proc = NULL;
+  const char *file;
+  gint32 parent;
+  gboolean read_file, inet, inet6, sees_parent, tty;
+  int fd;
+
+  g_variant_get (args, "(&si)", &file, &parent);
+  read_file = g_file_get_contents (file, &contents, NULL, NULL);
+  fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  inet = fd >= 0;
+  if (fd >= 0)
+    close (fd);
+  fd = socket (AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  inet6 = fd >= 0;
+  if (fd >= 0)
+    close (fd);
+  proc = g_strdup_printf ("/proc/%d", (int) parent);
+  sees_parent = g_file_test (proc, G_FILE_TEST_EXISTS) || kill (parent, 0) == 0;
+  fd = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  tty = fd >= 0;
+  if (fd >= 0)
+    close (fd);
+  return g_variant_new ("(bbbbb)", read_file, inet, sees_parent, tty, inet6);
+}
+
+/* (x) → (x): declared so; the worker checks both before and after. */
+static GVariant *
+task_square (GVariant      *args,
+             GCancellable  *cancellable,
+             gpointer       user_data,
+             GError       **error)
+{
+  gint64 x;
+
+  g_variant_get (args, "(x)", &x);
+  return g_variant_new ("(x)", x * x);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -455,7 +582,10 @@ main (int   argc,
   g_set_prgname ("acpu-test-worker");
 
   acpu_worker_register (worker, "echo", task_echo, NULL, NULL);
+  acpu_worker_register (worker, "confinement", task_confinement, NULL, NULL);
   acpu_worker_register (worker, "pid", task_pid, NULL, NULL);
+  acpu_worker_register (worker, "progress", task_progress, NULL, NULL);
+  acpu_worker_register (worker, "stream", task_stream, NULL, NULL);
   acpu_worker_register (worker, "sleep", task_sleep, NULL, NULL);
   acpu_worker_register (worker, "spin", task_spin, NULL, NULL);
   acpu_worker_register (worker, "wait-cancel", task_wait_cancel, NULL, NULL);
@@ -468,6 +598,7 @@ main (int   argc,
   acpu_worker_register (worker, "log-hostile", task_log_hostile, NULL, NULL);
   acpu_worker_register (worker, "grandchild", task_grandchild, NULL, NULL);
   acpu_worker_register (worker, "hostile", task_hostile, NULL, NULL);
+  acpu_worker_register (worker, "hostile-feed", task_hostile_feed, NULL, NULL);
   acpu_worker_register (worker, "say-and-abort", task_say_and_abort, NULL, NULL);
   acpu_worker_register (worker, "burn", task_burn, NULL, NULL);
   acpu_worker_register (worker, "wrap", task_wrap, NULL, NULL);
@@ -475,6 +606,11 @@ main (int   argc,
   acpu_worker_register (worker, "args-floating", task_args_floating, NULL, NULL);
   acpu_worker_register_async (worker, "later", task_later, NULL, NULL);
   acpu_worker_register_async (worker, "now", task_now, NULL, NULL);
+  acpu_worker_register (worker, "square", task_square, NULL, NULL);
+  acpu_worker_set_task_types (worker, "square", "(x)", "(x)");
+  /* Declares a result type that echo, which returns its arguments, may miss. */
+  acpu_worker_register (worker, "typed-echo", task_echo, NULL, NULL);
+  acpu_worker_set_task_types (worker, "typed-echo", "(*)", "(s)");
 
   return acpu_worker_run (worker);
 }

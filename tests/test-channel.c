@@ -266,6 +266,13 @@ chan_hello (Chan *chan)
   g_assert_cmpuint (msg.version, ==, ACPU_WIRE_VERSION);
   g_assert_true (g_strv_contains (msg.names, "echo"));
   g_assert_cmpuint (msg.pid, >, 0);
+  /* The types the test worker declares follow, when it says so. */
+  if (msg.flags & ACPU_WIRE_HELLO_TYPES)
+    {
+      acpu_wire_message_clear (&msg);
+      g_assert_true (chan_next (chan, &msg));
+      g_assert_cmpint (msg.type, ==, ACPU_WIRE_TYPES);
+    }
   acpu_wire_message_clear (&msg);
 }
 

@@ -358,6 +358,80 @@ test_error_unknown_task (Fixture       *f,
   g_assert_null (value);
   g_assert_error (error, ACPU_ERROR, ACPU_ERROR_UNKNOWN_TASK);
   g_assert_nonnull (strstr (error->message, "no-such-task"));
+  /* What the worker has, so the caller can tell what to call. */
+  g_assert_nonnull (strstr (error->message, "acpu-test-worker"));
+  g_assert_nonnull (strstr (error->message, "It has: "));
+  g_assert_nonnull (strstr (error->message, "“echo”"));
+  g_assert_null (strstr (error->message, "did you mean"));
+  g_clear_error (&error);
+
+  /* A typo: the closest name. */
+  g_clear_pointer (&value, g_variant_unref);
+  value = run (f->pool, "ecoh", NULL, &error);
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_UNKNOWN_TASK);
+  g_test_message ("%s", error->message);
+  g_assert_true (g_str_has_prefix (error->message, "No task named “ecoh” in worker "));
+  g_assert_nonnull (strstr (error->message, "; did you mean “echo”? It has: "));
+}
+
+static void
+test_typed_tasks (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = NULL;
+  g_autofree char *args_type = NULL;
+  g_autofree char *result_type = NULL;
+  gint64 x = 0;
+
+  g_test_summary ("A task declared with acpu_worker_set_task_types() refuses arguments "
+                  "of another type before it runs, fails a result of another type, "
+                  "and the caller can read the types");
+
+  value = run (f->pool, "square", g_variant_new ("(x)", (gint64) 7), &error);
+  g_assert_no_error (error);
+  g_variant_get (value, "(x)", &x);
+  g_assert_cmpint (x, ==, 49);
+  g_clear_pointer (&value, g_variant_unref);
+
+  value = run (f->pool, "square", g_variant_new ("(s)", "7"), &error);
+  g_assert_null (value);
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpstr (error->message, ==, "Task “square” takes arguments of type (x), not (s)");
+  g_clear_error (&error);
+
+  value = run (f->pool, "square", NULL, &error);
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpstr (error->message, ==, "Task “square” takes arguments of type (x), not ()");
+  g_clear_error (&error);
+
+  /* (*) takes any one-member tuple; the result must be (s). */
+  value = run (f->pool, "typed-echo", g_variant_new ("(s)", "fine"), &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&value, g_variant_unref);
+  value = run (f->pool, "typed-echo", g_variant_new ("(x)", (gint64) 1), &error);
+  g_assert_null (value);
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpstr (error->message, ==,
+                   "Task “typed-echo” returned a value of type (x), but it declares results "
+                   "of type (s)");
+  g_clear_error (&error);
+
+  /* The types, as the workers' handshakes told them. */
+  g_assert_true (acpu_process_task_pool_get_task_types (f->pool, "square", &args_type,
+                                                        &result_type));
+  g_assert_cmpstr (args_type, ==, "(x)");
+  g_assert_cmpstr (result_type, ==, "(x)");
+  g_clear_pointer (&args_type, g_free);
+  g_clear_pointer (&result_type, g_free);
+  g_assert_true (acpu_process_task_pool_get_task_types (f->pool, "echo", &args_type,
+                                                        &result_type));
+  g_assert_null (args_type);
+  g_assert_null (result_type);
+  g_assert_true (acpu_process_task_pool_get_task_types (f->pool, "typed-echo", NULL, NULL));
+  g_assert_false (acpu_process_task_pool_get_task_types (f->pool, "no-such-task", &args_type,
+                                                         NULL));
+  g_assert_null (args_type);
 }
 
 static void
@@ -869,6 +943,9 @@ test_max_message_size (Fixture       *f,
   value = run (f->pool, "echo", g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, bytes, 8192, 1),
                &error);
   g_assert_error (error, ACPU_ERROR, ACPU_ERROR_INVALID_ARGUMENT);
+  /* It names the property to raise. */
+  g_assert_nonnull (strstr (error->message, "larger than max-message-size (4096 bytes): "
+                                            "raise the pool's max-message-size"));
   g_clear_error (&error);
 
   value = run (f->pool, "bytes", g_variant_new ("(t)", (guint64) 100000), &error);
@@ -969,6 +1046,7 @@ main (int   argc,
   ADD ("/acpu/pool/queue/fifo", 1, test_queue_fifo);
   ADD ("/acpu/pool/async-task", 1, test_async_task);
   ADD ("/acpu/pool/error/unknown-task", 2, test_error_unknown_task);
+  ADD ("/acpu/pool/typed-tasks", 2, test_typed_tasks);
   ADD ("/acpu/pool/error/crosses", 2, test_error_crosses);
   ADD ("/acpu/pool/crash/signals", 1, test_crash);
   ADD ("/acpu/pool/crash/external-kill", 1, test_crash_external_kill);

@@ -127,7 +127,9 @@ test_worker_log_not_fatal (void)
 
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
   g_test_trap_assert_passed ();
-  g_test_trap_assert_stderr ("*W-WARNING*worker warned*worker critical*worker error*still here*");
+  /* Each says whose it is: the parent's pid is what GLib's writer shows. */
+  g_test_trap_assert_stderr ("*W-WARNING*worker 4242, task *task-w*: worker warned*"
+                             "worker 4242: worker critical*worker 4242: worker error*still here*");
 }
 
 static void
@@ -172,7 +174,8 @@ test_worker_log_fields (void)
       g_assert_cmpint (seen_level, ==, G_LOG_LEVEL_WARNING);
       g_assert_cmpstr (seen_value ("GLIB_OLD_LOG_API"), ==, "1");
       g_assert_cmpstr (seen->pdata[0], ==, "GLIB_OLD_LOG_API=1");
-      g_assert_cmpstr (seen_value ("MESSAGE"), ==, "caf\xef\xbf\xbd au lait");
+      g_assert_cmpstr (seen_value ("MESSAGE"), ==,
+                       "worker 4242, task “my-task”: caf\xef\xbf\xbd au lait");
       g_assert_cmpstr (seen_value ("ACPU_WORKER_PID"), ==, "4242");
       g_assert_cmpstr (seen_value ("ACPU_TASK"), ==, "my-task");
       g_assert_cmpstr (seen_value ("PRIORITY"), ==, "4");
@@ -321,7 +324,8 @@ test_worker_log_pool (void)
       g_mutex_unlock (&hostile_lock);
 
       message = seen_value ("MESSAGE");
-      g_assert_true (g_str_has_prefix (message, "hostile record"));
+      g_assert_true (g_str_has_prefix (message, "worker "));
+      g_assert_nonnull (strstr (message, ", task “log-hostile”: hostile record"));
       g_assert_true (g_str_has_suffix (message, " bytes]"));
       g_assert_nonnull (seen_value ("ACPU_LOG_TRUNCATED"));
       g_assert_cmpstr (seen_value ("ACPU_WORKER_PID"), ==, pid_str);

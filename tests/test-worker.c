@@ -150,7 +150,21 @@ peer_hello (Peer *peer)
   g_assert_cmpuint (msg.pid, ==, (guint32) peer->pid);
   /* Its channel is a Unix socket: it says it can take descriptors. */
   g_assert_cmpuint (msg.flags & ACPU_WIRE_HELLO_CAN_RECEIVE_FDS, !=, 0);
+  /* acpu-test-worker declares types: a TYPES frame follows, with them. */
+  g_assert_cmpuint (msg.flags & ACPU_WIRE_HELLO_TYPES, !=, 0);
   names = g_strdupv ((char **) msg.names);
+  acpu_wire_message_clear (&msg);
+  g_assert_true (peer_next (peer, &msg));
+  g_assert_cmpint (msg.type, ==, ACPU_WIRE_TYPES);
+  g_assert_cmpuint (g_variant_n_children (msg.types), ==, 2);
+  for (gsize i = 0; i < 2; i++)
+    {
+      g_autoptr(GVariant) entry = g_variant_get_child_value (msg.types, i);
+      g_autofree char *text = g_variant_print (entry, FALSE);
+
+      g_assert_true (g_str_equal (text, "('square', '(x)', '(x)')") ||
+                     g_str_equal (text, "('typed-echo', '(*)', '(s)')"));
+    }
   acpu_wire_message_clear (&msg);
   peer->out.can_pass_fds = TRUE;
   return names;
