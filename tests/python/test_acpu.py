@@ -63,6 +63,14 @@ def task_say_and_abort(args, cancellable):
     os.abort()
 
 
+def task_reverse_bytes(args, cancellable):
+    # A byte array comes as bytes and goes back as 'ay', each in one copy.
+    (data,) = ACpu.unpack(args)
+    if type(data) is not bytes:
+        raise TypeError('got %s, not bytes' % type(data).__name__)
+    return (data[::-1],)
+
+
 def task_user_data(args, cancellable, first, second):
     return (first, second)
 
@@ -100,7 +108,27 @@ def task_later_raise(worker, args, cancellable):
     raise KeyError('no such key')
 
 
+def task_rows(args, cancellable):
+    """A generator: yields n rows, reporting progress, returns n."""
+    (n,) = args.unpack()
+    running = ACpu.Worker.get_running()
+    for i in range(n):
+        running.report_progress((i + 1) / n, 'row %d' % i)
+        yield (i, 'row %d' % i)
+    return (n,)
+
+
+def task_progress(args, cancellable):
+    (n,) = args.unpack()
+    running = ACpu.Worker.get_running()
+    for i in range(1, n + 1):
+        running.report_progress(i / n)
+    return (n,)
+
+
 worker = ACpu.Worker.new()
+worker.register('rows', task_rows)
+worker.register('progress', task_progress)
 worker.register_async('later', task_later)
 worker.register_async('later-raise', task_later_raise)
 worker.register('square', task_square)
@@ -112,6 +140,9 @@ worker.register('say-and-abort', task_say_and_abort)
 worker.register('gerror', task_gerror)
 worker.register('bad-result', task_bad_result)
 worker.register('user-data', task_user_data, 'one', 2)
+worker.register('reverse-bytes', task_reverse_bytes)
+worker.register('typed-square', task_square, args_type='(x)', result_type='(x)')
+worker.register('typed-plain', task_plain, args_type='(*)', result_type='(s)')
 worker.register('sleep', task_sleep)
 worker.register('wait-cancel', task_wait_cancel)
 
@@ -174,6 +205,19 @@ class ConversionTest(unittest.TestCase):
         self.check({1: [0.5]}, 'a{xad}')
         variant = GLib.Variant('(u)', (7,))
         self.assertIs(ACpu.to_variant(variant), variant)
+
+    def test_unpack_bytes(self):
+        """ACpu.unpack() is unpack() but for byte arrays, which are bytes,
+        wherever they are nested."""
+        value = GLib.Variant('(aysa{sv}mayav)', (
+            b'\0ab', 'text', {'k': GLib.Variant('ay', b'xy'), 'n': GLib.Variant('x', 3)},
+            b'm', [GLib.Variant('ay', b'')]))
+        self.assertEqual(ACpu.unpack(value),
+                         (b'\0ab', 'text', {'k': b'xy', 'n': 3}, b'm', [b'']))
+        self.assertEqual(ACpu.unpack(GLib.Variant('(xas)', (1, ['a']))), (1, ['a']))
+        self.assertEqual(ACpu.unpack(GLib.Variant('aay', [b'a', b'bc'])), [b'a', b'bc'])
+        with self.assertRaises(TypeError):
+            ACpu.unpack(b'not a variant')
 
     def test_refused(self):
         with self.assertRaises(OverflowError):
@@ -341,6 +385,46 @@ class PoolTest(unittest.TestCase):
             self.pool.run('no-such-task')
         self.assertTrue(caught.exception.matches(ACpu.error_quark(),
                                                  ACpu.Error.UNKNOWN_TASK))
+        # The message names this script (not the interpreter), the closest
+        # name and what the worker has.
+        with self.assertRaises(GLib.Error) as caught:
+            self.pool.run('sqaure', (3,))
+        message = caught.exception.message
+        self.assertIn('No task named “sqaure” in worker %s' % sys.argv[0], message)
+        self.assertIn('did you mean “square”?', message)
+        self.assertIn('“reverse-bytes”', message)
+        self.assertNotIn('python3', message)
+
+    def test_typed_tasks(self):
+        """Declared types: a request or a result of another type fails with
+        INVALID_ARGUMENT naming the task and both types; the caller sees them."""
+        self.assertEqual(self.pool.run('typed-square', (6,)).unpack(), (36,))
+        with self.assertRaises(GLib.Error) as caught:
+            self.pool.run('typed-square', ('6',))
+        self.assertTrue(caught.exception.matches(ACpu.error_quark(),
+                                                 ACpu.Error.INVALID_ARGUMENT))
+        self.assertEqual(caught.exception.message,
+                         'Task “typed-square” takes arguments of type (x), not (s)')
+        self.assertEqual(self.pool.run('typed-plain', ('ok',)).unpack(), ('ok',))
+        with self.assertRaises(GLib.Error) as caught:
+            self.pool.run('typed-plain', (1,))
+        self.assertEqual(caught.exception.message,
+                         'Task “typed-plain” returned a value of type (x), but it declares '
+                         'results of type (s)')
+        self.assertEqual(self.pool.get_task_types('typed-square'), (True, '(x)', '(x)'))
+        self.assertEqual(self.pool.get_task_types('square'), (True, None, None))
+        self.assertEqual(self.pool.get_task_types('no-such-task'), (False, None, None))
+        with self.assertRaises(ValueError):
+            ACpu.Worker.new().register('bad', task_square, args_type='(x')
+
+    def test_bytes_both_ways(self):
+        """10 MiB of bytes to a task and back, as bytes."""
+        data = os.urandom(10 * 1024 * 1024)
+        result = self.pool.run('reverse-bytes', (data,))
+        self.assertEqual(result.get_type_string(), '(ay)')
+        (back,) = ACpu.unpack(result)
+        self.assertIs(type(back), bytes)
+        self.assertEqual(back, data[::-1])
 
     def test_cancel_running_task(self):
         pool = new_pool(1)
@@ -440,6 +524,64 @@ class ContextManagerTest(unittest.TestCase):
         self.assertFalse(process_exists(pid))
         with self.assertRaises(GLib.Error):
             pool.run('square', (1,))
+
+
+class TaskTest(unittest.TestCase):
+    """ACpu.Task: a handle's state, progress and partial values."""
+
+    def setUp(self):
+        self.pool = new_pool(1)
+
+    def tearDown(self):
+        self.pool.shutdown(None)
+
+    def test_partial_values_async_for(self):
+        import asyncio
+
+        async def consume():
+            task = self.pool.start('rows', (40,))
+            rows = [v.unpack() async for v in task.partial_values()]
+            return task, rows
+
+        task, rows = asyncio.run(consume())
+        self.assertEqual(rows, [(i, 'row %d' % i) for i in range(40)])
+        self.assertEqual(task.get_state(), ACpu.TaskState.SUCCEEDED)
+        self.assertEqual(task.get_result().unpack(), (40,))
+        self.assertEqual(task.props.progress, 1.0)
+        self.assertEqual(task.props.status_text, 'row 39')
+        self.assertGreater(task.props.worker_pid, 0)
+
+    def test_bind_property_and_states(self):
+        from gi.repository import GObject
+
+        class Bar(GObject.Object):
+            fraction = GObject.Property(type=float, default=0.0)
+
+        bar = Bar()
+        seen = []
+        states = []
+        bar.connect('notify::fraction', lambda b, _p: seen.append(b.props.fraction))
+        task = self.pool.start('progress', (200000,), GLib.PRIORITY_HIGH)
+        task.connect('notify::state', lambda t, _p: states.append(t.props.state))
+        task.bind_property('progress', bar, 'fraction', GObject.BindingFlags.SYNC_CREATE)
+        iterate_until(task.is_finished)
+        self.assertEqual(states, [ACpu.TaskState.RUNNING, ACpu.TaskState.SUCCEEDED])
+        self.assertEqual(bar.props.fraction, 1.0)
+        # Coalesced: far fewer notifications than reports, never backwards.
+        self.assertLess(len(seen), 200000 // 10)
+        self.assertEqual(seen, sorted(seen))
+        self.assertEqual(task.props.priority, GLib.PRIORITY_HIGH)
+
+    def test_cancel(self):
+        task = self.pool.start('sleep', (60000,))
+        iterate_until(lambda: task.props.state == ACpu.TaskState.RUNNING)
+        task.cancel()
+        iterate_until(task.is_finished)
+        self.assertEqual(task.props.state, ACpu.TaskState.CANCELLED)
+        with self.assertRaises(GLib.Error) as caught:
+            task.get_result()
+        self.assertTrue(caught.exception.matches(Gio.io_error_quark(),
+                                                 Gio.IOErrorEnum.CANCELLED))
 
 
 if __name__ == '__main__':
