@@ -1009,6 +1009,19 @@ acpu_worker_finish_job (ACpuWorker    *self,
   else if (owned == NULL && owned_error == NULL)
     owned_error = g_error_new (ACPU_ERROR, ACPU_ERROR_FAILED,
                                "Task “%s” returned neither a value nor an error", job->name);
+  else if (owned_error != NULL &&
+           g_strcmp0 (g_quark_to_string (owned_error->domain), "gjs-js-error-quark") == 0 &&
+           strstr (owned_error->message, "for Return value") != NULL)
+    {
+      /* GJS could not make a GVariant of what a JavaScript task returned
+       * ("Expected type struct for Return value but got type 'number'"):
+       * say which task, and what it should return. */
+      g_autofree char *gjs_message = g_steal_pointer (&owned_error->message);
+
+      owned_error->message = g_strdup_printf ("Task “%s” must return a GLib.Variant, such as "
+                                              "new GLib.Variant('(x)', [42]): %s", job->name,
+                                              gjs_message);
+    }
   else if (owned != NULL && owned_error == NULL)
     {
       ACpuWorkerTask *task = g_hash_table_lookup (self->tasks, job->name);

@@ -11,6 +11,8 @@ import Gio from 'gi://Gio';
 import ACpu from 'gi://ACpu?version=1.0';
 import System from 'system';
 
+import GObject from 'gi://GObject';
+import {partialValues} from '../../bindings/gjs/asynccpu.js';
 import {assert, assertEqual, readPidFile, runTests, tmpPath} from './tap.js';
 
 const TEST_ERROR_DOMAIN = 'acpu-test-gjs-error-quark';
@@ -50,6 +52,23 @@ worker.register('wait-cancel', (args, cancellable) => {
     return new GLib.Variant('(s)', ['not reached']);
 });
 
+worker.register('reverse-bytes', args => {
+    // 'ay' unpacks to a Uint8Array in one copy; one goes back as 'ay'.
+    const [data] = args.deepUnpack();
+    if (!(data instanceof Uint8Array))
+        throw new TypeError(`got ${data?.constructor?.name}, not a Uint8Array`);
+    return new GLib.Variant('(ay)', [data.slice().reverse()]);
+});
+
+// Declared types: a request of another type never reaches the function
+// (deepUnpack() of '(s)' or '()' would give it garbage to square).
+worker.register('typed-square', args => {
+    const [x] = args.deepUnpack();
+    return new GLib.Variant('(x)', [x * x]);
+});
+worker.set_task_types('typed-square', '(x)', '(x)');
+worker.register('returns-number', () => 42);
+
 worker.register('say-and-abort', args => {
     const [text] = args.deepUnpack();
     printerr(text);
@@ -58,8 +77,27 @@ worker.register('say-and-abort', args => {
     return new GLib.Variant('(s)', ['not reached']);
 });
 
+worker.register('rows', args => {
+    // Progress and partial values, through the running worker.
+    const [n] = args.deepUnpack();
+    const running = ACpu.Worker.get_running();
+    for (let i = 0; i < n; i++) {
+        running.report_progress((i + 1) / n, `row ${i}`);
+        running.send_partial(new GLib.Variant('(us)', [i, `row ${i}`]));
+    }
+    return new GLib.Variant('(u)', [n]);
+});
+
 if (ACpu.Worker.is_worker_process())
     System.exit(worker.run());
+
+// A stand-in for a progress bar: any object with a double property.
+const Bar = GObject.registerClass({
+    Properties: {
+        fraction: GObject.ParamSpec.double('fraction', null, null,
+            GObject.ParamFlags.READWRITE, 0, 1, 0),
+    },
+}, class Bar extends GObject.Object {});
 
 // The client side -------------------------------------------------------------
 
@@ -75,6 +113,36 @@ function newPool(maxWorkers) {
 }
 
 const tests = {
+    async 'a task handle streams partial values for await, and binds progress'(pool) {
+        const bar = new Bar();
+        const states = [];
+        const task = pool.start('rows', new GLib.Variant('(u)', [40]), GLib.PRIORITY_HIGH, null);
+        task.connect('notify::state', t => states.push(t.state));
+        task.bind_property('progress', bar, 'fraction', GObject.BindingFlags.SYNC_CREATE);
+        const rows = [];
+        for await (const value of partialValues(task))
+            rows.push(value.deepUnpack());
+        assertEqual(rows.length, 40, 'all rows');
+        assertEqual(rows[39], [39, 'row 39'], 'in order, the last');
+        assertEqual(rows.map(r => r[0]), [...Array(40).keys()], 'in order');
+        assertEqual(task.state, ACpu.TaskState.SUCCEEDED, 'succeeded');
+        assertEqual(states, [ACpu.TaskState.RUNNING, ACpu.TaskState.SUCCEEDED], 'states');
+        assertEqual(task.get_result().deepUnpack(), [40], 'result');
+        assertEqual(bar.fraction, 1, 'the bound bar is full');
+        assert(task.worker_pid > 0 && task.worker_pid !== getPid(), 'a worker pid');
+    },
+
+    async 'cancel through the handle'(pool) {
+        const path = tmpPath('task-cancel');
+        const task = pool.start('wait-cancel', new GLib.Variant('(s)', [path]),
+            GLib.PRIORITY_DEFAULT, null);
+        await readPidFile(path);
+        task.cancel();
+        for await (const _ of partialValues(task))
+            ;
+        assertEqual(task.state, ACpu.TaskState.CANCELLED, 'cancelled');
+    },
+
     async 'await run_async gives the result'(pool) {
         const result = await pool.run_async('square', new GLib.Variant('(x)', [7]), null);
         assert(result instanceof GLib.Variant, 'a GLib.Variant');
@@ -170,6 +238,62 @@ const tests = {
             caught = e;
         }
         assert(caught?.matches(ACpu.error_quark(), ACpu.Error.UNKNOWN_TASK), `${caught}`);
+
+        // The message names this module, not gjs, the closest name and the others.
+        caught = null;
+        try {
+            await pool.run_async('sqaure', new GLib.Variant('(x)', [3]), null);
+        } catch (e) {
+            caught = e;
+        }
+        assert(/No task named “sqaure” in worker \S*test-acpu\.js;/.test(caught?.message),
+            `names the module: ${caught}`);
+        assert(caught.message.includes('did you mean “square”?'), `${caught}`);
+        assert(caught.message.includes('“reverse-bytes”'), `${caught}`);
+    },
+
+    async 'a typed task refuses arguments of another type, naming both'(pool) {
+        const result = await pool.run_async('typed-square', new GLib.Variant('(x)', [6]), null);
+        assertEqual(result.deepUnpack()[0], 36, 'result');
+        for (const [args, given] of [[new GLib.Variant('(s)', ['6']), '(s)'], [null, '()']]) {
+            let caught = null;
+            try {
+                await pool.run_async('typed-square', args, null);
+            } catch (e) {
+                caught = e;
+            }
+            assert(caught?.matches(ACpu.error_quark(), ACpu.Error.INVALID_ARGUMENT), `${caught}`);
+            assertEqual(caught.message,
+                `Task “typed-square” takes arguments of type (x), not ${given}`, 'message');
+        }
+        // A plain number is not a GLib.Variant: the message names the task.
+        let caught = null;
+        try {
+            await pool.run_async('returns-number', null, null);
+        } catch (e) {
+            caught = e;
+        }
+        assert(caught?.message.startsWith('Task “returns-number” must return a GLib.Variant'),
+            `${caught}`);
+        const [found, argsType, resultType] = pool.get_task_types('typed-square');
+        assert(found, 'found');
+        assertEqual(argsType, '(x)', 'args type');
+        assertEqual(resultType, '(x)', 'result type');
+    },
+
+    async '10 MiB of bytes to a task and back, as Uint8Arrays'(pool) {
+        const data = new Uint8Array(10 * 1024 * 1024);
+        for (let i = 0; i < data.length; i += 4096)
+            data[i] = (i / 4096) & 0xff;
+        data[data.length - 1] = 7;
+        const result = await pool.run_async('reverse-bytes', new GLib.Variant('(ay)', [data]),
+            null);
+        assertEqual(result.get_type_string(), '(ay)', 'type');
+        const [back] = result.deepUnpack();
+        assert(back instanceof Uint8Array, `a Uint8Array, got ${back?.constructor?.name}`);
+        assertEqual(back.length, data.length, 'length');
+        assertEqual(back[0], 7, 'first byte');
+        assertEqual(back[data.length - 1 - 4096], 1, 'a byte further on');
     },
 
     async 'cancelling a running task'() {
