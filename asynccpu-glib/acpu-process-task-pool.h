@@ -16,7 +16,6 @@
 #include "acpu-version-macros.h"
 #include "acpu-launcher.h"
 #include "acpu-task.h"
-#include "acpu-launcher.h"
 #include "acpu-worker-exit.h"
 #include "acpu-pool-stats.h"
 #include "acpu-worker-info.h"
