@@ -223,6 +223,13 @@ def test_values_round_trip_through_a_worker(executor):
     assert math.isnan(nan)
 
 
+def test_ten_mib_of_bytes_both_ways(executor):
+    data = os.urandom(10 * 1024 * 1024)
+    back = run(call(executor, T.reverse_bytes, data))
+    assert type(back) is bytes
+    assert back == data[::-1]
+
+
 class Color(enum.IntEnum):
     RED = 1
 

@@ -26,6 +26,18 @@ export function echo(...args) {
     return args;
 }
 
+// An async generator: its yields stream to the caller, its return is the end.
+export async function *countTo(n, failAt = -1) {
+    for (let i = 0; i < n; i++) {
+        if (i === failAt)
+            throw new RangeError(`failed at ${i}`);
+        // eslint-disable-next-line no-await-in-loop
+        await null;
+        yield {i, text: `item ${i}`};
+    }
+    return n;
+}
+
 export function square(x) {
     return x * x;
 }
@@ -141,6 +153,18 @@ const tests = {
         const [bigBack] = await pool.createProcessTask(self, 'echo', big);
         assertEqual(bigBack.length, big.length, 'a large Uint8Array (through a memfd)');
         assert(bigBack.every((b, i) => b === big[i]), 'its bytes');
+    },
+
+    async '10 MiB of bytes to a task and back, as Uint8Arrays'(pool) {
+        const big = new Uint8Array(10 * 1024 * 1024);
+        for (let i = 0; i < big.length; i += 4096)
+            big[i] = (i / 4096) & 0xff;
+        big[big.length - 1] = 7;
+        const [back] = await pool.createProcessTask(self, 'echo', big);
+        assert(back instanceof Uint8Array, 'a Uint8Array');
+        assertEqual(back.length, big.length, 'length');
+        assertEqual(back[4096 * 3], 3, 'a byte');
+        assertEqual(back[big.length - 1], 7, 'the last byte');
     },
 
     async 'an async export is awaited in the worker'(pool) {
@@ -306,6 +330,26 @@ const tests = {
             caught = e;
         }
         assert(caught instanceof TypeError, `a string is refused: ${caught}`);
+    },
+
+    async 'an async generator export streams its yields, in order, for await'(pool) {
+        const got = [];
+        for await (const item of pool.stream(self, 'countTo', [50]))
+            got.push(item);
+        assertEqual(got.length, 50, 'all of them');
+        assertEqual(got.map(x => x.i), [...Array(50).keys()], 'in order');
+        assertEqual(got[7].text, 'item 7', 'decoded');
+
+        const seen = [];
+        let caught = null;
+        try {
+            for await (const item of pool.stream(self, 'countTo', [10, 4]))
+                seen.push(item.i);
+        } catch (e) {
+            caught = e;
+        }
+        assertEqual(seen, [0, 1, 2, 3], 'the values before the error');
+        assert(caught instanceof RangeError, `the generator's error: ${caught}`);
     },
 
     async 'shutdown with cancelTasksWhenShutdown leaves no worker'() {
