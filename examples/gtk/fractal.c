@@ -1,0 +1,778 @@
+/* fractal.c — a GTK 4 application whose fractal is computed by a pool of
+ * worker processes.
+ *
+ * Usage: fractal [--test-mode]
+ *
+ * The image is split into tiles; each tile is one task ("tile", in
+ * fractal-worker) with its own row: a progress bar and its state. Cancel
+ * cancels every tile at once; "Kill a worker" sends SIGKILL to a busy
+ * worker: that tile fails, with the signal shown, and can be retried, while
+ * the others go on. The worker list is a GtkColumnView over the pool's
+ * worker model, and a line of statistics is refreshed four times a second.
+ *
+ * The UI comes first: the workers run with worker-priority "idle", so the
+ * thread that draws frames wins the CPU; they are started at once
+ * (min-workers), from a program of their own that does not load GTK.
+ *
+ * --test-mode drives the window by activating its buttons, checks the
+ * widgets' state after each step, saves a screenshot (gtk-demo.png, in the
+ * current directory, or $ACPU_GTK_SCREENSHOT), prints the frame clock's
+ * lateness, and exits with 0 when every check passed.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#define _GNU_SOURCE               /* sigabbrev_np() */
+#include <signal.h>
+#include <string.h>
+
+#include <asynccpu-glib.h>
+#include <gtk/gtk.h>
+
+#define TILES      4                    /* a side */
+#define N_TILES    (TILES * TILES)
+#define TILE_SIZE  96
+#define IMAGE_SIZE (TILES * TILE_SIZE)
+#define MAX_ITER   600
+#define SAMPLES    3
+
+typedef struct _Demo Demo;
+
+typedef enum
+{
+  TILE_IDLE,
+  TILE_QUEUED,
+  TILE_DONE,
+  TILE_FAILED,
+  TILE_CANCELLED,
+} TileState;
+
+typedef struct
+{
+  Demo           *demo;
+  guint           index;
+  TileState       state;
+  guint           generation;   /* of the request whose answer counts */
+  GtkProgressBar *bar;
+  GtkLabel       *label;
+  GError         *error;
+} Tile;
+
+/* One request for a tile: an answer to an older one is ignored. */
+typedef struct
+{
+  Tile  *tile;
+  guint  generation;
+} Request;
+
+struct _Demo
+{
+  GtkApplication      *app;
+  GtkWindow           *window;
+  ACpuProcessTaskPool *pool;
+  GListModel          *workers;
+  Tile                 tiles[N_TILES];
+  guint8              *pixels;    /* IMAGE_SIZE², RGB */
+  GtkPicture          *picture;
+  GtkLabel            *stats;
+  GtkWidget           *start, *cancel, *kill, *retry;
+  /* The frame clock: lateness of each frame after the first, in µs. */
+  GArray              *lateness;
+  gint64               last_frame;
+  /* --test-mode */
+  gboolean             test_mode;
+  guint                stage;
+  guint                failures;
+  gboolean             clicking;
+  GdkPaintable        *shot;      /* the window's content, kept current by GTK */  /* a button was activated, its "clicked" is to come */
+  GPid                 killed;
+};
+
+/* The tiles --------------------------------------------------------------- */
+
+static const char *
+tile_state_name (TileState state)
+{
+  static const char * const names[] = { "idle", "queued", "done", "failed", "cancelled" };
+  return names[state];
+}
+
+static void
+tile_show (Tile       *tile,
+           TileState   state,
+           const char *text)
+{
+  g_autofree char *line = NULL;
+
+  tile->state = state;
+  gtk_progress_bar_set_fraction (tile->bar, state == TILE_DONE ? 1.0 : 0.0);
+  line = g_strdup_printf ("Tile %2u: %s", tile->index + 1, text != NULL ? text : tile_state_name (state));
+  gtk_label_set_text (tile->label, line);
+}
+
+static void
+demo_update_picture (Demo *demo)
+{
+  g_autoptr(GBytes) bytes = g_bytes_new (demo->pixels, IMAGE_SIZE * IMAGE_SIZE * 3);
+  g_autoptr(GdkTexture) texture = gdk_memory_texture_new (IMAGE_SIZE, IMAGE_SIZE,
+                                                          GDK_MEMORY_R8G8B8, bytes,
+                                                          IMAGE_SIZE * 3);
+
+  gtk_picture_set_paintable (demo->picture, GDK_PAINTABLE (texture));
+}
+
+static void
+tile_done_cb (GObject      *object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  ACpuProcessTaskPool *pool = ACPU_PROCESS_TASK_POOL (object);
+  g_autofree Request *request = user_data;
+  Tile *tile = request->tile;
+  Demo *demo = tile->demo;
+  g_autoptr(GVariant) value = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(ACpuWorkerExit) exit = acpu_process_task_pool_get_worker_exit (pool, result);
+
+  value = acpu_process_task_pool_run_finish (pool, result, &error);
+  if (request->generation != tile->generation)
+    return;
+
+  g_clear_error (&tile->error);
+  if (value != NULL)
+    {
+      gsize n = 0;
+      const guint8 *data = g_variant_get_fixed_array (value, &n, 1);
+      guint x0 = (tile->index % TILES) * TILE_SIZE, y0 = (tile->index / TILES) * TILE_SIZE;
+
+      if (n == TILE_SIZE * TILE_SIZE * 3)
+        for (guint row = 0; row < TILE_SIZE; row++)
+          memcpy (demo->pixels + ((gsize) (y0 + row) * IMAGE_SIZE + x0) * 3,
+                  data + (gsize) row * TILE_SIZE * 3, TILE_SIZE * 3);
+      demo_update_picture (demo);
+      tile_show (tile, TILE_DONE, NULL);
+    }
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      tile_show (tile, TILE_CANCELLED, NULL);
+      tile->error = g_steal_pointer (&error);
+    }
+  else
+    {
+      g_autofree char *text = NULL;
+
+      if (exit != NULL && acpu_worker_exit_get_signal (exit) != 0)
+        text = g_strdup_printf ("failed: worker %d killed by signal %d (SIG%s)",
+                                (int) acpu_worker_exit_get_pid (exit),
+                                acpu_worker_exit_get_signal (exit),
+                                sigabbrev_np (acpu_worker_exit_get_signal (exit)));
+      else
+        text = g_strdup_printf ("failed: %s", error->message);
+      tile_show (tile, TILE_FAILED, text);
+      tile->error = g_steal_pointer (&error);
+    }
+}
+
+static void
+tile_submit (Tile *tile)
+{
+  Demo *demo = tile->demo;
+  Request *request = g_new0 (Request, 1);
+
+  request->tile = tile;
+  request->generation = ++tile->generation;
+  g_clear_error (&tile->error);
+  tile_show (tile, TILE_QUEUED, NULL);
+  acpu_process_task_pool_run_async (demo->pool, "tile",
+                                    g_variant_new ("(uuuuuu)",
+                                                   (tile->index % TILES) * TILE_SIZE,
+                                                   (tile->index / TILES) * TILE_SIZE,
+                                                   TILE_SIZE, IMAGE_SIZE, MAX_ITER, SAMPLES),
+                                    NULL, tile_done_cb, request);
+}
+
+/* The buttons --------------------------------------------------------------- */
+
+static void
+start_clicked_cb (GtkButton *button,
+                  Demo      *demo)
+{
+  demo->clicking = FALSE;
+  memset (demo->pixels, 0x20, IMAGE_SIZE * IMAGE_SIZE * 3);
+  demo_update_picture (demo);
+  for (guint i = 0; i < N_TILES; i++)
+    tile_submit (&demo->tiles[i]);
+}
+
+static void
+cancel_clicked_cb (GtkButton *button,
+                   Demo      *demo)
+{
+  demo->clicking = FALSE;
+  acpu_process_task_pool_cancel_all (demo->pool);
+}
+
+/* Kills the first busy worker of the worker model. */
+static void
+kill_clicked_cb (GtkButton *button,
+                 Demo      *demo)
+{
+  demo->clicking = FALSE;
+  for (guint i = 0; i < g_list_model_get_n_items (demo->workers); i++)
+    {
+      g_autoptr(ACpuWorkerInfo) info = g_list_model_get_item (demo->workers, i);
+
+      if (acpu_worker_info_get_state (info) == ACPU_WORKER_STATE_BUSY)
+        {
+          demo->killed = acpu_worker_info_get_pid (info);
+          kill (demo->killed, SIGKILL);
+          return;
+        }
+    }
+}
+
+static void
+retry_clicked_cb (GtkButton *button,
+                  Demo      *demo)
+{
+  demo->clicking = FALSE;
+  for (guint i = 0; i < N_TILES; i++)
+    if (demo->tiles[i].state == TILE_FAILED || demo->tiles[i].state == TILE_CANCELLED)
+      tile_submit (&demo->tiles[i]);
+}
+
+/* Statistics -------------------------------------------------------------------- */
+
+static gboolean
+stats_refresh_cb (gpointer user_data)
+{
+  Demo *demo = user_data;
+  g_autoptr(ACpuPoolStats) stats = acpu_process_task_pool_get_stats (demo->pool);
+  g_autofree char *text = NULL;
+
+  text = g_strdup_printf ("%" G_GUINT64_FORMAT " submitted · %" G_GUINT64_FORMAT " done · %"
+                          G_GUINT64_FORMAT " failed · %" G_GUINT64_FORMAT " cancelled · "
+                          "%u queued · %u running\n%u workers (%" G_GUINT64_FORMAT " started, %"
+                          G_GUINT64_FORMAT " died) · run p50 %.0f ms, p99 %.0f ms · wait p99 "
+                          "%.0f ms · busy %.0f %%",
+                          acpu_pool_stats_get_submitted (stats),
+                          acpu_pool_stats_get_succeeded (stats),
+                          acpu_pool_stats_get_failed (stats),
+                          acpu_pool_stats_get_cancelled (stats),
+                          acpu_pool_stats_get_n_queued (stats),
+                          acpu_pool_stats_get_n_running (stats),
+                          acpu_pool_stats_get_n_workers (stats),
+                          acpu_pool_stats_get_worker_starts (stats),
+                          acpu_pool_stats_get_worker_deaths (stats),
+                          acpu_pool_stats_get_run_time (stats, 50) * 1000,
+                          acpu_pool_stats_get_run_time (stats, 99) * 1000,
+                          acpu_pool_stats_get_wait_time (stats, 99) * 1000,
+                          acpu_pool_stats_get_utilization (stats) * 100);
+  gtk_label_set_text (demo->stats, text);
+  return G_SOURCE_CONTINUE;
+}
+
+/* The worker list ---------------------------------------------------------------- */
+
+static gboolean
+transform_to_string (GBinding     *binding,
+                     const GValue *from,
+                     GValue       *to,
+                     gpointer      user_data)
+{
+  const char *prop = user_data;
+
+  if (g_str_equal (prop, "state"))
+    {
+      static const char * const states[] = { "starting", "idle", "busy", "closing" };
+      g_value_set_string (to, states[g_value_get_enum (from)]);
+    }
+  else if (g_str_equal (prop, "cpu-time"))
+    g_value_take_string (to, g_strdup_printf ("%.2f s", g_value_get_double (from)));
+  else if (g_str_equal (prop, "rss"))
+    g_value_take_string (to, g_format_size (g_value_get_uint64 (from)));
+  else if (g_str_equal (prop, "task-name"))
+    g_value_set_string (to, g_value_get_string (from) != NULL ? g_value_get_string (from) : "—");
+  else
+    {
+      g_auto(GValue) str = G_VALUE_INIT;
+
+      g_value_init (&str, G_TYPE_STRING);
+      g_value_transform (from, &str);
+      g_value_copy (&str, to);
+    }
+  return TRUE;
+}
+
+static void
+column_setup_cb (GtkSignalListItemFactory *factory,
+                 GtkListItem              *item,
+                 gpointer                  user_data)
+{
+  GtkWidget *label = gtk_label_new (NULL);
+
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_list_item_set_child (item, label);
+}
+
+static void
+column_bind_cb (GtkSignalListItemFactory *factory,
+                GtkListItem              *item,
+                gpointer                  user_data)
+{
+  GBinding *binding = g_object_bind_property_full (gtk_list_item_get_item (item), user_data,
+                                                   gtk_list_item_get_child (item), "label",
+                                                   G_BINDING_SYNC_CREATE, transform_to_string,
+                                                   NULL, user_data, NULL);
+
+  g_object_set_data (G_OBJECT (item), "binding", binding);
+}
+
+static void
+column_unbind_cb (GtkSignalListItemFactory *factory,
+                  GtkListItem              *item,
+                  gpointer                  user_data)
+{
+  g_binding_unbind (g_object_get_data (G_OBJECT (item), "binding"));
+}
+
+static GtkWidget *
+workers_view_new (Demo *demo)
+{
+  static const char * const props[] = { "pid", "state", "task-name", "tasks-done", "cpu-time", "rss" };
+  static const char * const titles[] = { "PID", "State", "Task", "Done", "CPU", "RSS" };
+  GtkNoSelection *selection = gtk_no_selection_new (g_object_ref (demo->workers));
+  GtkWidget *view = gtk_column_view_new (GTK_SELECTION_MODEL (selection));
+
+  for (guint i = 0; i < G_N_ELEMENTS (props); i++)
+    {
+      GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
+      GtkColumnViewColumn *column;
+
+      g_signal_connect (factory, "setup", G_CALLBACK (column_setup_cb), NULL);
+      g_signal_connect (factory, "bind", G_CALLBACK (column_bind_cb), (gpointer) props[i]);
+      g_signal_connect (factory, "unbind", G_CALLBACK (column_unbind_cb), NULL);
+      column = gtk_column_view_column_new (titles[i], factory);
+      gtk_column_view_column_set_expand (column, TRUE);
+      gtk_column_view_append_column (GTK_COLUMN_VIEW (view), column);
+      g_object_unref (column);
+    }
+  return view;
+}
+
+/* The frame clock ---------------------------------------------------------------- */
+
+/* Keeps frames coming, as an animation does, so each frame's lateness is
+ * measured. */
+static gboolean
+tick_cb (GtkWidget     *widget,
+         GdkFrameClock *clock,
+         gpointer       user_data)
+{
+  gtk_widget_queue_draw (widget);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+after_paint_cb (GdkFrameClock *clock,
+                Demo          *demo)
+{
+  gint64 now = g_get_monotonic_time ();
+  gint64 refresh = 0, presentation = 0;
+
+  gdk_frame_clock_get_refresh_info (clock, now, &refresh, &presentation);
+  if (refresh <= 0)
+    refresh = G_USEC_PER_SEC / 60;
+  if (demo->last_frame != 0)
+    {
+      gint64 late = MAX (0, now - demo->last_frame - refresh);
+
+      g_array_append_val (demo->lateness, late);
+    }
+  demo->last_frame = now;
+}
+
+static void
+window_realize_cb (GtkWidget *window,
+                   Demo      *demo)
+{
+  g_signal_connect (gtk_widget_get_frame_clock (window), "after-paint",
+                    G_CALLBACK (after_paint_cb), demo);
+}
+
+static int
+compare_int64 (gconstpointer a,
+               gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+static void
+print_frame_stats (Demo *demo)
+{
+  GArray *l = demo->lateness;
+  guint p99;
+
+  if (l->len == 0)
+    {
+      g_print ("frames: none measured\n");
+      return;
+    }
+  g_array_sort (l, compare_int64);
+  p99 = MIN (l->len - 1, (guint) (l->len * 0.99));
+  g_print ("frames: %u; lateness p50 %.1f ms, p99 %.1f ms, max %.1f ms "
+           "(targets: p99 <= 16.7, max <= 50)\n",
+           l->len, g_array_index (l, gint64, l->len / 2) / 1000.0,
+           g_array_index (l, gint64, p99) / 1000.0, g_array_index (l, gint64, l->len - 1) / 1000.0);
+}
+
+/* --test-mode --------------------------------------------------------------------- */
+
+#define CHECK(cond, ...)                                       \
+  G_STMT_START {                                               \
+    if (!(cond))                                               \
+      {                                                        \
+        g_printerr ("FAILED: %s: ", #cond);                    \
+        g_printerr (__VA_ARGS__);                              \
+        g_printerr ("\n");                                     \
+        demo->failures++;                                      \
+      }                                                        \
+  } G_STMT_END
+
+static guint
+count_tiles (Demo      *demo,
+             TileState  state)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < N_TILES; i++)
+    n += demo->tiles[i].state == state;
+  return n;
+}
+
+static gboolean
+all_final (Demo *demo)
+{
+  return count_tiles (demo, TILE_QUEUED) == 0;
+}
+
+static guint
+count_busy_workers (Demo *demo)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < g_list_model_get_n_items (demo->workers); i++)
+    {
+      g_autoptr(ACpuWorkerInfo) info = g_list_model_get_item (demo->workers, i);
+
+      n += acpu_worker_info_get_state (info) == ACPU_WORKER_STATE_BUSY;
+    }
+  return n;
+}
+
+static void
+save_screenshot (Demo *demo)
+{
+  GtkWidget *widget = gtk_window_get_child (demo->window);
+  int width = gtk_widget_get_width (widget), height = gtk_widget_get_height (widget);
+  GdkPaintable *paintable = demo->shot;
+  g_autoptr(GtkSnapshot) snapshot = gtk_snapshot_new ();
+  g_autoptr(GskRenderNode) node = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+  const char *path = g_getenv ("ACPU_GTK_SCREENSHOT");
+
+  gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), width, height);
+  node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
+  CHECK (node != NULL, "the window rendered nothing");
+  if (node == NULL)
+    return;
+  texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (demo->window)),
+                                         node, &GRAPHENE_RECT_INIT (0, 0, width, height));
+  path = path != NULL ? path : "gtk-demo.png";
+  CHECK (gdk_texture_save_to_png (texture, path), "could not save %s", path);
+  g_print ("screenshot: %s (%dx%d)\n", path, width, height);
+}
+
+/* Called every 50 ms: one step of the script when its condition holds. */
+static gboolean
+test_step_cb (gpointer user_data)
+{
+  Demo *demo = user_data;
+
+  /* A GtkButton emits "clicked" a moment after it is activated. */
+  if (demo->clicking)
+    return G_SOURCE_CONTINUE;
+
+  switch (demo->stage)
+    {
+    case 0: /* The workers are pre-started (min-workers). */
+      if (g_list_model_get_n_items (demo->workers) < 2 || count_busy_workers (demo) > 0)
+        return G_SOURCE_CONTINUE;
+      g_print ("step: start\n");
+      demo->clicking = TRUE;
+      gtk_widget_activate (demo->start);
+      break;
+
+    case 1: /* Every tile done, every bar full. */
+      if (!all_final (demo))
+        return G_SOURCE_CONTINUE;
+      CHECK (count_tiles (demo, TILE_DONE) == N_TILES, "%u of %u tiles done",
+             count_tiles (demo, TILE_DONE), N_TILES);
+      for (guint i = 0; i < N_TILES; i++)
+        CHECK (gtk_progress_bar_get_fraction (demo->tiles[i].bar) == 1.0, "tile %u bar at %g", i,
+               gtk_progress_bar_get_fraction (demo->tiles[i].bar));
+      g_print ("step: all %u tiles done; start again, and kill a busy worker\n", N_TILES);
+      demo->clicking = TRUE;
+      gtk_widget_activate (demo->start);
+      break;
+
+    case 2: /* Some tiles done, a worker busy: kill it. */
+      if (count_tiles (demo, TILE_DONE) < 2 || count_busy_workers (demo) == 0)
+        return G_SOURCE_CONTINUE;
+      demo->clicking = TRUE;
+      gtk_widget_activate (demo->kill);
+      break;
+
+    case 3: /* That tile failed with WORKER_DIED, all the others completed. */
+      if (!all_final (demo))
+        return G_SOURCE_CONTINUE;
+      CHECK (demo->killed > 0, "no busy worker to kill");
+      g_print ("step: killed worker %d\n", (int) demo->killed);
+      CHECK (count_tiles (demo, TILE_FAILED) == 1, "%u tiles failed", count_tiles (demo, TILE_FAILED));
+      CHECK (count_tiles (demo, TILE_DONE) == N_TILES - 1, "%u tiles done",
+             count_tiles (demo, TILE_DONE));
+      for (guint i = 0; i < N_TILES; i++)
+        if (demo->tiles[i].state == TILE_FAILED)
+          {
+            CHECK (g_error_matches (demo->tiles[i].error, ACPU_ERROR, ACPU_ERROR_WORKER_DIED),
+                   "tile %u: %s", i, demo->tiles[i].error ? demo->tiles[i].error->message : "?");
+            CHECK (strstr (gtk_label_get_text (demo->tiles[i].label), "SIGKILL") != NULL,
+                   "tile %u says “%s”", i, gtk_label_get_text (demo->tiles[i].label));
+            g_print ("step: %s\n", gtk_label_get_text (demo->tiles[i].label));
+          }
+      stats_refresh_cb (demo);
+      break;
+
+    case 4: /* A frame later, the window shows it all: the screenshot. */
+      save_screenshot (demo);
+      g_print ("step: retry\n");
+      demo->clicking = TRUE;
+      gtk_widget_activate (demo->retry);
+      break;
+
+    case 5:
+      if (!all_final (demo))
+        return G_SOURCE_CONTINUE;
+      CHECK (count_tiles (demo, TILE_DONE) == N_TILES, "%u tiles done after retry",
+             count_tiles (demo, TILE_DONE));
+      g_print ("step: retried; start again, and cancel\n");
+      demo->clicking = TRUE;
+      gtk_widget_activate (demo->start);
+      break;
+
+    case 6: /* Cancel while tiles run. */
+      if (count_busy_workers (demo) == 0 || count_tiles (demo, TILE_DONE) < 1)
+        return G_SOURCE_CONTINUE;
+      demo->clicking = TRUE;
+      gtk_widget_activate (demo->cancel);
+      break;
+
+    case 7:
+      if (!all_final (demo))
+        return G_SOURCE_CONTINUE;
+      CHECK (count_tiles (demo, TILE_CANCELLED) >= 1, "no tile cancelled");
+      CHECK (count_tiles (demo, TILE_FAILED) == 0, "%u tiles failed", count_tiles (demo, TILE_FAILED));
+      CHECK (count_tiles (demo, TILE_CANCELLED) + count_tiles (demo, TILE_DONE) == N_TILES,
+             "tiles neither done nor cancelled");
+      for (guint i = 0; i < N_TILES; i++)
+        if (demo->tiles[i].state == TILE_CANCELLED)
+          CHECK (strstr (gtk_label_get_text (demo->tiles[i].label), "cancelled") != NULL,
+                 "tile %u says “%s”", i, gtk_label_get_text (demo->tiles[i].label));
+      g_print ("step: %u tiles cancelled, %u done\n", count_tiles (demo, TILE_CANCELLED),
+               count_tiles (demo, TILE_DONE));
+      break;
+
+    case 8: /* The worker rows are the live workers: wait for the cancelled
+             * ones to be replaced or gone. */
+      {
+        guint n = g_list_model_get_n_items (demo->workers);
+        gboolean settled = n == acpu_process_task_pool_get_n_workers (demo->pool) && n > 0;
+
+        for (guint i = 0; i < n && settled; i++)
+          {
+            g_autoptr(ACpuWorkerInfo) info = g_list_model_get_item (demo->workers, i);
+
+            settled = acpu_worker_info_get_state (info) == ACPU_WORKER_STATE_IDLE;
+          }
+        if (!settled)
+          return G_SOURCE_CONTINUE;
+        for (guint i = 0; i < n; i++)
+          {
+            g_autoptr(ACpuWorkerInfo) info = g_list_model_get_item (demo->workers, i);
+            GPid pid = acpu_worker_info_get_pid (info);
+
+            CHECK (pid > 0 && kill (pid, 0) == 0, "worker row %u: pid %d is not alive", i, (int) pid);
+            CHECK (pid != demo->killed, "the killed worker %d is still listed", (int) pid);
+          }
+        g_print ("step: %u worker rows, all live processes\n", n);
+      }
+      print_frame_stats (demo);
+      g_print (demo->failures == 0 ? "PASS\n" : "FAIL: %u checks\n", demo->failures);
+      g_application_quit (G_APPLICATION (demo->app));
+      return G_SOURCE_REMOVE;
+
+    default:
+      g_assert_not_reached ();
+    }
+
+  demo->stage++;
+  return G_SOURCE_CONTINUE;
+}
+
+/* The window ---------------------------------------------------------------------- */
+
+static char *
+worker_path (void)
+{
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *dir = g_path_get_dirname (self != NULL ? self : ".");
+
+  return g_build_filename (dir, "fractal-worker", NULL);
+}
+
+static void
+activate_cb (GtkApplication *app,
+             Demo           *demo)
+{
+  g_autofree char *worker = worker_path ();
+  const char *argv[] = { worker, NULL };
+  GtkWidget *window, *paned, *left, *right, *buttons, *tiles, *scroll, *spinner;
+
+  /* The pool first, so its workers start while the window is built. */
+  demo->pool = acpu_process_task_pool_new (argv, 2);
+  acpu_process_task_pool_set_worker_priority (demo->pool, ACPU_WORKER_PRIORITY_IDLE);
+  acpu_process_task_pool_set_min_workers (demo->pool, 2);
+  demo->workers = acpu_process_task_pool_get_workers (demo->pool);
+
+  window = gtk_application_window_new (app);
+  demo->window = GTK_WINDOW (window);
+  gtk_window_set_title (demo->window, "asynccpu-glib: a fractal in worker processes");
+  gtk_window_set_default_size (demo->window, 1000, 720);
+  g_signal_connect (window, "realize", G_CALLBACK (window_realize_cb), demo);
+
+  paned = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+  gtk_widget_set_margin_start (paned, 12);
+  gtk_widget_set_margin_end (paned, 12);
+  gtk_widget_set_margin_top (paned, 12);
+  gtk_widget_set_margin_bottom (paned, 12);
+  gtk_window_set_child (demo->window, paned);
+
+  /* Left: the image, the buttons, the statistics, the workers. */
+  left = gtk_box_new (GTK_ORIENTATION_VERTICAL, 8);
+  gtk_box_append (GTK_BOX (paned), left);
+  demo->pixels = g_malloc (IMAGE_SIZE * IMAGE_SIZE * 3);
+  memset (demo->pixels, 0x20, IMAGE_SIZE * IMAGE_SIZE * 3);
+  demo->picture = GTK_PICTURE (gtk_picture_new ());
+  gtk_widget_set_size_request (GTK_WIDGET (demo->picture), IMAGE_SIZE, IMAGE_SIZE);
+  gtk_picture_set_can_shrink (demo->picture, FALSE);
+  demo_update_picture (demo);
+  gtk_box_append (GTK_BOX (left), GTK_WIDGET (demo->picture));
+
+  buttons = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  demo->start = gtk_button_new_with_label ("Start");
+  demo->cancel = gtk_button_new_with_label ("Cancel");
+  demo->kill = gtk_button_new_with_label ("Kill a worker");
+  demo->retry = gtk_button_new_with_label ("Retry failed");
+  g_signal_connect (demo->start, "clicked", G_CALLBACK (start_clicked_cb), demo);
+  g_signal_connect (demo->cancel, "clicked", G_CALLBACK (cancel_clicked_cb), demo);
+  g_signal_connect (demo->kill, "clicked", G_CALLBACK (kill_clicked_cb), demo);
+  g_signal_connect (demo->retry, "clicked", G_CALLBACK (retry_clicked_cb), demo);
+  gtk_box_append (GTK_BOX (buttons), demo->start);
+  gtk_box_append (GTK_BOX (buttons), demo->cancel);
+  gtk_box_append (GTK_BOX (buttons), demo->kill);
+  gtk_box_append (GTK_BOX (buttons), demo->retry);
+  /* Always animating: a frame that is late shows. */
+  spinner = gtk_spinner_new ();
+  gtk_spinner_start (GTK_SPINNER (spinner));
+  gtk_box_append (GTK_BOX (buttons), spinner);
+  gtk_widget_add_tick_callback (spinner, tick_cb, NULL, NULL);
+  gtk_box_append (GTK_BOX (left), buttons);
+
+  demo->stats = GTK_LABEL (gtk_label_new (NULL));
+  gtk_label_set_xalign (demo->stats, 0);
+  gtk_box_append (GTK_BOX (left), GTK_WIDGET (demo->stats));
+
+  scroll = gtk_scrolled_window_new ();
+  gtk_widget_set_vexpand (scroll, TRUE);
+  gtk_widget_set_size_request (scroll, 480, 110);
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (scroll), workers_view_new (demo));
+  gtk_box_append (GTK_BOX (left), scroll);
+
+  /* Right: one row per tile. */
+  right = gtk_scrolled_window_new ();
+  gtk_widget_set_hexpand (right, TRUE);
+  tiles = gtk_box_new (GTK_ORIENTATION_VERTICAL, 4);
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (right), tiles);
+  gtk_box_append (GTK_BOX (paned), right);
+  for (guint i = 0; i < N_TILES; i++)
+    {
+      Tile *tile = &demo->tiles[i];
+      GtkWidget *row = gtk_box_new (GTK_ORIENTATION_VERTICAL, 2);
+
+      tile->demo = demo;
+      tile->index = i;
+      tile->label = GTK_LABEL (gtk_label_new (NULL));
+      gtk_label_set_xalign (tile->label, 0);
+      tile->bar = GTK_PROGRESS_BAR (gtk_progress_bar_new ());
+      gtk_box_append (GTK_BOX (row), GTK_WIDGET (tile->label));
+      gtk_box_append (GTK_BOX (row), GTK_WIDGET (tile->bar));
+      gtk_box_append (GTK_BOX (tiles), row);
+      tile_show (tile, TILE_IDLE, NULL);
+    }
+
+  stats_refresh_cb (demo);
+  g_timeout_add (250, stats_refresh_cb, demo);
+  if (demo->test_mode)
+    {
+      /* A widget paintable shows what the widget drew last: made now, it
+       * is current whenever a screenshot is taken. */
+      demo->shot = gtk_widget_paintable_new (paned);
+      g_timeout_add (50, test_step_cb, demo);
+    }
+
+  gtk_window_present (demo->window);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  Demo demo = { 0 };
+  int status;
+
+  demo.test_mode = argc > 1 && g_str_equal (argv[1], "--test-mode");
+  demo.lateness = g_array_new (FALSE, FALSE, sizeof (gint64));
+  demo.app = gtk_application_new ("org.asynccpu.Fractal", G_APPLICATION_NON_UNIQUE);
+  g_signal_connect (demo.app, "activate", G_CALLBACK (activate_cb), &demo);
+  status = g_application_run (G_APPLICATION (demo.app), 1, argv);
+
+  if (demo.pool != NULL)
+    {
+      acpu_process_task_pool_set_cancel_tasks_when_shutdown (demo.pool, TRUE);
+      acpu_process_task_pool_shutdown (demo.pool, NULL, NULL);
+    }
+  g_clear_object (&demo.shot);
+  g_clear_object (&demo.workers);
+  g_clear_object (&demo.pool);
+  g_clear_object (&demo.app);
+  for (guint i = 0; i < N_TILES; i++)
+    g_clear_error (&demo.tiles[i].error);
+  g_array_unref (demo.lateness);
+  g_free (demo.pixels);
+
+  if (demo.test_mode && (demo.failures > 0 || demo.stage != 8))
+    return 1;
+  return status;
+}
