@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include "acpu-pool-private.h"
+#include "acpu-task-private.h"
 
 /* Any thread, on a job only it can see yet: a NEW job for @name. @args is
  * sunk; NULL means `()`. */
@@ -28,6 +29,7 @@ acpu_job_new (const char *name,
   job->name = g_strdup (name);
   job->args = g_variant_ref_sink (args != NULL ? args : g_variant_new ("()"));
   job->state = ACPU_JOB_NEW;
+  job->priority = G_PRIORITY_DEFAULT;
   return job;
 }
 
@@ -104,6 +106,7 @@ acpu_job_free (ACpuJob *job)
     acpu_job_set_state (job, ACPU_JOB_DONE);
   g_free (job->name);
   g_variant_unref (job->args);
+  g_clear_pointer (&job->feed, acpu_task_feed_unref);
   g_free (job);
 }
 

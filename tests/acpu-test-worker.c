@@ -355,8 +355,9 @@ task_hostile (GVariant *args, GCancellable *cancellable, gpointer user_data, GEr
   return NULL;
 }
 
-/* hostile-feed (st how, id): breaks the rules of progress and partial
- * values for request @id (its own: the caller knows it), on the channel:
+/* hostile-feed (sts how, id, path): writes its pid to @path (if not
+ * empty), then breaks the rules of progress and partial values for request
+ * @id (its own: the caller knows it), on the channel:
  *   progress-nan     a PROGRESS whose fraction is NaN
  *   partial-unknown  a PARTIAL for a request it was never given
  *   partial-flood    17 PARTIALs, not waiting for acknowledgements */
@@ -364,12 +365,17 @@ static GVariant *
 task_hostile_feed (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
 {
   int fd = find_channel ();
-  const char *how;
+  const char *how, *path;
   guint64 id;
 
-  g_variant_get (args, "(&st)", &how, &id);
+  g_variant_get (args, "(&st&s)", &how, &id, &path);
   if (fd < 0)
     _exit (8);
+  if (*path)
+    {
+      g_autofree char *pid = g_strdup_printf ("%d", (int) getpid ());
+      g_file_set_contents (path, pid, -1, NULL);
+    }
 
   if (g_str_equal (how, "progress-nan"))
     {
