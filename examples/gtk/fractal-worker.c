@@ -18,6 +18,8 @@
 #define IM_MIN -1.5
 #define IM_MAX  1.5
 
+#define ROWS_PER_PARTIAL 8
+
 /* A colour for @t in [0, 1): a smooth palette. */
 static void
 palette (double  t,
@@ -31,7 +33,10 @@ palette (double  t,
 /* tile (x, y, size, image_size, max_iter, samples): the tile whose top left
  * corner is pixel (x, y) of a square image of image_size pixels, size pixels
  * a side, each pixel the mean of samples × samples points. Returns `ay`:
- * size × size RGB pixels, row by row. Stops when cancelled. */
+ * size × size RGB pixels, row by row. On the way it reports its progress
+ * after each row and streams its rows as partial values `(uay)` (the first
+ * row, then the pixels of ROWS_PER_PARTIAL rows), so the application can
+ * show them as they come. Stops when cancelled. */
 static GVariant *
 task_tile (GVariant      *args,
            GCancellable  *cancellable,
@@ -54,8 +59,21 @@ task_tile (GVariant      *args,
 
   for (guint32 row = 0; row < size; row++)
     {
+      ACpuWorker *worker = acpu_worker_get_running ();
+
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return NULL;
+      if (row > 0 && row % ROWS_PER_PARTIAL == 0)
+        {
+          guint32 first = row - ROWS_PER_PARTIAL;
+          GVariant *rows = g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE,
+                                                      pixels + (gsize) first * size * 3,
+                                                      (gsize) ROWS_PER_PARTIAL * size * 3, 1);
+
+          if (!acpu_worker_send_partial (worker, g_variant_new ("(u@ay)", first, rows), error))
+            return NULL;
+        }
+      acpu_worker_report_progress (worker, (double) row / size, NULL);
 
       for (guint32 col = 0; col < size; col++)
         {
@@ -87,6 +105,7 @@ task_tile (GVariant      *args,
         }
     }
 
+  acpu_worker_report_progress (acpu_worker_get_running (), 1.0, NULL);
   return g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, pixels, (gsize) size * size * 3, 1);
 }
 

@@ -4,7 +4,9 @@
  * Usage: fractal [--test-mode]
  *
  * The image is split into tiles; each tile is one task ("tile", in
- * fractal-worker) with its own row: a progress bar and its state. Cancel
+ * fractal-worker) with its own row: a progress bar bound to the task
+ * handle's progress, and its state; the tile's rows appear in the image as
+ * the worker streams them (partial values). Cancel
  * cancels every tile at once; "Kill a worker" sends SIGKILL to a busy
  * worker: that tile fails, with the signal shown, and can be retried, while
  * the others go on. The worker list is a GtkColumnView over the pool's
@@ -56,6 +58,8 @@ typedef struct
   GtkProgressBar *bar;
   GtkLabel       *label;
   GError         *error;
+  ACpuTask       *task;         /* the latest request's handle */
+  GBinding       *progress;     /* its progress → the bar, while it runs */
 } Tile;
 
 /* One request for a tile: an answer to an older one is ignored. */
@@ -105,7 +109,8 @@ tile_show (Tile       *tile,
   g_autofree char *line = NULL;
 
   tile->state = state;
-  gtk_progress_bar_set_fraction (tile->bar, state == TILE_DONE ? 1.0 : 0.0);
+  if (state == TILE_DONE || state == TILE_IDLE || state == TILE_QUEUED)
+    gtk_progress_bar_set_fraction (tile->bar, state == TILE_DONE ? 1.0 : 0.0);
   line = g_strdup_printf ("Tile %2u: %s", tile->index + 1, text != NULL ? text : tile_state_name (state));
   gtk_label_set_text (tile->label, line);
 }
@@ -121,34 +126,70 @@ demo_update_picture (Demo *demo)
   gtk_picture_set_paintable (demo->picture, GDK_PAINTABLE (texture));
 }
 
+/* Copies @n_rows rows of pixels, from row @first of @tile, into the image. */
+static void
+tile_copy_rows (Tile         *tile,
+                guint         first,
+                guint         n_rows,
+                const guint8 *data)
+{
+  Demo *demo = tile->demo;
+  guint x0 = (tile->index % TILES) * TILE_SIZE, y0 = (tile->index / TILES) * TILE_SIZE;
+
+  for (guint row = 0; row < n_rows && first + row < TILE_SIZE; row++)
+    memcpy (demo->pixels + ((gsize) (y0 + first + row) * IMAGE_SIZE + x0) * 3,
+            data + (gsize) row * TILE_SIZE * 3, TILE_SIZE * 3);
+}
+
+/* A partial value: rows of the tile, streamed while it is computed. */
+static void
+tile_rows_cb (ACpuTask *task,
+              GVariant *value,
+              Request  *request)
+{
+  Tile *tile = request->tile;
+  g_autoptr(GVariant) rows = NULL;
+  const guint8 *data;
+  gsize n = 0;
+  guint32 first;
+
+  if (request->generation != tile->generation ||
+      !g_variant_is_of_type (value, G_VARIANT_TYPE ("(uay)")))
+    return;
+  g_variant_get (value, "(u@ay)", &first, &rows);
+  data = g_variant_get_fixed_array (rows, &n, 1);
+  tile_copy_rows (tile, first, n / (TILE_SIZE * 3), data);
+  demo_update_picture (tile->demo);
+}
+
 static void
 tile_done_cb (GObject      *object,
               GAsyncResult *result,
               gpointer      user_data)
 {
-  ACpuProcessTaskPool *pool = ACPU_PROCESS_TASK_POOL (object);
+  ACpuTask *task = ACPU_TASK (object);
   g_autofree Request *request = user_data;
   Tile *tile = request->tile;
   Demo *demo = tile->demo;
   g_autoptr(GVariant) value = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(ACpuWorkerExit) exit = acpu_process_task_pool_get_worker_exit (pool, result);
+  g_autoptr(ACpuWorkerExit) exit = acpu_task_get_worker_exit (task);
 
-  value = acpu_process_task_pool_run_finish (pool, result, &error);
+  value = acpu_task_wait_finish (task, result, &error);
+  g_signal_handlers_disconnect_by_data (task, request);
   if (request->generation != tile->generation)
     return;
 
+  /* The bar keeps what the task reached; done is full. */
+  g_clear_pointer (&tile->progress, g_binding_unbind);
   g_clear_error (&tile->error);
   if (value != NULL)
     {
       gsize n = 0;
       const guint8 *data = g_variant_get_fixed_array (value, &n, 1);
-      guint x0 = (tile->index % TILES) * TILE_SIZE, y0 = (tile->index / TILES) * TILE_SIZE;
 
       if (n == TILE_SIZE * TILE_SIZE * 3)
-        for (guint row = 0; row < TILE_SIZE; row++)
-          memcpy (demo->pixels + ((gsize) (y0 + row) * IMAGE_SIZE + x0) * 3,
-                  data + (gsize) row * TILE_SIZE * 3, TILE_SIZE * 3);
+        tile_copy_rows (tile, 0, TILE_SIZE, data);
       demo_update_picture (demo);
       tile_show (tile, TILE_DONE, NULL);
     }
@@ -182,13 +223,21 @@ tile_submit (Tile *tile)
   request->tile = tile;
   request->generation = ++tile->generation;
   g_clear_error (&tile->error);
+  g_clear_pointer (&tile->progress, g_binding_unbind);
+  g_clear_object (&tile->task);
   tile_show (tile, TILE_QUEUED, NULL);
-  acpu_process_task_pool_run_async (demo->pool, "tile",
-                                    g_variant_new ("(uuuuuu)",
-                                                   (tile->index % TILES) * TILE_SIZE,
-                                                   (tile->index / TILES) * TILE_SIZE,
-                                                   TILE_SIZE, IMAGE_SIZE, MAX_ITER, SAMPLES),
-                                    NULL, tile_done_cb, request);
+  tile->task = acpu_process_task_pool_start (demo->pool, "tile",
+                                             g_variant_new ("(uuuuuu)",
+                                                            (tile->index % TILES) * TILE_SIZE,
+                                                            (tile->index / TILES) * TILE_SIZE,
+                                                            TILE_SIZE, IMAGE_SIZE, MAX_ITER,
+                                                            SAMPLES),
+                                             G_PRIORITY_DEFAULT, NULL);
+  /* The bar follows the task; the binding goes when the task does. */
+  tile->progress = g_object_bind_property (tile->task, "progress", tile->bar, "fraction",
+                                           G_BINDING_DEFAULT);
+  g_signal_connect (tile->task, "partial-value", G_CALLBACK (tile_rows_cb), request);
+  acpu_task_wait_async (tile->task, NULL, tile_done_cb, request);
 }
 
 /* The buttons --------------------------------------------------------------- */
@@ -768,7 +817,11 @@ main (int   argc,
   g_clear_object (&demo.pool);
   g_clear_object (&demo.app);
   for (guint i = 0; i < N_TILES; i++)
-    g_clear_error (&demo.tiles[i].error);
+    {
+      g_clear_pointer (&demo.tiles[i].progress, g_binding_unbind);
+      g_clear_object (&demo.tiles[i].task);
+      g_clear_error (&demo.tiles[i].error);
+    }
   g_array_unref (demo.lateness);
   g_free (demo.pixels);
 
