@@ -285,8 +285,30 @@ function uriAllowed(allowed, uri) {
     return allowed.some(a => a.endsWith('/') ? uri.startsWith(a) : uri === a);
 }
 
+// Whether @value is something to stream: an async or a plain generator
+// (any iterator made by a generator function), not an array or a string.
+function isStream(value) {
+    if (value === null || typeof value !== 'object')
+        return false;
+    const tag = Object.prototype.toString.call(value);
+    return tag === '[object AsyncGenerator]' || tag === '[object Generator]';
+}
+
+// Sends each value @stream yields to the caller as a partial value (waiting,
+// in ACpu.Worker.send_partial(), while the caller is 16 values behind); the
+// generator's return value is the result.
+async function sendStream(worker, stream) {
+    for (;;) {
+        // eslint-disable-next-line no-await-in-loop
+        const {value, done} = await stream.next();
+        if (done)
+            return value;
+        worker.send_partial(encode(value));
+    }
+}
+
 // Runs one request, `(ssav)`: module URI, export name, arguments.
-async function callExport(request, allowed) {
+async function callExport(worker, request, allowed) {
     if (request.get_type_string() !== '(ssav)')
         throw new TypeError(`${CALL_TASK} takes (ssav), not ${request.get_type_string()}`);
     let uri = request.get_child_value(0).get_string()[0];
@@ -308,7 +330,8 @@ async function callExport(request, allowed) {
     }
     if (typeof target !== 'function')
         throw new TypeError(`${exportName} in ${uri} is not a function`);
-    return target.apply(owner === module ? undefined : owner, args);
+    const result = target.apply(owner === module ? undefined : owner, args);
+    return isStream(result) ? sendStream(worker, result) : result;
 }
 
 let exitCode = null;
@@ -354,7 +377,7 @@ export function registerCallTask(worker, {allowedModules = null} = {}) {
         currentCancellable = cancellable;
         running = true;
         // Whatever goes wrong, from decoding to encoding, is the reply.
-        callExport(request, allowed)
+        callExport(w, request, allowed)
             .then(result => new GLib.Variant('(yv)', [0, encode(result)]))
             .catch(e => new GLib.Variant('(yv)', [1, errorToVariant(e)]))
             .then(reply => {
@@ -367,6 +390,57 @@ export function registerCallTask(worker, {allowedModules = null} = {}) {
 }
 
 // The client side ---------------------------------------------------------------
+
+/**
+ * The partial values of an ACpu.Task (from ACpu.ProcessTaskPool.start()), in
+ * order, as an async iterator for `for await`; it ends when the task does
+ * (then task.get_result() tells how). Call it before the main loop runs
+ * again after start(): values come from the task's `partial-value` signal.
+ *
+ * @param {ACpu.Task} task
+ * @returns {AsyncIterableIterator<GLib.Variant>}
+ */
+export function partialValues(task) {
+    const values = [];
+    let wake = null;
+    const wakeUp = () => {
+        if (wake) {
+            const w = wake;
+            wake = null;
+            w();
+        }
+    };
+    const ids = [
+        task.connect('partial-value', (_task, value) => {
+            values.push(value);
+            wakeUp();
+        }),
+        task.connect('notify::state', wakeUp),
+    ];
+    const stop = () => {
+        ids.splice(0).forEach(id => task.disconnect(id));
+        return {value: undefined, done: true};
+    };
+    return {
+        [Symbol.asyncIterator]() {
+            return this;
+        },
+        async next() {
+            while (values.length === 0 && !task.is_finished())
+                // eslint-disable-next-line no-await-in-loop
+                await new Promise(resolve => {
+                    wake = resolve;
+                });
+            if (values.length > 0)
+                return {value: values.shift(), done: false};
+            return stop();
+        },
+        // eslint-disable-next-line require-await
+        async return() {
+            return stop();
+        },
+    };
+}
 
 const WORKER_PATH = GLib.build_filenamev([
     GLib.path_get_dirname(GLib.filename_from_uri(import.meta.url)[0]), 'worker.js']);
@@ -459,6 +533,42 @@ export class ProcessTaskPool {
                 }
             });
         });
+    }
+
+    /**
+     * Runs `exportName`, an async generator function (or a generator
+     * function), and streams what it yields: an async iterator of the
+     * decoded values, for `for await`. The worker waits while the caller is
+     * 16 values behind. The iteration ends when the function returns, and
+     * throws what {@link run} would reject with when it fails.
+     *
+     * @param {string} moduleUri the module's URI, or an absolute path
+     * @param {string} exportName the export
+     * @param {Array} [args] the arguments
+     * @param {object} [options] `cancellable`, and `ioPriority` (GLib's
+     *   priorities: lower runs first)
+     * @returns {AsyncIterable<*>}
+     */
+    stream(moduleUri, exportName, args = [],
+        {cancellable = null, ioPriority = GLib.PRIORITY_DEFAULT} = {}) {
+        const uri = moduleUriOf(moduleUri);
+        if (typeof exportName !== 'string' || exportName === '')
+            throw new TypeError('asynccpu: the export is a non-empty string');
+        const request = new GLib.Variant('(ssav)', [uri, exportName,
+            args.map(v => encode(v))]);
+        const task = this.pool.start(CALL_TASK, request, ioPriority, cancellable);
+        const values = partialValues(task);
+        return (async function *() {
+            for await (const value of values)
+                yield decode(value);
+            let reply;
+            try {
+                reply = task.get_result();
+            } catch (e) {
+                throw convertGError(e, task.get_worker_exit());
+            }
+            await new Promise((resolve, reject) => settleReply(reply, resolve, reject));
+        })();
     }
 
     /**
