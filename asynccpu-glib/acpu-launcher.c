@@ -242,7 +242,8 @@ acpu_launcher_new_srun (const char * const *srun_options)
  * namespaces, a session of its own (no controlling terminal), death with
  * the pool, an environment of its own (the pool's locale and library paths
  * only), the system's `/usr` read-only, a private tmpfs home and `/tmp`,
- * and the worker's own program and libraries read-only; when the library
+ * and the worker's own program and libraries, and the files and directories
+ * named on its command line, read-only; when the library
  * was built with libseccomp, a seccomp filter that refuses new network
  * sockets, ptrace(), mount(), the TIOCSTI ioctl and the like.
  * [property@ACpu.ProcessTaskPool:worker-memory-limit] applies inside.
@@ -575,8 +576,9 @@ add_bind_dir (GPtrArray  *dirs,
 }
 
 /* Any thread: the directories a sandboxed @worker_argv needs to see: its
- * program's and its arguments' that are files (a script), this library's,
- * and those of the library path variables. */
+ * program's, those of its arguments that are files (a script), its
+ * arguments that are directories (a module path), this library's, and
+ * those of the library path variables. */
 static GPtrArray *
 sandbox_bind_dirs (const char * const *worker_argv)
 {
@@ -588,7 +590,15 @@ sandbox_bind_dirs (const char * const *worker_argv)
       g_autofree char *path = i == 0 ? resolve_program (worker_argv[0]) : g_strdup (worker_argv[i]);
       g_autofree char *real = NULL;
 
-      if (!g_path_is_absolute (path) || !g_file_test (path, G_FILE_TEST_IS_REGULAR))
+      if (!g_path_is_absolute (path))
+        continue;
+      /* A directory it was given (a module path) is bound itself. */
+      if (i > 0 && g_file_test (path, G_FILE_TEST_IS_DIR))
+        {
+          add_bind_dir (dirs, path);
+          continue;
+        }
+      if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
         continue;
       real = realpath (path, NULL);
       for (const char *p = path; p != NULL; p = (p == path && real != NULL) ? real : NULL)
