@@ -30,6 +30,8 @@
  *   overhead   the same tasks through a 1-worker pool vs in-process calls
  *   memory     PSS of an idle bench worker; parent heap growth per queued
  *              task with 100,000 queued behind a blocked worker
+ *   launchers  rtt, throughput and a 16 MiB echo through the bwrap sandbox,
+ *              ssh and srun, beside the same figures direct (launcher_*)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -927,6 +929,33 @@ echo_project_trial (ACpuProcessTaskPool *pool, GBytes *bytes)
   return (double) (c.last_time - start) / 1000.0;
 }
 
+/* One echo of @bytes (any size) there and back, in ms. */
+static double
+echo_sized_trial (ACpuProcessTaskPool *pool, GBytes *bytes)
+{
+  Counter c = { .pending = 1 };
+  GVariant *args;
+  gint64 start;
+  gsize n;
+
+  args = g_variant_ref_sink (g_variant_new ("(@ay)",
+                                            g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE)));
+  start = now_us ();
+  acpu_process_task_pool_run_async (pool, "echo", args, NULL, counter_cb, &c);
+  iterate_until (&c.done);
+  if (c.errors > 0 || c.last_value == NULL)
+    g_error ("echo failed");
+  {
+    g_autoptr(GVariant) ay = g_variant_get_child_value (c.last_value, 0);
+    n = g_variant_get_size (ay);
+  }
+  if (n != g_bytes_get_size (bytes))
+    g_error ("echo returned %" G_GSIZE_FORMAT " bytes", n);
+  counter_clear (&c);
+  g_variant_unref (args);
+  return (double) (c.last_time - start) / 1000.0;
+}
+
 static double
 echo_floor_trial (const char *data, char *back)
 {
@@ -1450,6 +1479,113 @@ bench_peers (void)
     }
 }
 
+/* launchers ----------------------------------------------------------------- */
+
+/* The same pool figures through each launcher (issue 14), beside the direct
+ * ones in the same run: rtt of a sync `trivial`, throughput of 2 workers,
+ * and a 16 MiB echo (memfds through bwrap, inline through ssh and srun).
+ * ssh and srun take their prefixes from ACPU_TEST_SSH and ACPU_TEST_SRUN (and
+ * SLURM_CONF), as tests/engines/sshd.sh and slurm.sh print them with `env`;
+ * a launcher with no engine here is a `# … skipped` comment. */
+static ACpuLauncher *
+bench_launcher (const char *kind, char **why)
+{
+  g_auto(GStrv) argv = NULL;
+  const char *prefix;
+
+  if (g_str_equal (kind, "direct"))
+    return NULL;
+  if (g_str_equal (kind, "bwrap"))
+    {
+      g_autofree char *bwrap = g_find_program_in_path ("bwrap");
+
+      if (bwrap == NULL)
+        *why = g_strdup ("bwrap is not installed");
+      return bwrap != NULL ? acpu_launcher_new_bwrap_sandbox () : NULL;
+    }
+  prefix = g_getenv (g_str_equal (kind, "ssh") ? "ACPU_TEST_SSH" : "ACPU_TEST_SRUN");
+  if (prefix == NULL || !g_shell_parse_argv (prefix, NULL, &argv, NULL) || g_strv_length (argv) < 2)
+    {
+      *why = g_strdup_printf ("no engine: eval \"$(bash tests/engines/%s start; bash tests/engines/%s env)\"",
+                              g_str_equal (kind, "ssh") ? "sshd.sh" : "slurm.sh",
+                              g_str_equal (kind, "ssh") ? "sshd.sh" : "slurm.sh");
+      return NULL;
+    }
+  if (g_str_equal (kind, "ssh"))
+    {
+      guint n = g_strv_length (argv);
+      char *destination = argv[n - 1];
+      ACpuLauncher *launcher;
+
+      argv[n - 1] = NULL;
+      launcher = acpu_launcher_new_ssh (destination, (const char * const *) argv + 1);
+      g_free (destination);
+      return launcher;
+    }
+  return acpu_launcher_new_srun ((const char * const *) argv + 1);
+}
+
+static void
+bench_launchers (void)
+{
+  static const char * const kinds[] = { "direct", "bwrap", "ssh", "srun", NULL };
+  guint trials = opt_quick ? 3 : 7, n_rtt = opt_quick ? 100 : 500, n_tp = opt_quick ? 2000 : 10000;
+  gsize size = 16 << 20;
+  char *data = g_malloc (size);
+  g_autoptr(GBytes) bytes = NULL;
+
+  for (gsize i = 0; i < size; i++)
+    data[i] = (char) (i * 31);
+  bytes = g_bytes_new_take (data, size);
+
+  printf ("# launchers: direct vs the bwrap sandbox, ssh to the engine's sshd, srun; "
+          "rtt of %u sync trivial, %u trivial on 2 workers, a 16 MiB echo; %u trials\n",
+          n_rtt, n_tp, trials);
+  for (guint k = 0; kinds[k] != NULL; k++)
+    {
+      g_autofree char *why = NULL;
+      g_autoptr(ACpuLauncher) launcher = bench_launcher (kinds[k], &why);
+      g_autoptr(GArray) rtt = new_values ();
+      g_autoptr(GArray) tp = new_values ();
+      g_autoptr(GArray) echo = new_values ();
+      g_autofree char *name = NULL;
+      ACpuProcessTaskPool *pool;
+
+      if (why != NULL)
+        {
+          printf ("# launcher_%s: skipped (%s)\n", kinds[k], why);
+          continue;
+        }
+      pool = pool_new (2);
+      if (launcher != NULL)
+        {
+          acpu_process_task_pool_add_worker_source (pool, NULL, 0);
+          acpu_process_task_pool_add_worker_source (pool, launcher, 2);
+        }
+      pool_run_many (pool, "trivial", NULL, 4);
+      for (guint t = 0; t < trials; t++)
+        {
+          gint64 start;
+
+          add (rtt, rtt_sync_trial (pool, n_rtt));
+          start = now_us ();
+          pool_run_many (pool, "trivial", NULL, n_tp);
+          add (tp, n_tp / ((double) (now_us () - start) / G_USEC_PER_SEC));
+          add (echo, echo_sized_trial (pool, bytes));
+        }
+      pool_shutdown (pool);
+
+      name = g_strdup_printf ("launcher_%s_rtt_us", kinds[k]);
+      print_value (name, median (rtt), 1);
+      g_free (name);
+      name = g_strdup_printf ("launcher_%s_throughput_per_s", kinds[k]);
+      print_value (name, median (tp), 0);
+      g_free (name);
+      name = g_strdup_printf ("launcher_%s_echo16_ms", kinds[k]);
+      print_value (name, median (echo), 2);
+    }
+}
+
 /* main --------------------------------------------------------------------- */
 
 int
@@ -1462,7 +1598,7 @@ main (int argc, char **argv)
     { "quick", 'q', 0, G_OPTION_ARG_NONE, &opt_quick, "Fewer trials: under 60 s in all", NULL },
     { "no-peers", 0, 0, G_OPTION_ARG_NONE, &opt_no_peers, "Do not run the peers in full mode", NULL },
     { "only", 0, 0, G_OPTION_ARG_STRING, &opt_only,
-      "Comma-separated: rtt,throughput,echo,cold,scaling,memory,peers", "LIST" },
+      "Comma-separated: rtt,throughput,echo,cold,scaling,memory,launchers,peers", "LIST" },
     G_OPTION_ENTRY_NULL
   };
   gint64 start = now_us ();
@@ -1506,6 +1642,8 @@ main (int argc, char **argv)
     bench_scaling ();
   if (want ("memory"))
     bench_memory ();
+  if (want ("launchers"))
+    bench_launchers ();
 
   end_child (&ping_child);
   end_child (&echo_child);
