@@ -674,7 +674,17 @@ test_sandbox_confinement (void)
   value = acpu_process_task_pool_run (local, "confinement",
                                       g_variant_new ("(si)", secret, (gint32) getpid ()), NULL, &error);
   g_assert_no_error (error);
-  acpu_test_assert_prints (value, "(true, true, true, false, true)");
+  /* Without a sandbox the same task reads the file, opens an AF_INET
+   * socket and sees the pool (AF_INET6 depends on the kernel here). */
+  {
+    gboolean read_file, inet, sees_parent, tty, inet6;
+
+    g_variant_get (value, "(bbbbb)", &read_file, &inet, &sees_parent, &tty, &inet6);
+    g_assert_true (read_file);
+    g_assert_true (inet);
+    g_assert_true (sees_parent);
+    g_assert_false (tty);
+  }
   g_clear_pointer (&value, g_variant_unref);
   pool_shutdown (local);
 
