@@ -521,6 +521,66 @@ test_wire_pipe (void)
   close (p[1]);
 }
 
+/* One TYPES frame with @types (floating) through a pool's reader: whether
+ * it reads, and the error it gives when not. */
+static gboolean
+types_read (GVariant  *types,
+            GError   **error)
+{
+  ACpuWireOut out;
+  ACpuWireIn in;
+  ACpuWireMessage msg;
+  gboolean ok;
+
+  acpu_wire_out_init (&out, FALSE);
+  acpu_wire_in_init (&in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
+  /* What a hostile worker can send: not through acpu_wire_out_types(),
+   * which refuses nothing but the container type. */
+  acpu_wire_out_types (&out, types);
+  pipe_bytes (&out, &in, 4096);
+  ok = acpu_wire_in_next (&in, &msg, error);
+  if (ok)
+    {
+      g_assert_cmpint (msg.type, ==, ACPU_WIRE_TYPES);
+      g_assert_true (msg.types == msg.body);
+      acpu_wire_message_clear (&msg);
+    }
+  acpu_wire_in_clear (&in);
+  acpu_wire_out_clear (&out);
+  return ok;
+}
+
+static void
+test_wire_types (void)
+{
+  g_autoptr(GError) error = NULL;
+  GVariantBuilder many;
+
+  g_test_summary ("A TYPES frame reads when its names and type strings are valid; "
+                  "an empty name, a type string that is not one, or too many entries "
+                  "are a protocol error");
+
+  g_assert_true (types_read (g_variant_new_parsed ("[('square', '(x)', '(x)'), ('any', '', '')]"),
+                             &error));
+  g_assert_no_error (error);
+
+  g_assert_false (types_read (g_variant_new_parsed ("[('square', '(x', '(x)')]"), &error));
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
+  g_clear_error (&error);
+  g_assert_false (types_read (g_variant_new_parsed ("[('square', '(x)', 'xx')]"), &error));
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
+  g_clear_error (&error);
+  g_assert_false (types_read (g_variant_new_parsed ("[('', '(x)', '(x)')]"), &error));
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
+  g_clear_error (&error);
+
+  g_variant_builder_init (&many, G_VARIANT_TYPE ("a(sss)"));
+  for (guint i = 0; i <= ACPU_WIRE_MAX_TASK_NAMES; i++)
+    g_variant_builder_add (&many, "(sss)", "t", "", "");
+  g_assert_false (types_read (g_variant_builder_end (&many), &error));
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -528,6 +588,7 @@ main (int   argc,
   g_test_init (&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
 
   g_test_add_func ("/acpu/wire/roundtrip", test_wire_roundtrip);
+  g_test_add_func ("/acpu/wire/types", test_wire_types);
   g_test_add_func ("/acpu/wire/rejects", test_wire_rejects);
   g_test_add_func ("/acpu/wire/memfd", test_wire_memfd);
   g_test_add_func ("/acpu/wire/memfd-shapes", test_wire_memfd_shapes);
