@@ -210,7 +210,7 @@ acpu_task_feed_partial (ACpuTaskFeed   *feed,
  * The task runs whether or not the handle is kept: dropping the last
  * reference to it does not cancel it (use [method@ACpu.Task.cancel]).
  *
- * Since: 1.0
+ * Since: 0.1
  */
 
 struct _ACpuTask
@@ -473,7 +473,7 @@ acpu_task_class_init (ACpuTaskClass *klass)
    *
    * The name of the task, as the worker registered it.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_NAME] = g_param_spec_string ("name", NULL, NULL, NULL, flags);
 
@@ -483,7 +483,7 @@ acpu_task_class_init (ACpuTaskClass *klass)
    * Where the task is: queued, running, or one of the final states. It
    * moves forward only.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_STATE] = g_param_spec_enum ("state", NULL, NULL, ACPU_TYPE_TASK_STATE,
                                               ACPU_TASK_STATE_QUEUED, flags);
@@ -495,7 +495,7 @@ acpu_task_class_init (ACpuTaskClass *klass)
    * with [method@ACpu.Worker.report_progress]; 1 once it succeeded.
    * Notifications are coalesced: at most one per main-loop iteration.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_PROGRESS] = g_param_spec_double ("progress", NULL, NULL, 0.0, 1.0, 0.0, flags);
 
@@ -504,7 +504,7 @@ acpu_task_class_init (ACpuTaskClass *klass)
    *
    * The text the task last reported with its progress; empty if none.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_STATUS_TEXT] = g_param_spec_string ("status-text", NULL, NULL, "", flags);
 
@@ -514,7 +514,7 @@ acpu_task_class_init (ACpuTaskClass *klass)
    * The process id of the worker that runs or ran the task; 0 while it is
    * queued.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_WORKER_PID] = g_param_spec_int ("worker-pid", NULL, NULL, 0, G_MAXINT, 0,
                                                   flags);
@@ -525,7 +525,7 @@ acpu_task_class_init (ACpuTaskClass *klass)
    * The task's priority in the pool's queue, in GIO's `io_priority`
    * convention: lower runs first.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_PRIORITY] = g_param_spec_int ("priority", NULL, NULL, G_MININT, G_MAXINT,
                                                 G_PRIORITY_DEFAULT, flags);
@@ -536,7 +536,7 @@ acpu_task_class_init (ACpuTaskClass *klass)
    * When the task was started, in the microseconds of
    * `g_get_monotonic_time()`.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_QUEUED_TIME] = g_param_spec_int64 ("queued-time", NULL, NULL, 0, G_MAXINT64, 0,
                                                      flags);
@@ -547,7 +547,7 @@ acpu_task_class_init (ACpuTaskClass *klass)
    * When a worker began to run the task, in the microseconds of
    * `g_get_monotonic_time()`; 0 until then.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_STARTED_TIME] = g_param_spec_int64 ("started-time", NULL, NULL, 0, G_MAXINT64,
                                                       0, flags);
@@ -558,7 +558,7 @@ acpu_task_class_init (ACpuTaskClass *klass)
    * When the task's state became final, in the microseconds of
    * `g_get_monotonic_time()`; 0 until then.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_FINISHED_TIME] = g_param_spec_int64 ("finished-time", NULL, NULL, 0,
                                                        G_MAXINT64, 0, flags);
@@ -575,7 +575,7 @@ acpu_task_class_init (ACpuTaskClass *klass)
    * them, all of them before the task's state becomes final. None is
    * emitted after the task was cancelled.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   signals[SIGNAL_PARTIAL_VALUE] =
     g_signal_new ("partial-value", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
@@ -693,7 +693,7 @@ acpu_task_user_cancelled_cb (GCancellable *cancellable,
  *
  * Returns: (transfer full): the task's handle
  *
- * Since: 1.0
+ * Since: 0.1
  */
 ACpuTask *
 acpu_process_task_pool_start (ACpuProcessTaskPool *pool,
@@ -753,7 +753,7 @@ acpu_process_task_pool_start (ACpuProcessTaskPool *pool,
  *
  * Returns: the task's name
  *
- * Since: 1.0
+ * Since: 0.1
  */
 const char *
 acpu_task_get_name (ACpuTask *task)
@@ -770,7 +770,7 @@ acpu_task_get_name (ACpuTask *task)
  *
  * Returns: the task's state
  *
- * Since: 1.0
+ * Since: 0.1
  */
 ACpuTaskState
 acpu_task_get_state (ACpuTask *task)
@@ -787,7 +787,7 @@ acpu_task_get_state (ACpuTask *task)
  *
  * Returns: a fraction from 0 to 1
  *
- * Since: 1.0
+ * Since: 0.1
  */
 double
 acpu_task_get_progress (ACpuTask *task)
@@ -804,7 +804,7 @@ acpu_task_get_progress (ACpuTask *task)
  *
  * Returns: the status text, empty if none
  *
- * Since: 1.0
+ * Since: 0.1
  */
 const char *
 acpu_task_get_status_text (ACpuTask *task)
@@ -821,7 +821,7 @@ acpu_task_get_status_text (ACpuTask *task)
  *
  * Returns: the worker's pid, or 0 while the task is queued
  *
- * Since: 1.0
+ * Since: 0.1
  */
 int
 acpu_task_get_worker_pid (ACpuTask *task)
@@ -838,7 +838,7 @@ acpu_task_get_worker_pid (ACpuTask *task)
  *
  * Returns: the task's `io_priority`
  *
- * Since: 1.0
+ * Since: 0.1
  */
 int
 acpu_task_get_priority (ACpuTask *task)
@@ -855,7 +855,7 @@ acpu_task_get_priority (ACpuTask *task)
  *
  * Returns: monotonic time in microseconds
  *
- * Since: 1.0
+ * Since: 0.1
  */
 gint64
 acpu_task_get_queued_time (ACpuTask *task)
@@ -873,7 +873,7 @@ acpu_task_get_queued_time (ACpuTask *task)
  *
  * Returns: monotonic time in microseconds, or 0
  *
- * Since: 1.0
+ * Since: 0.1
  */
 gint64
 acpu_task_get_started_time (ACpuTask *task)
@@ -891,7 +891,7 @@ acpu_task_get_started_time (ACpuTask *task)
  *
  * Returns: monotonic time in microseconds, or 0
  *
- * Since: 1.0
+ * Since: 0.1
  */
 gint64
 acpu_task_get_finished_time (ACpuTask *task)
@@ -908,7 +908,7 @@ acpu_task_get_finished_time (ACpuTask *task)
  *
  * Returns: %TRUE once the task is over
  *
- * Since: 1.0
+ * Since: 0.1
  */
 gboolean
 acpu_task_is_finished (ACpuTask *task)
@@ -929,7 +929,7 @@ acpu_task_is_finished (ACpuTask *task)
  * %ACPU_TASK_STATE_CANCELLED in the task's context soon after, unless the
  * task was over already. Any thread may call it.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_task_cancel (ACpuTask *task)
@@ -949,7 +949,7 @@ acpu_task_cancel (ACpuTask *task)
  *
  * Returns: (transfer full): the task's result, or `NULL` with @error set
  *
- * Since: 1.0
+ * Since: 0.1
  */
 GVariant *
 acpu_task_get_result (ACpuTask  *task,
@@ -976,7 +976,7 @@ acpu_task_get_result (ACpuTask  *task,
  *
  * Returns: (transfer full) (nullable): the worker's end, or `NULL`
  *
- * Since: 1.0
+ * Since: 0.1
  */
 ACpuWorkerExit *
 acpu_task_get_worker_exit (ACpuTask *task)
@@ -1026,7 +1026,7 @@ acpu_task_wait_cancelled_cb (GCancellable *cancellable,
  * every [signal@ACpu.Task::partial-value] and the last notification of
  * [property@ACpu.Task:state]; call [method@ACpu.Task.wait_finish] there.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_task_wait_async (ACpuTask            *task,
@@ -1078,7 +1078,7 @@ acpu_task_wait_async (ACpuTask            *task,
  *
  * Returns: (transfer full): the task's result, or `NULL` with @error set
  *
- * Since: 1.0
+ * Since: 0.1
  */
 GVariant *
 acpu_task_wait_finish (ACpuTask      *task,

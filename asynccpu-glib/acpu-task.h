@@ -20,17 +20,17 @@ G_BEGIN_DECLS
 
 /**
  * ACpuTaskState:
- * @ACPU_TASK_STATE_QUEUED: the task waits for a worker. Since: 1.0
- * @ACPU_TASK_STATE_RUNNING: a worker runs the task. Since: 1.0
- * @ACPU_TASK_STATE_SUCCEEDED: the task returned a value. Since: 1.0
+ * @ACPU_TASK_STATE_QUEUED: the task waits for a worker. Since: 0.1
+ * @ACPU_TASK_STATE_RUNNING: a worker runs the task. Since: 0.1
+ * @ACPU_TASK_STATE_SUCCEEDED: the task returned a value. Since: 0.1
  * @ACPU_TASK_STATE_FAILED: the task failed: its function set an error, its
- *   worker died, the pool could not run it. Since: 1.0
- * @ACPU_TASK_STATE_CANCELLED: the task was cancelled. Since: 1.0
+ *   worker died, the pool could not run it. Since: 0.1
+ * @ACPU_TASK_STATE_CANCELLED: the task was cancelled. Since: 0.1
  *
  * Where a [class@ACpu.Task] is in its life. It only moves forward, and the
  * last three states are final.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 typedef enum /*< underscore_name=acpu_task_state >*/
 {

@@ -562,7 +562,7 @@ static void acpu_worker_flush_locked (ACpuWorker *self);
  * Returns: (transfer none) (nullable): the running worker, or `NULL`
  *   outside [method@ACpu.Worker.run]
  *
- * Since: 1.0
+ * Since: 0.1
  */
 ACpuWorker *
 acpu_worker_get_running (void)
@@ -602,7 +602,7 @@ acpu_worker_send_progress (ACpuWorker *self,
  * [method@ACpu.ProcessTaskPool.run_async] may report progress as well,
  * which their caller does not see.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_worker_report_progress (ACpuWorker *worker,
@@ -649,7 +649,7 @@ acpu_worker_report_progress (ACpuWorker *worker,
  *   task was cancelled while it waited (%G_IO_ERROR_CANCELLED) or the value
  *   is larger than the pool's maximum message size
  *
- * Since: 1.0
+ * Since: 0.1
  */
 gboolean
 acpu_worker_send_partial (ACpuWorker  *worker,
