@@ -49,6 +49,49 @@ task_cpu (GVariant *args, GCancellable *cancellable, gpointer user_data, GError 
   return g_variant_new ("(t)", x);
 }
 
+/* progress-cpu (ttb steps, ops, report): @steps rounds of @ops of CPU work,
+ * reporting progress after each round when @report; returns (tx): the
+ * mix, and the microseconds the loop took here (no channel time in it). */
+static GVariant *
+task_progress_cpu (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  ACpuWorker *worker = acpu_worker_get_running ();
+  guint64 steps, ops, x = 0;
+  gboolean report;
+  gint64 start;
+
+  g_variant_get (args, "(ttb)", &steps, &ops, &report);
+  start = g_get_monotonic_time ();
+  for (guint64 i = 0; i < steps; i++)
+    {
+      x ^= acpu_bench_cpu (ops);
+      if (report)
+        acpu_worker_report_progress (worker, (double) (i + 1) / steps, NULL);
+    }
+  return g_variant_new ("(tx)", x, g_get_monotonic_time () - start);
+}
+
+/* partials (uu n, size): sends @n partial values (u@ay) of @size bytes;
+ * returns (u) n. */
+static GVariant *
+task_partials (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  ACpuWorker *worker = acpu_worker_get_running ();
+  g_autofree guint8 *bytes = NULL;
+  guint32 n, size;
+
+  g_variant_get (args, "(uu)", &n, &size);
+  bytes = g_malloc0 (MAX (size, 1));
+  for (guint32 i = 0; i < n; i++)
+    if (!acpu_worker_send_partial (worker,
+                                   g_variant_new ("(u@ay)", i,
+                                                  g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE,
+                                                                             bytes, size, 1)),
+                                   error))
+      return NULL;
+  return g_variant_new ("(u)", n);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -73,5 +116,7 @@ main (int argc, char **argv)
   acpu_worker_register (worker, "trivial", task_trivial, NULL, NULL);
   acpu_worker_register (worker, "echo", task_echo, NULL, NULL);
   acpu_worker_register (worker, "cpu", task_cpu, NULL, NULL);
+  acpu_worker_register (worker, "progress-cpu", task_progress_cpu, NULL, NULL);
+  acpu_worker_register (worker, "partials", task_partials, NULL, NULL);
   return acpu_worker_run (worker);
 }

@@ -1354,6 +1354,103 @@ rss_bytes (void)
   return (gint64) resident * sysconf (_SC_PAGESIZE);
 }
 
+/* [main]: runs progress-cpu once; the loop's own time in the worker, µs. */
+static double
+progress_cpu_us (ACpuProcessTaskPool *pool,
+                 guint64              steps,
+                 guint64              ops,
+                 gboolean             report)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = NULL;
+  guint64 x;
+  gint64 us;
+
+  value = acpu_process_task_pool_run (pool, "progress-cpu",
+                                      g_variant_new ("(ttb)", steps, ops, report), NULL, &error);
+  if (value == NULL)
+    {
+      g_printerr ("progress-cpu: %s\n", error->message);
+      return NAN;
+    }
+  g_variant_get (value, "(tx)", &x, &us);
+  return (double) us;
+}
+
+/* [main]: a task handle's partial values, counted as they are emitted. */
+static void
+bench_partial_cb (ACpuTask *task,
+                  GVariant *value,
+                  guint    *count)
+{
+  (*count)++;
+}
+
+/* Issue 13: what reporting progress costs a task (one report every ~10 µs
+ * of work, against the same work silent, timed inside the worker), and how
+ * many small partial values one task streams to a caller per second. */
+static void
+bench_progress (void)
+{
+  ACpuProcessTaskPool *pool = pool_new (1);
+  g_autoptr(GArray) overhead = new_values ();
+  g_autoptr(GArray) rates = new_values ();
+  guint trials = opt_quick ? 3 : 7;
+  guint64 ops, steps;
+  double calib;
+
+  /* ~10 µs of work a step: calibrated on a silent run. */
+  calib = progress_cpu_us (pool, 2000, 10000, FALSE);
+  if (!(calib > 0))
+    {
+      print_value ("progress_overhead_pct", NAN, 2);
+      pool_shutdown (pool);
+      return;
+    }
+  ops = MAX (1, (guint64) (10000.0 * 10.0 * 2000 / calib));
+  steps = opt_quick ? 20000 : 100000;   /* 0.2 s or 1 s a run */
+
+  for (guint t = 0; t < trials; t++)
+    {
+      /* Alternate which goes first, so drift in the machine's speed
+       * favours neither. */
+      double silent, report;
+
+      if (t % 2 == 0)
+        {
+          silent = progress_cpu_us (pool, steps, ops, FALSE);
+          report = progress_cpu_us (pool, steps, ops, TRUE);
+        }
+      else
+        {
+          report = progress_cpu_us (pool, steps, ops, TRUE);
+          silent = progress_cpu_us (pool, steps, ops, FALSE);
+        }
+      add (overhead, overhead_pct (report, silent));
+    }
+  print_trials ("progress_overhead_pct", overhead, 2);
+  print_value ("progress_overhead_pct", median (overhead), 2);
+
+  for (guint t = 0; t < trials; t++)
+    {
+      g_autoptr(ACpuTask) task = NULL;
+      guint n = opt_quick ? 20000 : 100000, count = 0;
+      gint64 start = now_us ();
+
+      task = acpu_process_task_pool_start (pool, "partials", g_variant_new ("(uu)", n, 16),
+                                           G_PRIORITY_DEFAULT, NULL);
+      g_signal_connect (task, "partial-value", G_CALLBACK (bench_partial_cb), &count);
+      while (!acpu_task_is_finished (task))
+        g_main_context_iteration (main_ctx, TRUE);
+      add (rates, acpu_task_get_state (task) == ACPU_TASK_STATE_SUCCEEDED && count == n
+                    ? n / ((double) (now_us () - start) / G_USEC_PER_SEC) : NAN);
+    }
+  print_trials ("partial_values_per_s", rates, 0);
+  print_value ("partial_values_per_s", median (rates), 0);
+
+  pool_shutdown (pool);
+}
+
 static void
 bench_memory (void)
 {
@@ -1598,7 +1695,8 @@ main (int argc, char **argv)
     { "quick", 'q', 0, G_OPTION_ARG_NONE, &opt_quick, "Fewer trials: under 60 s in all", NULL },
     { "no-peers", 0, 0, G_OPTION_ARG_NONE, &opt_no_peers, "Do not run the peers in full mode", NULL },
     { "only", 0, 0, G_OPTION_ARG_STRING, &opt_only,
-      "Comma-separated: rtt,throughput,echo,cold,scaling,memory,launchers,peers", "LIST" },
+      "Comma-separated: rtt,throughput,echo,cold,scaling,memory,progress,launchers,peers",
+      "LIST" },
     G_OPTION_ENTRY_NULL
   };
   gint64 start = now_us ();
@@ -1642,6 +1740,8 @@ main (int argc, char **argv)
     bench_scaling ();
   if (want ("memory"))
     bench_memory ();
+  if (want ("progress"))
+    bench_progress ();
   if (want ("launchers"))
     bench_launchers ();
 
