@@ -351,7 +351,7 @@ acpu_core_cancel_upto (ACpuPoolCore *core,
  * Any thread may call it; it returns at once, and the callbacks run, each
  * in its own caller's context, soon after.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_cancel_all (ACpuProcessTaskPool *pool)
@@ -392,7 +392,7 @@ acpu_process_task_pool_cancel_all (ACpuProcessTaskPool *pool)
  * not count). Percentiles are over the latest 4096 tasks; the maxima over
  * every task since the reset. Times are in seconds.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 struct _ACpuPoolStats
 {
@@ -567,7 +567,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    * at the reset. Tasks refused at once (a shut-down pool, a full queue)
    * are not counted.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_SUBMITTED] =
     g_param_spec_uint64 ("submitted", NULL, NULL, 0, G_MAXUINT64, 0, STATS_FLAGS);
@@ -576,7 +576,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    *
    * Tasks that returned a value.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_SUCCEEDED] =
     g_param_spec_uint64 ("succeeded", NULL, NULL, 0, G_MAXUINT64, 0, STATS_FLAGS);
@@ -586,7 +586,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    * Tasks that failed: an error from the task, a worker that died, a time
    * limit.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_FAILED] =
     g_param_spec_uint64 ("failed", NULL, NULL, 0, G_MAXUINT64, 0, STATS_FLAGS);
@@ -595,7 +595,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    *
    * Tasks that completed with %G_IO_ERROR_CANCELLED.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_CANCELLED] =
     g_param_spec_uint64 ("cancelled", NULL, NULL, 0, G_MAXUINT64, 0, STATS_FLAGS);
@@ -604,7 +604,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    *
    * Worker processes started.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_WORKER_STARTS] =
     g_param_spec_uint64 ("worker-starts", NULL, NULL, 0, G_MAXUINT64, 0, STATS_FLAGS);
@@ -615,7 +615,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    * idle: they crashed, exited, were killed (also by the pool, after a
    * cancelled task's grace period), or could not start.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_WORKER_DEATHS] =
     g_param_spec_uint64 ("worker-deaths", NULL, NULL, 0, G_MAXUINT64, 0, STATS_FLAGS);
@@ -624,7 +624,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    *
    * Worker processes when the snapshot was taken, starting ones included.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_N_WORKERS] =
     g_param_spec_uint ("n-workers", NULL, NULL, 0, G_MAXUINT, 0, STATS_FLAGS);
@@ -633,7 +633,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    *
    * Tasks waiting for a worker when the snapshot was taken.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_N_QUEUED] =
     g_param_spec_uint ("n-queued", NULL, NULL, 0, G_MAXUINT, 0, STATS_FLAGS);
@@ -643,7 +643,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    * Tasks handed to workers and not yet completed when the snapshot was
    * taken.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_N_RUNNING] =
     g_param_spec_uint ("n-running", NULL, NULL, 0, G_MAXUINT, 0, STATS_FLAGS);
@@ -652,7 +652,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    *
    * Seconds since the last reset (or since the pool was made).
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_ELAPSED] =
     g_param_spec_double ("elapsed", NULL, NULL, 0, G_MAXDOUBLE, 0, STATS_FLAGS);
@@ -664,7 +664,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    * times [property@ACpu.ProcessTaskPool:max-workers]. A task is counted
    * when it completes.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_UTILIZATION] =
     g_param_spec_double ("utilization", NULL, NULL, 0, 1, 0, STATS_FLAGS);
@@ -674,7 +674,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    * The median queue wait, in seconds
    * ([method@ACpu.PoolStats.get_wait_time]).
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_WAIT_P50] =
     g_param_spec_double ("wait-p50", NULL, NULL, 0, G_MAXDOUBLE, 0, STATS_FLAGS);
@@ -683,7 +683,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    *
    * The 90th percentile of the queue wait, in seconds.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_WAIT_P90] =
     g_param_spec_double ("wait-p90", NULL, NULL, 0, G_MAXDOUBLE, 0, STATS_FLAGS);
@@ -692,7 +692,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    *
    * The 99th percentile of the queue wait, in seconds.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_WAIT_P99] =
     g_param_spec_double ("wait-p99", NULL, NULL, 0, G_MAXDOUBLE, 0, STATS_FLAGS);
@@ -701,7 +701,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    *
    * The longest queue wait since the reset, in seconds.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_WAIT_MAX] =
     g_param_spec_double ("wait-max", NULL, NULL, 0, G_MAXDOUBLE, 0, STATS_FLAGS);
@@ -710,7 +710,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    *
    * The median run time, in seconds ([method@ACpu.PoolStats.get_run_time]).
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_RUN_P50] =
     g_param_spec_double ("run-p50", NULL, NULL, 0, G_MAXDOUBLE, 0, STATS_FLAGS);
@@ -719,7 +719,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    *
    * The 90th percentile of the run time, in seconds.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_RUN_P90] =
     g_param_spec_double ("run-p90", NULL, NULL, 0, G_MAXDOUBLE, 0, STATS_FLAGS);
@@ -728,7 +728,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    *
    * The 99th percentile of the run time, in seconds.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_RUN_P99] =
     g_param_spec_double ("run-p99", NULL, NULL, 0, G_MAXDOUBLE, 0, STATS_FLAGS);
@@ -737,7 +737,7 @@ acpu_pool_stats_class_init (ACpuPoolStatsClass *klass)
    *
    * The longest run time since the reset, in seconds.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   stats_properties[STATS_PROP_RUN_MAX] =
     g_param_spec_double ("run-max", NULL, NULL, 0, G_MAXDOUBLE, 0, STATS_FLAGS);
@@ -761,7 +761,7 @@ acpu_pool_stats_init (ACpuPoolStats *self)
  *
  * Returns: (transfer full): the statistics now
  *
- * Since: 1.0
+ * Since: 0.1
  */
 ACpuPoolStats *
 acpu_process_task_pool_get_stats (ACpuProcessTaskPool *pool)
@@ -815,7 +815,7 @@ acpu_process_task_pool_get_stats (ACpuProcessTaskPool *pool)
  *
  * Any thread may call it.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_reset_stats (ACpuProcessTaskPool *pool)
@@ -846,7 +846,7 @@ acpu_process_task_pool_reset_stats (ACpuProcessTaskPool *pool)
  *
  * Returns: the number of tasks submitted
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint64
 acpu_pool_stats_get_submitted (ACpuPoolStats *stats)
@@ -863,7 +863,7 @@ acpu_pool_stats_get_submitted (ACpuPoolStats *stats)
  *
  * Returns: the number of tasks that returned a value
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint64
 acpu_pool_stats_get_succeeded (ACpuPoolStats *stats)
@@ -880,7 +880,7 @@ acpu_pool_stats_get_succeeded (ACpuPoolStats *stats)
  *
  * Returns: the number of tasks that failed
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint64
 acpu_pool_stats_get_failed (ACpuPoolStats *stats)
@@ -897,7 +897,7 @@ acpu_pool_stats_get_failed (ACpuPoolStats *stats)
  *
  * Returns: the number of tasks cancelled
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint64
 acpu_pool_stats_get_cancelled (ACpuPoolStats *stats)
@@ -914,7 +914,7 @@ acpu_pool_stats_get_cancelled (ACpuPoolStats *stats)
  *
  * Returns: the number of worker processes started
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint64
 acpu_pool_stats_get_worker_starts (ACpuPoolStats *stats)
@@ -931,7 +931,7 @@ acpu_pool_stats_get_worker_starts (ACpuPoolStats *stats)
  *
  * Returns: the number of worker processes that died
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint64
 acpu_pool_stats_get_worker_deaths (ACpuPoolStats *stats)
@@ -948,7 +948,7 @@ acpu_pool_stats_get_worker_deaths (ACpuPoolStats *stats)
  *
  * Returns: the number of worker processes
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_pool_stats_get_n_workers (ACpuPoolStats *stats)
@@ -965,7 +965,7 @@ acpu_pool_stats_get_n_workers (ACpuPoolStats *stats)
  *
  * Returns: the number of tasks waiting for a worker
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_pool_stats_get_n_queued (ACpuPoolStats *stats)
@@ -982,7 +982,7 @@ acpu_pool_stats_get_n_queued (ACpuPoolStats *stats)
  *
  * Returns: the number of tasks running
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_pool_stats_get_n_running (ACpuPoolStats *stats)
@@ -999,7 +999,7 @@ acpu_pool_stats_get_n_running (ACpuPoolStats *stats)
  *
  * Returns: seconds since the last reset
  *
- * Since: 1.0
+ * Since: 0.1
  */
 double
 acpu_pool_stats_get_elapsed (ACpuPoolStats *stats)
@@ -1016,7 +1016,7 @@ acpu_pool_stats_get_elapsed (ACpuPoolStats *stats)
  *
  * Returns: how busy the workers were, from 0 to 1
  *
- * Since: 1.0
+ * Since: 0.1
  */
 double
 acpu_pool_stats_get_utilization (ACpuPoolStats *stats)
@@ -1036,7 +1036,7 @@ acpu_pool_stats_get_utilization (ACpuPoolStats *stats)
  *
  * Returns: the wait in seconds, or 0 when no task was sent yet
  *
- * Since: 1.0
+ * Since: 0.1
  */
 double
 acpu_pool_stats_get_wait_time (ACpuPoolStats *stats,
@@ -1058,7 +1058,7 @@ acpu_pool_stats_get_wait_time (ACpuPoolStats *stats,
  *
  * Returns: the run time in seconds, or 0 when no task was answered yet
  *
- * Since: 1.0
+ * Since: 0.1
  */
 double
 acpu_pool_stats_get_run_time (ACpuPoolStats *stats,
@@ -1223,7 +1223,7 @@ acpu_process_task_pool_clear_workers (ACpuProcessTaskPool *self)
  *
  * Returns: (transfer full): a [iface@Gio.ListModel] of [class@ACpu.WorkerInfo]
  *
- * Since: 1.0
+ * Since: 0.1
  */
 GListModel *
 acpu_process_task_pool_get_workers (ACpuProcessTaskPool *pool)

@@ -602,7 +602,7 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * it is set; set it before the first task (or with
    * [property@ACpu.ProcessTaskPool:min-workers], before that).
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_WORKER_PRIORITY] =
     g_param_spec_enum ("worker-priority", NULL, NULL,
@@ -1310,7 +1310,7 @@ acpu_process_task_pool_set_worker_memory_limit (ACpuProcessTaskPool *pool,
  *
  * Returns: the CPU priority of new workers
  *
- * Since: 1.0
+ * Since: 0.1
  */
 ACpuWorkerPriority
 acpu_process_task_pool_get_worker_priority (ACpuProcessTaskPool *pool)
@@ -1330,7 +1330,7 @@ acpu_process_task_pool_get_worker_priority (ACpuProcessTaskPool *pool)
  * Any thread may call it; the notification, if the value changed, is
  * emitted in the calling thread.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 void
 acpu_process_task_pool_set_worker_priority (ACpuProcessTaskPool *pool,

@@ -35,7 +35,7 @@ G_BEGIN_DECLS
  * The CPU priority of a pool's worker processes
  * ([property@ACpu.ProcessTaskPool:worker-priority]), set when each starts.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 typedef enum /*< underscore_name=acpu_worker_priority >*/
 {

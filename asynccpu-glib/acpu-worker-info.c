@@ -31,7 +31,7 @@
  * thread default when the pool was made, so a `GtkColumnView` can show them
  * directly with `GtkExpression`s or bindings.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 
 struct _ACpuWorkerInfo
@@ -118,7 +118,7 @@ acpu_worker_info_class_init (ACpuWorkerInfoClass *klass)
    *
    * The worker's process id (0 if it could not be started).
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_PID] =
     g_param_spec_int ("pid", NULL, NULL, 0, G_MAXINT, 0,
@@ -129,7 +129,7 @@ acpu_worker_info_class_init (ACpuWorkerInfoClass *klass)
    *
    * What the worker is doing.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_STATE] =
     g_param_spec_enum ("state", NULL, NULL, ACPU_TYPE_WORKER_STATE, ACPU_WORKER_STATE_STARTING,
@@ -140,7 +140,7 @@ acpu_worker_info_class_init (ACpuWorkerInfoClass *klass)
    *
    * The name of the task the worker runs, or `NULL` when it runs none.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_TASK_NAME] =
     g_param_spec_string ("task-name", NULL, NULL, NULL,
@@ -151,7 +151,7 @@ acpu_worker_info_class_init (ACpuWorkerInfoClass *klass)
    *
    * How many tasks the worker has answered.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_TASKS_DONE] =
     g_param_spec_uint ("tasks-done", NULL, NULL, 0, G_MAXUINT, 0,
@@ -163,7 +163,7 @@ acpu_worker_info_class_init (ACpuWorkerInfoClass *klass)
    * The CPU time the worker process has used, user and system, in seconds,
    * read from `/proc/PID/stat` about once a second.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_CPU_TIME] =
     g_param_spec_double ("cpu-time", NULL, NULL, 0, G_MAXDOUBLE, 0,
@@ -175,7 +175,7 @@ acpu_worker_info_class_init (ACpuWorkerInfoClass *klass)
    * The worker process's resident memory in bytes, read from
    * `/proc/PID/statm` about once a second.
    *
-   * Since: 1.0
+   * Since: 0.1
    */
   properties[PROP_RSS] =
     g_param_spec_uint64 ("rss", NULL, NULL, 0, G_MAXUINT64, 0,
@@ -287,7 +287,7 @@ acpu_worker_info_read_proc (ACpuWorkerInfo *self)
  *
  * Returns: the worker's process id
  *
- * Since: 1.0
+ * Since: 0.1
  */
 GPid
 acpu_worker_info_get_pid (ACpuWorkerInfo *info)
@@ -304,7 +304,7 @@ acpu_worker_info_get_pid (ACpuWorkerInfo *info)
  *
  * Returns: what the worker is doing
  *
- * Since: 1.0
+ * Since: 0.1
  */
 ACpuWorkerState
 acpu_worker_info_get_state (ACpuWorkerInfo *info)
@@ -321,7 +321,7 @@ acpu_worker_info_get_state (ACpuWorkerInfo *info)
  *
  * Returns: (nullable): the name of the task the worker runs
  *
- * Since: 1.0
+ * Since: 0.1
  */
 const char *
 acpu_worker_info_get_task_name (ACpuWorkerInfo *info)
@@ -338,7 +338,7 @@ acpu_worker_info_get_task_name (ACpuWorkerInfo *info)
  *
  * Returns: how many tasks the worker has answered
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint
 acpu_worker_info_get_tasks_done (ACpuWorkerInfo *info)
@@ -355,7 +355,7 @@ acpu_worker_info_get_tasks_done (ACpuWorkerInfo *info)
  *
  * Returns: the CPU time used, in seconds
  *
- * Since: 1.0
+ * Since: 0.1
  */
 double
 acpu_worker_info_get_cpu_time (ACpuWorkerInfo *info)
@@ -372,7 +372,7 @@ acpu_worker_info_get_cpu_time (ACpuWorkerInfo *info)
  *
  * Returns: the resident memory in bytes
  *
- * Since: 1.0
+ * Since: 0.1
  */
 guint64
 acpu_worker_info_get_rss (ACpuWorkerInfo *info)

@@ -27,7 +27,7 @@ G_BEGIN_DECLS
  * What a worker process of a pool is doing, as
  * [property@ACpu.WorkerInfo:state] shows it.
  *
- * Since: 1.0
+ * Since: 0.1
  */
 typedef enum /*< underscore_name=acpu_worker_state >*/
 {
