@@ -1354,7 +1354,7 @@ rss_bytes (void)
   return (gint64) resident * sysconf (_SC_PAGESIZE);
 }
 
-/* [main]: runs progress-cpu once; the loop's own time in the worker, µs. */
+/* [main]: runs progress-cpu once; the loop's own CPU time in the worker, µs. */
 static double
 progress_cpu_us (ACpuProcessTaskPool *pool,
                  guint64              steps,
@@ -1387,7 +1387,8 @@ bench_partial_cb (ACpuTask *task,
 }
 
 /* Issue 13: what reporting progress costs a task (one report every ~10 µs
- * of work, against the same work silent, timed inside the worker), and how
+ * of work, against the same work silent, in the worker thread's CPU time,
+ * which the load of other processes does not stretch), and how
  * many small partial values one task streams to a caller per second. */
 static void
 bench_progress (void)
