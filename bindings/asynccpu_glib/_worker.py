@@ -226,24 +226,34 @@ def _call_init(args, cancellable):
     return _call(args.get_child_value(1), cancellable)
 
 
+# What a plain function returns most often: never awaitable, and cheaper to
+# tell by type than inspect.isawaitable()'s ABC check (a trivial task's round
+# trip is a few tens of microseconds in all).
+_PLAIN_RESULTS = frozenset((type(None), bool, int, float, str, bytes, list, tuple, dict))
+
+
 def _call(args, cancellable):
     global _current_cancellable
-    from . import _gvs, _refs
+    # Imported once, not on each call (importlib's _handle_fromlist was one
+    # of the larger items of a trivial task's profile).
+    _gvs, _refs = _modules or _import_modules()
 
     try:
         module, qualname, fargs = _gvs.unpack_request(args)
-        _check_allowed(module, qualname)
-        _configure()
+        if _config.get("allowed_modules") is not None:
+            _check_allowed(module, qualname)
+        if not _configured or _configure_error is not None:
+            _configure()
         fn = _refs.resolve(module, qualname, _config.get("main"))
         _check_resolved(module, qualname, fn)
         _current_cancellable = cancellable
         try:
             result = fn(*fargs)
-            if inspect.isawaitable(result):
+            if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
                 result = _run_coroutine(result, cancellable)
         finally:
             _current_cancellable = None
-        records = _take_records()
+        records = _take_records() if _records else []
         return _gvs.pack_reply(0, result, records)
     except BaseException as exc:  # noqa: BLE001
         records = _take_records()
@@ -252,6 +262,16 @@ def _call(args, cancellable):
         except BaseException as exc2:  # noqa: BLE001
             return _gvs.pack_reply(1, {"type": type(exc2).__qualname__, "module": "builtins",
                                        "message": str(exc2), "args": None, "traceback": ""}, [])
+
+
+_modules = None
+
+
+def _import_modules():
+    global _modules
+    from . import _gvs, _refs
+    _modules = (_gvs, _refs)
+    return _modules
 
 
 def _take_records():
