@@ -281,6 +281,12 @@ class Demo:
                 return True
             self.click('kill')
         elif self.stage == 3:
+            # "clicked" comes a moment after the activation: the busy worker
+            # may have finished meanwhile. Try again while tiles run.
+            if not self.killed and not final:
+                if self.busy():
+                    self.click('kill')
+                return True
             if not final:
                 return True
             failed = [t for t in self.tiles if t.state == 'failed']
@@ -317,7 +323,7 @@ class Demo:
             late = sorted(self.lateness) or [0]
             print(f'frames: {len(late)}; lateness p50 {late[len(late) // 2] / 1000:.1f} ms, '
                   f'p99 {late[min(len(late) - 1, int(len(late) * 0.99))] / 1000:.1f} ms, '
-                  f'max {late[-1] / 1000:.1f} ms')
+                  f'max {late[-1] / 1000:.1f} ms (targets: p99 <= 16.7, max <= 50)')
             print('PASS' if not self.failures else f'FAIL: {self.failures} checks')
             self.app.quit()
             return False
