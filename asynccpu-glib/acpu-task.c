@@ -342,7 +342,8 @@ acpu_task_take_feed (ACpuTask *self,
     {
       count++;
       bytes += g_variant_get_size (value);
-      if (!drop)
+      /* A handler may cancel the task: none is emitted after that. */
+      if (!drop && !g_cancellable_is_cancelled (self->cancellable))
         g_signal_emit (self, signals[SIGNAL_PARTIAL_VALUE], 0, value);
       g_variant_unref (value);
     }
@@ -573,7 +574,8 @@ acpu_task_class_init (ACpuTaskClass *klass)
    *
    * Emitted for each partial value of the task, in the order the task sent
    * them, all of them before the task's state becomes final. None is
-   * emitted after the task was cancelled.
+   * emitted once the task is cancelled ([method@ACpu.Task.cancel], or the
+   * cancellable given to [method@ACpu.ProcessTaskPool.start]).
    *
    * Since: 0.1
    */

@@ -324,6 +324,7 @@ write_frame (int fd, guint8 type, guint64 id, const void *body, guint32 size)
  *   huge         a header that claims a 4 GiB body
  *   wrong-type   a result frame whose body is not a `v`
  *   unknown-id   a result for a request it was never given
+ *   late-types   a TYPES frame long after the hello
  *   truncated    half a frame, then silence */
 static GVariant *
 task_hostile (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
@@ -345,6 +346,11 @@ task_hostile (GVariant *args, GCancellable *cancellable, gpointer user_data, GEr
     {
       g_autoptr(GVariant) body = g_variant_ref_sink (g_variant_new_variant (g_variant_new ("()")));
       write_frame (fd, 3, 987654321, g_variant_get_data (body), g_variant_get_size (body));
+    }
+  else if (g_str_equal (how, "late-types"))
+    {
+      g_autoptr(GVariant) body = g_variant_ref_sink (g_variant_new_parsed ("[('echo', '(s)', '')]"));
+      write_frame (fd, 10, 0, g_variant_get_data (body), g_variant_get_size (body));
     }
   else if (g_str_equal (how, "truncated"))
     write_all (fd, "\x10\x00\x00\x00\x03\x00\x00\x00", 8);
@@ -512,6 +518,43 @@ task_later (ACpuWorker *worker, GVariant *args, GCancellable *cancellable, gpoin
   g_source_attach (later->cancelled, NULL);
 }
 
+/* stream-async (u n): an asynchronous task that, from an idle of the main
+ * loop, reports progress and sends n partial values (uxay) as "stream" does
+ * (waiting for room in the window, the main loop blocked meanwhile), then
+ * returns (u) n. */
+static gboolean
+stream_async_idle_cb (gpointer user_data)
+{
+  ACpuWorker *worker = acpu_worker_get_running ();
+  guint32 n = GPOINTER_TO_UINT (user_data);
+  g_autoptr(GError) error = NULL;
+
+  for (guint32 i = 0; i < n && error == NULL; i++)
+    {
+      acpu_worker_report_progress (worker, (double) (i + 1) / n, "streaming");
+      acpu_worker_send_partial (worker,
+                                g_variant_new ("(ux@ay)", i, g_get_monotonic_time (),
+                                               g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE,
+                                                                          "", 0, 1)),
+                                &error);
+    }
+  if (error != NULL)
+    acpu_worker_return_gerror (worker, error);
+  else
+    acpu_worker_return_value (worker, g_variant_new ("(u)", n));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+task_stream_async (ACpuWorker *worker, GVariant *args, GCancellable *cancellable,
+                   gpointer user_data)
+{
+  guint32 n;
+
+  g_variant_get (args, "(u)", &n);
+  g_idle_add (stream_async_idle_cb, GUINT_TO_POINTER (n));
+}
+
 /* now (s domain, i code, s message): an asynchronous task that returns
  * before its function does: (s "now") when @domain is empty, else that error. */
 static void
@@ -611,6 +654,7 @@ main (int   argc,
   acpu_worker_register (worker, "first", task_first, NULL, NULL);
   acpu_worker_register (worker, "args-floating", task_args_floating, NULL, NULL);
   acpu_worker_register_async (worker, "later", task_later, NULL, NULL);
+  acpu_worker_register_async (worker, "stream-async", task_stream_async, NULL, NULL);
   acpu_worker_register_async (worker, "now", task_now, NULL, NULL);
   acpu_worker_register (worker, "square", task_square, NULL, NULL);
   acpu_worker_set_task_types (worker, "square", "(x)", "(x)");

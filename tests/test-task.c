@@ -243,6 +243,75 @@ test_partial_bytes_window (void)
 }
 
 static void
+test_partial_async_task (void)
+{
+  g_autoptr(ACpuProcessTaskPool) pool = acpu_test_pool_new (1);
+  g_autoptr(ACpuTask) task = NULL;
+  g_autoptr(GVariant) value = NULL;
+  g_autoptr(GError) error = NULL;
+  Stream stream = { .thread = g_thread_self (), .slow = 40 };
+
+  g_test_summary ("An asynchronous task streams from its worker's main loop: every value, "
+                  "in order, past the window, with its progress");
+
+  stream.sent = g_array_new (FALSE, FALSE, sizeof (gint64));
+  stream.consumed = g_array_new (FALSE, FALSE, sizeof (gint64));
+  task = acpu_process_task_pool_start (pool, "stream-async", g_variant_new ("(u)", 200),
+                                       G_PRIORITY_DEFAULT, NULL);
+  g_signal_connect (task, "partial-value", G_CALLBACK (partial_cb), &stream);
+  wait_finished (task);
+  value = acpu_task_get_result (task, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (stream.next, ==, 200);
+  g_assert_false (stream.out_of_order);
+  g_assert_false (stream.after_final);
+  g_assert_cmpstr (acpu_task_get_status_text (task), ==, "streaming");
+  g_array_unref (stream.sent);
+  g_array_unref (stream.consumed);
+  shutdown_pool (pool);
+}
+
+static void
+cancel_on_first_cb (ACpuTask *task,
+                    GVariant *value,
+                    guint    *count)
+{
+  if ((*count)++ == 0)
+    acpu_task_cancel (task);
+}
+
+static void
+test_partial_cancel_waiting (void)
+{
+  g_autoptr(ACpuProcessTaskPool) pool = acpu_test_pool_new (1);
+  g_autoptr(ACpuTask) task = NULL;
+  g_autoptr(GVariant) value = NULL;
+  g_autoptr(GError) error = NULL;
+  guint count = 0;
+  gint32 pid;
+
+  g_test_summary ("A task waiting for room for a partial value stops at a cancel: its "
+                  "send fails with CANCELLED, and the worker lives on");
+
+  g_object_set (pool, "cancel-grace-period", 600000, NULL);
+  task = acpu_process_task_pool_start (pool, "stream", g_variant_new ("(uu)", 1000000, 8),
+                                       G_PRIORITY_DEFAULT, NULL);
+  g_signal_connect (task, "partial-value", G_CALLBACK (cancel_on_first_cb), &count);
+  wait_finished (task);
+  g_assert_cmpint (acpu_task_get_state (task), ==, ACPU_TASK_STATE_CANCELLED);
+  /* None after the cancel. */
+  g_assert_cmpuint (count, ==, 1);
+
+  /* The same worker runs the next task: it was not killed after a grace
+   * period it could never have met. */
+  value = acpu_process_task_pool_run (pool, "pid", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (value, "(i)", &pid);
+  g_assert_cmpint (pid, ==, acpu_task_get_worker_pid (task));
+  shutdown_pool (pool);
+}
+
+static void
 test_partial_run_async (void)
 {
   g_autoptr(ACpuProcessTaskPool) pool = acpu_test_pool_new (1);
@@ -505,6 +574,8 @@ main (int   argc,
   g_test_add_func ("/acpu/task/partial/slow-consumer", test_partial_slow_consumer);
   g_test_add_func ("/acpu/task/partial/bytes-window", test_partial_bytes_window);
   g_test_add_func ("/acpu/task/partial/run-async", test_partial_run_async);
+  g_test_add_func ("/acpu/task/partial/async-task", test_partial_async_task);
+  g_test_add_func ("/acpu/task/partial/cancel-waiting", test_partial_cancel_waiting);
   g_test_add_func ("/acpu/task/protocol", test_protocol);
 
   return g_test_run ();
