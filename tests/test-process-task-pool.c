@@ -964,7 +964,7 @@ static void
 test_protocol (Fixture       *f,
                gconstpointer  data)
 {
-  const char *cases[] = { "garbage", "huge", "wrong-type", "unknown-id" };
+  const char *cases[] = { "garbage", "huge", "wrong-type", "unknown-id", "late-types" };
 
   g_test_summary ("A worker that breaks the protocol fails its task with "
                   "ACPU_ERROR_PROTOCOL and is replaced; the parent is unharmed");
