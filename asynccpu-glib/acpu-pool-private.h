@@ -378,7 +378,6 @@ void          acpu_core_cancel_all        (ACpuPoolCore  *core);
 void          acpu_core_enqueue           (ACpuPoolCore  *core,
                                            ACpuJob       *job,
                                            gboolean       front);
-void          acpu_slot_job_first         (ACpuSlot      *slot);
 gboolean      acpu_core_shutdown_cancel_cb (GCancellable *cancellable,
                                            gpointer       user_data);
 
@@ -406,6 +405,7 @@ void          acpu_slot_spawn             (ACpuPoolCore  *core,
                                            ACpuSource    *source);
 void          acpu_slot_abandon           (ACpuSlot      *slot,
                                            ACpuJob       *job);
+void          acpu_slot_job_first         (ACpuSlot      *slot);
 
 /* acpu-pool-direct.c. */
 /* [io]: offers an idle worker to callers, or takes the offer back. */
