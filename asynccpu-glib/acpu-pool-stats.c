@@ -1218,7 +1218,8 @@ acpu_process_task_pool_clear_workers (ACpuProcessTaskPool *self)
  * gtk_column_view_set_model (view, GTK_SELECTION_MODEL (gtk_no_selection_new (workers)));
  * ```
  *
- * Every call returns the same model. Nothing is tracked until the first
+ * Every call returns the same model. Call it from the thread that made the
+ * pool, like the model's own signals. Nothing is tracked until the first
  * call; from then on, the pool's context is woken when a worker changes.
  *
  * Returns: (transfer full): a [iface@Gio.ListModel] of [class@ACpu.WorkerInfo]
