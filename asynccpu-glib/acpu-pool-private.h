@@ -35,6 +35,10 @@ G_BEGIN_DECLS
  *   acpu-pool-delivery.c      results back to each caller's context, and
  *                             the counters to the pool's
  *   acpu-pool-job.c           a job's states and their transitions
+ *   acpu-task.c               a task handle (ACpuTask) and its feed: what
+ *                             the I/O thread hears of a job (it runs, its
+ *                             progress, its partial values) for the
+ *                             caller's context (acpu-task-private.h)
  *
  * Where code runs. Five kinds of execution context touch the pool:
  *
