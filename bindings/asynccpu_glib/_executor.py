@@ -741,6 +741,55 @@ class ProcessTaskPoolExecutor:
         self._enqueue(job)
         return fut
 
+    def stream(self, function, *args):
+        """Runs ``function(*args)``, a generator function (plain or ``async
+        def``), in a worker and returns an iterator of what it yields, in
+        order, as they come; the worker waits while this caller is 16 values
+        behind. The iteration raises what the function raised (or
+        WorkerDied …) at the end; leaving it early cancels the task. It
+        blocks the calling thread while it waits for the next value."""
+        self._check_process()
+        task_name, payload = self._request(self._payload(function, args))
+        return self._stream(task_name, payload)
+
+    def _stream(self, task_name, payload):
+        """The caller's thread: stream()'s generator, over an ACpu.Task whose
+        context is private to it."""
+        import collections
+        ctx = GLib.MainContext.new()
+        ctx.push_thread_default()
+        try:
+            task = self._pool.start(task_name, payload, GLib.PRIORITY_DEFAULT, None)
+        finally:
+            ctx.pop_thread_default()
+        values = collections.deque()
+        task.connect("partial-value", lambda _t, v: values.append(v))
+        try:
+            while True:
+                while not values and not task.is_finished():
+                    ctx.iteration(True)
+                if not values:
+                    break
+                status, value, records = _gvs.unpack_reply(values.popleft())
+                if records:
+                    self._handle_records(records)
+                yield value
+            facts = task.get_worker_exit()
+            try:
+                reply = task.get_result()
+            except GLib.Error as e:
+                raise _translate_glib_error(e, facts) from None
+            status, value, records = _gvs.unpack_reply(reply)
+            if records:
+                self._handle_records(records)
+            if status != 0:
+                raise _rebuild_exception(value)
+        finally:
+            if not task.is_finished():
+                task.cancel()
+                while not task.is_finished():
+                    ctx.iteration(True)
+
     def submit(self, fn, /, *args, **kwargs):
         """Like concurrent.futures: returns a concurrent.futures.Future. Its
         cancel() cancels the task even while it runs. No keyword arguments."""

@@ -249,8 +249,13 @@ def _call(args, cancellable):
         _current_cancellable = cancellable
         try:
             result = fn(*fargs)
-            if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
-                result = _run_coroutine(result, cancellable)
+            if type(result) not in _PLAIN_RESULTS:
+                if inspect.isgenerator(result):
+                    result = _stream(result, _gvs)
+                elif inspect.isasyncgen(result):
+                    result = _run_coroutine(_stream_async(result, _gvs), cancellable)
+                elif inspect.isawaitable(result):
+                    result = _run_coroutine(result, cancellable)
         finally:
             _current_cancellable = None
         records = _take_records() if _records else []
@@ -265,6 +270,31 @@ def _call(args, cancellable):
 
 
 _modules = None
+
+
+def _stream(generator, gvs):
+    """Main thread: sends what a generator function yields as partial values,
+    each packed as a reply, ``(yvav)`` (ACpu.Worker.send_partial() waits while
+    the caller is 16 values behind); returns what the generator returns."""
+    from gi.repository import ACpu
+    worker = ACpu.Worker.get_running()
+    while True:
+        try:
+            item = next(generator)
+        except StopIteration as stop:
+            return stop.value
+        worker.send_partial(gvs.pack_reply(0, item, []))
+
+
+async def _stream_async(generator, gvs):
+    """Main thread, in the task's event loop: _stream() for an async
+    generator."""
+    from gi.repository import ACpu
+    worker = ACpu.Worker.get_running()
+    result = None
+    async for item in generator:
+        worker.send_partial(gvs.pack_reply(0, item, []))
+    return result
 
 
 def _import_modules():

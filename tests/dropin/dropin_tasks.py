@@ -30,6 +30,20 @@ async def async_square(x):
     return x * x
 
 
+def count_to(n, fail_at=-1):
+    """A generator: its yields stream to the caller."""
+    for i in range(n):
+        if i == fail_at:
+            raise ValueError("failed at %d" % i)
+        yield (i, "item %d" % i)
+
+
+async def acount_to(n):
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield i * i
+
+
 def getpid():
     return os.getpid()
 

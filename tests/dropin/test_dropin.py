@@ -805,3 +805,18 @@ def test_a_one_file_program_without_the_guard_starts_no_chain(tmp_path):
     assert proc.returncode == 1, (out, err)
     assert out.startswith("error: "), out
     assert "is_worker_process()" in out + err, (out, err)
+
+
+def test_generator_streams_its_yields(executor):
+    got = list(executor.stream(T.count_to, 50))
+    assert got == [(i, "item %d" % i) for i in range(50)]
+    assert list(executor.stream(T.acount_to, 20)) == [i * i for i in range(20)]
+    seen = []
+    with pytest.raises(ValueError, match="failed at 4"):
+        for item in executor.stream(T.count_to, 10, 4):
+            seen.append(item[0])
+    assert seen == [0, 1, 2, 3]
+    # Leaving early cancels the task; the executor goes on.
+    for item in executor.stream(T.count_to, 100000):
+        break
+    assert executor.submit(T.add, 2, 2).result() == 4
