@@ -769,7 +769,16 @@ sandbox_argv (GStrvBuilder        *out,
       return FALSE;
     }
 
-  g_strv_builder_add_many (out, bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+  /* --unshare-all is every namespace bwrap knows, the user one included
+   * (--unshare-user-try). Root needs no user namespace to make the others,
+   * and asking for one fails where root may not make it (a chroot, some
+   * containers), so as root the same list goes without it. */
+  if (geteuid () == 0)
+    g_strv_builder_add_many (out, bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net",
+                             "--unshare-uts", "--unshare-cgroup-try", NULL);
+  else
+    g_strv_builder_add_many (out, bwrap, "--unshare-all", NULL);
+  g_strv_builder_add_many (out, "--die-with-parent", "--new-session",
                            "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
                            "--setenv", "HOME", home, NULL);
   for (guint i = 0; worker_env[i] != NULL; i++)

@@ -16,7 +16,10 @@ set -eu
 # the fresh Debian runner; as another user it is what makes bwrap work.
 user_ns=""
 [ "$(id -u)" = 0 ] || user_ns="--unshare-user-try"
-prefix="bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp $user_ns --unshare-ipc --unshare-net --unshare-uts --unshare-cgroup-try --die-with-parent --new-session"
+# The tree the tests run from stays visible even when it lies under /tmp
+# (a clone there), which the private /tmp would hide.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+prefix="bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --ro-bind $top $top $user_ns --unshare-ipc --unshare-net --unshare-uts --unshare-cgroup-try --die-with-parent --new-session"
 
 check () {
   command -v bwrap >/dev/null || { echo "bwrap.sh: bwrap missing (bubblewrap)" >&2; return 1; }
