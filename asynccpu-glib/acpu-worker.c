@@ -908,12 +908,49 @@ acpu_worker_arm_control (ACpuWorker *self)
     g_warning ("acpu-worker: could not arm the control timer: %s", g_strerror (errno));
 }
 
-/* The pool has hung up. A task still running has nobody to report to and may
- * never look at its cancellable: end the process now. */
+/* Either thread, no lock. When this worker leads its process group (the
+ * pool gives it one), kills the rest of the group — what its tasks started —
+ * but not itself, so that its own exit status still says how it ended. The
+ * pool does the same once it has reaped the worker; this is for when nobody
+ * will (the pool's process was SIGKILLed and the worker saw its channel end
+ * before its parent-death signal came). */
+static void
+acpu_worker_kill_group_members (void)
+{
+  pid_t self_pid = getpid ();
+  GDir *dir;
+  const char *name;
+
+  if (getpgrp () != self_pid || (dir = g_dir_open ("/proc", 0, NULL)) == NULL)
+    return;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *stat = NULL;
+      const char *p;
+      pid_t pid = (pid_t) g_ascii_strtoll (name, NULL, 10);
+      int pgrp;
+
+      if (pid <= 0 || pid == self_pid)
+        continue;
+      path = g_strdup_printf ("/proc/%s/stat", name);
+      /* The field after the command, which may hold anything but ends in ')'. */
+      if (!g_file_get_contents (path, &stat, NULL, NULL) || (p = strrchr (stat, ')')) == NULL)
+        continue;
+      if (sscanf (p + 1, " %*c %*d %d", &pgrp) == 1 && pgrp == (int) self_pid)
+        kill (pid, SIGKILL);
+    }
+  g_dir_close (dir);
+}
+
+/* Either thread, takes lock. The pool has hung up. What the tasks started
+ * goes (acpu_worker_kill_group_members()). A task still running has nobody
+ * to report to and may never look at its cancellable: end the process now. */
 static void
 acpu_worker_hang_up (ACpuWorker *self,
                      gboolean    ok)
 {
+  acpu_worker_kill_group_members ();
   g_mutex_lock (&self->lock);
   if (self->current != NULL)
     _exit (ok ? 0 : 1);
