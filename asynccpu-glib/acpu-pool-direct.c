@@ -291,6 +291,7 @@ acpu_direct_send_locked (ACpuPoolCore  *core,
 
   core->offered = NULL;
   acpu_job_set_state (job, ACPU_JOB_DIRECT);
+  core->n_direct++;
   job->slot = slot;
   job->sent_time = g_get_monotonic_time ();
   g_queue_push_tail_link (&core->sent, &job->link);

@@ -258,6 +258,7 @@ struct _ACpuPoolCore
   GMainContext    *kick_context; /* a wakeup deferred to the end of a dispatch there */
   ACpuSlot        *offered;     /* an idle worker a caller may run a task on itself */
   gint             offer_gen;   /* atomic too: changes whenever the I/O thread takes the offer back */
+  guint64          n_direct;    /* tasks sent the direct way (for tests) */
   guint64          next_id;
   gboolean         closed;
   gboolean         cancel_requested;
