@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "acpu-error.h"
+#include "acpu-error-private.h"
 #include "acpu-wire-private.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -1555,46 +1556,17 @@ acpu_wire_in_next (ACpuWireIn       *in,
 
 /* Errors ------------------------------------------------------------------- */
 
-/* Distinct error domains a worker has made this process create. Quarks live
- * for ever, so a hostile worker must not be able to make them without bound. */
-#define MAX_FOREIGN_DOMAINS 256
-
-/* Any thread, no lock. Whether @domain, an error domain name a worker
- * sent, is one that may become a quark: 1 to 128 letters, digits, '-', '_'
- * or '.'. */
-static gboolean
-acpu_wire_domain_name_ok (const char *domain)
-{
-  gsize len = strlen (domain);
-
-  if (len == 0 || len > 128)
-    return FALSE;
-  for (gsize i = 0; i < len; i++)
-    if (!g_ascii_isalnum (domain[i]) && domain[i] != '-' && domain[i] != '_' && domain[i] != '.')
-      return FALSE;
-  return TRUE;
-}
-
-/* Pool, any thread, no lock (the quota is atomic).
- * Makes the GError a worker described, with the same domain (by name) when
- * the name is a sane one. */
+/* Any thread, no lock (the quota is atomic). Makes the GError a peer
+ * described, with the same domain (by name) when the name is a sane one:
+ * acpu_error_new_remote() with a budget of this caller's own (the worker
+ * side's errors from bindings, the tests). The pool gives each worker a
+ * budget of its own instead (acpu-worker-proc.c). */
 GError *
 acpu_wire_error_new (const char *domain,
                      gint32      code,
                      const char *message)
 {
-  static gint n_foreign = 0;
-  GQuark quark = 0;
+  static guint budget = 256;
 
-  if (acpu_wire_domain_name_ok (domain))
-    {
-      quark = g_quark_try_string (domain);
-      if (quark == 0 && g_atomic_int_add (&n_foreign, 1) < MAX_FOREIGN_DOMAINS)
-        quark = g_quark_from_string (domain);
-    }
-
-  if (quark == 0)
-    return g_error_new (ACPU_ERROR, ACPU_ERROR_FAILED, "%s (%s, %d)", message, domain, code);
-
-  return g_error_new_literal (quark, code, message);
+  return acpu_error_new_remote (&budget, domain, code, message);
 }
