@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -49,7 +50,7 @@ static volatile guint8 fuzz_sink;
 static void
 fuzz_check_message (const ACpuWireMessage *msg)
 {
-  g_assert_true (msg->type >= ACPU_WIRE_HELLO && msg->type <= ACPU_WIRE_LOG);
+  g_assert_true (msg->type >= ACPU_WIRE_HELLO && msg->type <= ACPU_WIRE_TYPES);
 
   switch (msg->type)
     {
@@ -70,6 +71,8 @@ fuzz_check_message (const ACpuWireMessage *msg)
       g_assert_true (msg->name[0] != '\0');
       G_GNUC_FALLTHROUGH;
     case ACPU_WIRE_RESULT:
+    case ACPU_WIRE_PARTIAL:
+      g_assert_true (msg->type == ACPU_WIRE_REQUEST || FUZZ_READER == ACPU_WIRE_READER_POOL);
       g_assert_nonnull (msg->value);
       /* The pool hands it to the caller as (transfer full), never floating;
        * a floating one is sunk (and so freed) by whoever wraps it. */
@@ -125,6 +128,35 @@ fuzz_check_message (const ACpuWireMessage *msg)
     case ACPU_WIRE_CANCEL:
       g_assert_true (FUZZ_READER == ACPU_WIRE_READER_WORKER);
       g_assert_null (msg->body);
+      break;
+
+    case ACPU_WIRE_PROGRESS:
+      g_assert_true (FUZZ_READER == ACPU_WIRE_READER_POOL);
+      g_assert_true (isfinite (msg->fraction) && msg->fraction >= 0 && msg->fraction <= 1);
+      g_assert_nonnull (msg->text);
+      g_assert_true (g_utf8_validate (msg->text, -1, NULL));
+      break;
+
+    case ACPU_WIRE_ACK:
+      g_assert_true (FUZZ_READER == ACPU_WIRE_READER_WORKER);
+      fuzz_sink += (guint8) (msg->ack_count + msg->ack_bytes);
+      break;
+
+    case ACPU_WIRE_TYPES:
+      g_assert_true (FUZZ_READER == ACPU_WIRE_READER_POOL);
+      g_assert_nonnull (msg->types);
+      g_assert_true (g_variant_is_of_type (msg->types, G_VARIANT_TYPE ("a(sss)")));
+      {
+        GVariantIter iter;
+        const char *name, *args_type, *result_type;
+
+        g_variant_iter_init (&iter, msg->types);
+        while (g_variant_iter_next (&iter, "(&s&s&s)", &name, &args_type, &result_type))
+          g_assert_true (name[0] != '\0' &&
+                         (args_type[0] == '\0' || g_variant_type_string_is_valid (args_type)) &&
+                         (result_type[0] == '\0' ||
+                          g_variant_type_string_is_valid (result_type)));
+      }
       break;
 
     default:

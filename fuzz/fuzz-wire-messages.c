@@ -183,6 +183,39 @@ roundtrip (const ACpuWireMessage *msg,
       g_assert_cmpuint (again.id, ==, msg->id);
       break;
 
+    case ACPU_WIRE_PROGRESS:
+      acpu_wire_out_progress (&out, msg->id, msg->fraction, msg->text);
+      reread (&out, ACPU_WIRE_READER_POOL, &again);
+      g_assert_cmpint (again.type, ==, ACPU_WIRE_PROGRESS);
+      g_assert_cmpuint (again.id, ==, msg->id);
+      g_assert_true (again.fraction == msg->fraction);
+      g_assert_cmpstr (again.text, ==, msg->text);
+      break;
+
+    case ACPU_WIRE_PARTIAL:
+      g_assert_true (acpu_wire_out_partial (&out, msg->id, msg->value,
+                                            ACPU_WIRE_DEFAULT_MAX_SIZE, &error));
+      reread (&out, ACPU_WIRE_READER_POOL, &again);
+      g_assert_cmpint (again.type, ==, ACPU_WIRE_PARTIAL);
+      g_assert_cmpuint (again.id, ==, msg->id);
+      check_same_value (again.value, msg->value);
+      break;
+
+    case ACPU_WIRE_ACK:
+      acpu_wire_out_ack (&out, msg->id, msg->ack_count, msg->ack_bytes);
+      reread (&out, ACPU_WIRE_READER_WORKER, &again);
+      g_assert_cmpint (again.type, ==, ACPU_WIRE_ACK);
+      g_assert_cmpuint (again.ack_count, ==, msg->ack_count);
+      g_assert_cmpuint (again.ack_bytes, ==, msg->ack_bytes);
+      break;
+
+    case ACPU_WIRE_TYPES:
+      acpu_wire_out_types (&out, g_variant_ref (msg->types));
+      reread (&out, ACPU_WIRE_READER_POOL, &again);
+      g_assert_cmpint (again.type, ==, ACPU_WIRE_TYPES);
+      g_assert_true (g_variant_equal (again.types, msg->types));
+      break;
+
     default:
       g_assert_not_reached ();
     }
