@@ -23,7 +23,11 @@
 #include "acpu-pool-private.h"
 #include "acpu-test-util.h"
 
-/* Waits until the I/O thread offers an idle worker to callers. */
+/* Waits until the I/O thread offers an idle worker to callers and has
+ * nothing else to look at: a caller does not take an offer while the I/O
+ * thread has been asked to look at something (wake_pending), and the last
+ * task's reply source may have asked it to take that task over just as it
+ * answered (then the offer stands again before the I/O thread has woken). */
 static void
 wait_for_offer (ACpuProcessTaskPool *pool)
 {
@@ -34,7 +38,8 @@ wait_for_offer (ACpuProcessTaskPool *pool)
   while (!offered && g_get_monotonic_time () < deadline)
     {
       acpu_core_lock (core);
-      offered = core->offered != NULL;
+      offered = core->offered != NULL && !core->wake_pending &&
+                g_queue_is_empty (&core->incoming);
       acpu_core_unlock (core);
       if (!offered)
         g_usleep (1000);
