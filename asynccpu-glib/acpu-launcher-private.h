@@ -45,4 +45,11 @@ gboolean  acpu_launcher_limits_apply  (ACpuLauncher        *self);
  * which ends its job step on SIGTERM and leaves it running on SIGKILL. */
 int       acpu_launcher_get_stop_signal (ACpuLauncher      *self);
 
+/* [io]: @pid, a process started through the launcher, has been reaped with
+ * @wait_status: cleans up what it may have left elsewhere (srun killed by a
+ * signal: its job step). */
+void      acpu_launcher_reaped        (ACpuLauncher        *self,
+                                       GPid                 pid,
+                                       int                  wait_status);
+
 G_END_DECLS

@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "acpu-error.h"
@@ -506,6 +507,93 @@ int
 acpu_launcher_get_stop_signal (ACpuLauncher *self)
 {
   return self->kind == LAUNCHER_SRUN ? SIGTERM : SIGKILL;
+}
+
+/* Cleaning up after srun ---------------------------------------------------- */
+
+/* What acpu_launcher_reaped() runs, detached: `sh -c SCRIPT sh HOST PID
+ * MODE`. It cancels the job steps that srun HOST:PID started
+ * (`scontrol -o show steps` names each step's `SrunHost:Pid`), or their jobs
+ * in MODE `job` (srun allocated them itself). */
+static const char srun_cleanup_script[] =
+  "scontrol -o show steps 2>/dev/null | while read -r line; do\n"
+  "  case \" $line \" in *\" SrunHost:Pid=$1:$2 \"*) ;; *) continue ;; esac\n"
+  "  step=${line#StepId=}; step=${step%% *}\n"
+  "  [ \"$3\" = job ] && step=${step%%.*}\n"
+  "  scancel \"$step\"\n"
+  "done\n";
+
+/* Any thread, frozen: whether the launcher runs srun (the preset, or a
+ * prefix of one's own that starts with it). */
+static gboolean
+launcher_is_srun (ACpuLauncher *self)
+{
+  g_autofree char *name = NULL;
+
+  if (self->kind == LAUNCHER_SRUN)
+    return TRUE;
+  if (self->kind != LAUNCHER_PREFIX)
+    return FALSE;
+  name = g_path_get_basename (self->prefix[0]);
+  return g_str_equal (name, "srun");
+}
+
+/* Any thread, frozen: whether srun runs its steps in an allocation it did
+ * not make (`salloc`, `sbatch`, `--jobid`), which must outlive them. */
+static gboolean
+launcher_srun_in_allocation (ACpuLauncher *self)
+{
+  if (g_getenv ("SLURM_JOB_ID") != NULL || g_getenv ("SLURM_JOBID") != NULL)
+    return TRUE;
+  for (guint i = 0; self->prefix[i] != NULL; i++)
+    if (g_str_has_prefix (self->prefix[i], "--jobid"))
+      return TRUE;
+  return FALSE;
+}
+
+/* [io]: @pid, started through the launcher, has been reaped with
+ * @wait_status. srun ends its job step when it exits, and when it is
+ * SIGKILLed its shepherd (a child of its own, in its process group) does;
+ * but the pool SIGKILLs what is left of the group at once, and a user who
+ * kills srun's group kills both. Then the step, and the worker in it, run
+ * on with their stdin open: nothing on the worker's side says that srun is
+ * gone (slurmstepd keeps the pipes; srun's message port is the only trace,
+ * and probing it makes srun log an error each time). So when srun ended by a
+ * signal, the pool does what the shepherd would have done: cancels the steps
+ * this srun started, or the job when srun allocated it. The cleanup runs
+ * detached (GLib's intermediate child reaps it), so that it ends its work
+ * even when this process exits right away; it finds nothing when srun or
+ * its shepherd had time to end the step. */
+void
+acpu_launcher_reaped (ACpuLauncher *self,
+                      GPid          pid,
+                      int           wait_status)
+{
+  g_autofree char *host = NULL;
+  g_autofree char *pid_str = NULL;
+  g_autoptr(GError) error = NULL;
+  char *dot;
+
+  if (pid <= 0 || !WIFSIGNALED (wait_status) || !launcher_is_srun (self))
+    return;
+
+  /* Slurm records srun's host by its short name. */
+  host = g_strdup (g_get_host_name ());
+  if ((dot = strchr (host, '.')) != NULL)
+    *dot = '\0';
+  pid_str = g_strdup_printf ("%d", (int) pid);
+
+  {
+    const char *argv[] = {
+      "/bin/sh", "-c", srun_cleanup_script, "sh", host, pid_str,
+      launcher_srun_in_allocation (self) ? "step" : "job", NULL
+    };
+
+    if (!g_spawn_async (NULL, (char **) argv, NULL,
+                        G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                        NULL, NULL, NULL, &error))
+      g_warning ("Could not cancel the job step of srun %d, SIGKILLed: %s", (int) pid, error->message);
+  }
 }
 
 /* Building the command line ------------------------------------------------ */

@@ -1288,6 +1288,10 @@ acpu_worker_proc_wait_cb (GObject      *object,
 
   g_subprocess_wait_finish (G_SUBPROCESS (object), result, NULL);
 
+  /* What a launcher killed may leave elsewhere (srun's job step). */
+  if (self->launcher != NULL)
+    acpu_launcher_reaped (self->launcher, self->pid, g_subprocess_get_status (G_SUBPROCESS (object)));
+
   /* Nothing it started outlives it, and its children may hold the channel
    * open: do not wait for them. */
   acpu_worker_proc_kill_leftovers (self);

@@ -440,6 +440,19 @@ slurm_job_of (GPid pid)
   return NULL;
 }
 
+/* Whether Slurm still has job @job (squeue lists it). */
+static gboolean
+slurm_job_runs (const char *job)
+{
+  const char *argv[] = { "squeue", "-h", "-j", job, "-o", "%i", NULL };
+  g_autofree char *out = NULL;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                     NULL, NULL, &out, NULL, NULL, NULL))
+    return FALSE;
+  return strstr (out, job) != NULL;
+}
+
 /* The pool's process SIGKILLed: a child of ours runs the pool (main(),
  * --pool-child) and says its worker's pid. */
 static void
@@ -493,37 +506,26 @@ test_kill_launcher (gconstpointer data)
   pid = run_pid (pool);
   launcher_pid = find_child (g_str_equal (name, "ssh") ? "ssh" : g_str_equal (name, "srun") ? "srun" : "bwrap");
   g_assert_cmpint (launcher_pid, >, 0);
-  kill (launcher_pid, SIGKILL);
   if (g_str_equal (name, "srun"))
     {
-      /* srun SIGKILLed cannot pass the end on: slurmstepd keeps the job
-       * step, and the worker's stdin, open (until InactiveLimit, if set).
-       * The pool SIGTERMs srun itself (kill-pool, cancel); this case needs
-       * the worker to watch srun. */
-      gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+      /* srun and its shepherd (a child of its own, in its process group,
+       * that ends the step when srun dies) both SIGKILLed, as a kill of
+       * the group does: nothing on the Slurm side ends the step, and the
+       * worker's stdin stays open. The pool cancels the step. */
+      g_autofree char *job = slurm_job_of (pid);
 
-      while (acpu_test_pid_alive (pid) && g_get_monotonic_time () < deadline)
-        g_usleep (10000);
-      if (acpu_test_pid_alive (pid))
-        {
-          g_autofree char *job = slurm_job_of (pid);
-
-          kill (pid, SIGKILL);
-          /* Its allocation too outlives srun: give it back. */
-          if (job != NULL)
-            {
-              const char *scancel[] = { "scancel", job, NULL };
-
-              g_spawn_sync (NULL, (char **) scancel, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
-                            NULL, NULL, NULL, NULL);
-            }
-          g_test_incomplete ("srun SIGKILLed leaves its job step running: the worker must "
-                             "notice that srun is gone (issue 14)");
-          pool_shutdown (pool);
-          return;
-        }
+      g_assert_nonnull (job);
+      g_assert_cmpint (getpgid (launcher_pid), ==, launcher_pid);
+      kill (-launcher_pid, SIGKILL);
+      assert_gone (pid, "srun and its shepherd SIGKILLed");
+      /* srun allocated the job for this worker: the job is gone too. */
+      ACPU_TEST_WAIT_FOR (!slurm_job_runs (job), GONE_BOUND_S);
     }
-  assert_gone (pid, "launcher SIGKILLed");
+  else
+    {
+      kill (launcher_pid, SIGKILL);
+      assert_gone (pid, "launcher SIGKILLed");
+    }
   /* Once the pool has seen it go, the next task gets a new worker. */
   ACPU_TEST_WAIT_FOR (acpu_process_task_pool_get_n_workers (pool) == 0, GONE_BOUND_S);
   g_assert_cmpint (run_pid (pool), !=, pid);
