@@ -25,8 +25,11 @@
  */
 
 #define _GNU_SOURCE               /* sigabbrev_np() */
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <asynccpu-glib.h>
 #include <gtk/gtk.h>
@@ -80,18 +83,32 @@ struct _Demo
   GtkPicture          *picture;
   GtkLabel            *stats;
   GtkWidget           *start, *cancel, *kill, *retry;
+  GtkSpinner          *spinner;   /* spins while tiles are queued or running */
   /* The frame clock: lateness of each frame after the first, in µs. */
   GArray              *lateness;
   gint64               last_frame;
+  /* Where the late frames' time went: see after_paint_cb (). */
+  int                  schedstat;  /* /proc/thread-self/schedstat, or -1 */
+  gint64               last_run, last_wait;  /* the main thread's, in µs */
+  gint64               paint_start;  /* this frame's before-paint */
+  gint64               app_us;       /* in our handlers since the last frame */
+  gint64               late_n, late_us, late_wait_us, late_run_us, late_paint_us, late_app_us;
   /* --test-mode */
   gboolean             test_mode;
   guint                stage;
   guint                failures;
-  gboolean             clicking;
+  gboolean             clicking;  /* a button was activated, its "clicked" is to come */
   gboolean             dirty;     /* rows came in: the picture is redone next frame */
-  GdkPaintable        *shot;      /* the window's content, kept current by GTK */  /* a button was activated, its "clicked" is to come */
+  GdkPaintable        *shot;      /* the window's content, kept current by GTK */
+  gint64               shot_wait; /* since when the screenshot waits for the worker rows */
+  gboolean             saving;    /* the PNG is being written, in a thread */
   GPid                 killed;
 };
+
+/* Counts the time the application's own handlers take, for the frame
+ * profile of --test-mode. */
+#define APP_BEGIN(demo) gint64 app_t0_ = g_get_monotonic_time ()
+#define APP_END(demo)   ((demo)->app_us += g_get_monotonic_time () - app_t0_)
 
 /* The tiles --------------------------------------------------------------- */
 
@@ -100,6 +117,27 @@ tile_state_name (TileState state)
 {
   static const char * const names[] = { "idle", "queued", "done", "failed", "cancelled" };
   return names[state];
+}
+
+/* The spinner says "working" while the workers start or a tile is queued
+ * or running, and nothing once all is done. It spins from the first
+ * frame, which loads its icon: loading it later would stall a frame. */
+static void
+demo_update_spinner (Demo *demo)
+{
+  gboolean busy = demo->workers != NULL &&
+                  g_list_model_get_n_items (demo->workers) < acpu_process_task_pool_get_min_workers (demo->pool);
+
+  for (guint i = 0; i < N_TILES && !busy; i++)
+    busy = demo->tiles[i].state == TILE_QUEUED;
+  for (guint i = 0; demo->workers != NULL && i < g_list_model_get_n_items (demo->workers) && !busy; i++)
+    {
+      g_autoptr(ACpuWorkerInfo) info = g_list_model_get_item (demo->workers, i);
+
+      busy = acpu_worker_info_get_state (info) == ACPU_WORKER_STATE_STARTING;
+    }
+  if (demo->spinner != NULL)
+    gtk_spinner_set_spinning (demo->spinner, busy);
 }
 
 static void
@@ -114,6 +152,7 @@ tile_show (Tile       *tile,
     gtk_progress_bar_set_fraction (tile->bar, state == TILE_DONE ? 1.0 : 0.0);
   line = g_strdup_printf ("Tile %2u: %s", tile->index + 1, text != NULL ? text : tile_state_name (state));
   gtk_label_set_text (tile->label, line);
+  demo_update_spinner (tile->demo);
 }
 
 static void
@@ -153,6 +192,7 @@ tile_rows_cb (ACpuTask *task,
   const guint8 *data;
   gsize n = 0;
   guint32 first;
+  APP_BEGIN (tile->demo);
 
   if (request->generation != tile->generation ||
       !g_variant_is_of_type (value, G_VARIANT_TYPE ("(uay)")))
@@ -162,6 +202,7 @@ tile_rows_cb (ACpuTask *task,
   tile_copy_rows (tile, first, n / (TILE_SIZE * 3), data);
   /* Once per frame, however many rows came. */
   tile->demo->dirty = TRUE;
+  APP_END (tile->demo);
 }
 
 static void
@@ -176,6 +217,7 @@ tile_done_cb (GObject      *object,
   g_autoptr(GVariant) value = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(ACpuWorkerExit) exit = acpu_task_get_worker_exit (task);
+  APP_BEGIN (demo);
 
   value = acpu_task_wait_finish (task, result, &error);
   g_signal_handlers_disconnect_by_data (task, request);
@@ -214,6 +256,7 @@ tile_done_cb (GObject      *object,
       tile_show (tile, TILE_FAILED, text);
       tile->error = g_steal_pointer (&error);
     }
+  APP_END (demo);
 }
 
 static void
@@ -298,6 +341,7 @@ static gboolean
 stats_refresh_cb (gpointer user_data)
 {
   Demo *demo = user_data;
+  APP_BEGIN (demo);
   g_autoptr(ACpuPoolStats) stats = acpu_process_task_pool_get_stats (demo->pool);
   g_autofree char *text = NULL;
 
@@ -320,6 +364,8 @@ stats_refresh_cb (gpointer user_data)
                           acpu_pool_stats_get_wait_time (stats, 99) * 1000,
                           acpu_pool_stats_get_utilization (stats) * 100);
   gtk_label_set_text (demo->stats, text);
+  demo_update_spinner (demo);
+  APP_END (demo);
   return G_SOURCE_CONTINUE;
 }
 
@@ -424,19 +470,58 @@ tick_cb (GtkWidget     *widget,
 
   if (demo->dirty)
     {
+      APP_BEGIN (demo);
+
       demo->dirty = FALSE;
       demo_update_picture (demo);
+      APP_END (demo);
     }
   gtk_widget_queue_draw (widget);
   return G_SOURCE_CONTINUE;
 }
 
+/* The main thread's time on a CPU and waiting for one (in the run queue),
+ * in µs, from the scheduler's own accounting. */
+static gboolean
+read_schedstat (Demo   *demo,
+                gint64 *run,
+                gint64 *wait)
+{
+  char buf[128];
+  ssize_t n;
+  guint64 r = 0, w = 0;
+
+  if (demo->schedstat < 0 ||
+      (n = pread (demo->schedstat, buf, sizeof buf - 1, 0)) <= 0)
+    return FALSE;
+  buf[n] = '\0';
+  if (sscanf (buf, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT, &r, &w) != 2)
+    return FALSE;
+  *run = (gint64) (r / 1000);
+  *wait = (gint64) (w / 1000);
+  return TRUE;
+}
+
+static void
+before_paint_cb (GdkFrameClock *clock,
+                 Demo          *demo)
+{
+  demo->paint_start = g_get_monotonic_time ();
+}
+
+/* Each frame's lateness: how long after the previous frame it ended,
+ * beyond one refresh interval. For a frame more than one interval late it
+ * also adds up where the time went: the main thread on a CPU (our
+ * handlers, GTK's layout and painting), or runnable but waiting for a CPU
+ * (other programs had it: the workers run at SCHED_IDLE, so not them), or
+ * neither (blocked on the X server). */
 static void
 after_paint_cb (GdkFrameClock *clock,
                 Demo          *demo)
 {
   gint64 now = g_get_monotonic_time ();
-  gint64 refresh = 0, presentation = 0;
+  gint64 refresh = 0, presentation = 0, run = 0, wait = 0;
+  gboolean have_sched = read_schedstat (demo, &run, &wait);
 
   gdk_frame_clock_get_refresh_info (clock, now, &refresh, &presentation);
   if (refresh <= 0)
@@ -446,14 +531,29 @@ after_paint_cb (GdkFrameClock *clock,
       gint64 late = MAX (0, now - demo->last_frame - refresh);
 
       g_array_append_val (demo->lateness, late);
+      /* A late frame: where did its interval go? */
+      if (late > G_USEC_PER_SEC / 60 && have_sched)
+        {
+          demo->late_n++;
+          demo->late_us += late;
+          demo->late_run_us += run - demo->last_run;
+          demo->late_wait_us += wait - demo->last_wait;
+          demo->late_paint_us += now - demo->paint_start;
+          demo->late_app_us += demo->app_us;
+        }
     }
   demo->last_frame = now;
+  demo->last_run = run;
+  demo->last_wait = wait;
+  demo->app_us = 0;
 }
 
 static void
 window_realize_cb (GtkWidget *window,
                    Demo      *demo)
 {
+  g_signal_connect (gtk_widget_get_frame_clock (window), "before-paint",
+                    G_CALLBACK (before_paint_cb), demo);
   g_signal_connect (gtk_widget_get_frame_clock (window), "after-paint",
                     G_CALLBACK (after_paint_cb), demo);
 }
@@ -484,6 +584,13 @@ print_frame_stats (Demo *demo)
            "(targets: p99 <= 16.7, max <= 50)\n",
            l->len, g_array_index (l, gint64, l->len / 2) / 1000.0,
            g_array_index (l, gint64, p99) / 1000.0, g_array_index (l, gint64, l->len - 1) / 1000.0);
+  if (demo->late_n > 0)
+    g_print ("late frames (> 16.7 ms late): %" G_GINT64_FORMAT ", each on average %.1f ms late; "
+             "in its interval the main thread was on a CPU %.1f ms (%.1f in the demo's handlers) "
+             "and waited for one %.1f ms; painting took %.1f ms\n",
+             demo->late_n, demo->late_us / 1000.0 / demo->late_n,
+             demo->late_run_us / 1000.0 / demo->late_n, demo->late_app_us / 1000.0 / demo->late_n,
+             demo->late_wait_us / 1000.0 / demo->late_n, demo->late_paint_us / 1000.0 / demo->late_n);
 }
 
 /* --test-mode --------------------------------------------------------------------- */
@@ -530,27 +637,97 @@ count_busy_workers (Demo *demo)
   return n;
 }
 
+/* The worker rows show figures read from /proc about once a second: a
+ * worker that has done tasks but shows no CPU time yet was read before it
+ * ran them. Waits for a refresh, two seconds at most, before the picture. */
+static gboolean
+worker_rows_current (Demo *demo)
+{
+  for (guint i = 0; i < g_list_model_get_n_items (demo->workers); i++)
+    {
+      g_autoptr(ACpuWorkerInfo) info = g_list_model_get_item (demo->workers, i);
+
+      if (acpu_worker_info_get_tasks_done (info) > 0 && acpu_worker_info_get_cpu_time (info) == 0)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* A screenshot to write out: the rendered window and where. */
+typedef struct
+{
+  GdkTexture *texture;
+  char       *path;
+} Shot;
+
+static void
+shot_free (Shot *shot)
+{
+  g_object_unref (shot->texture);
+  g_free (shot->path);
+  g_free (shot);
+}
+
+/* [thread]: PNG encoding takes ~50 ms for this window, three frames: not
+ * on the thread that draws them. A GdkTexture is immutable, safe to read
+ * from any thread. */
+static void
+save_png_thread (GTask        *task,
+                 gpointer      source,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  Shot *shot = task_data;
+
+  if (gdk_texture_save_to_png (shot->texture, shot->path))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_FAILED, "could not save %s", shot->path);
+}
+
+static void
+save_png_done_cb (GObject      *object,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Demo *demo = user_data;
+  Shot *shot = g_task_get_task_data (G_TASK (result));
+  g_autoptr(GError) error = NULL;
+
+  demo->saving = FALSE;
+  CHECK (g_task_propagate_boolean (G_TASK (result), &error), "%s", error->message);
+  if (error == NULL)
+    g_print ("screenshot: %s (%dx%d)\n", shot->path, gdk_texture_get_width (shot->texture),
+             gdk_texture_get_height (shot->texture));
+}
+
+/* Renders the window as it is now (2 ms, here) and writes it out in a
+ * thread. */
 static void
 save_screenshot (Demo *demo)
 {
   GtkWidget *widget = gtk_window_get_child (demo->window);
   int width = gtk_widget_get_width (widget), height = gtk_widget_get_height (widget);
-  GdkPaintable *paintable = demo->shot;
   g_autoptr(GtkSnapshot) snapshot = gtk_snapshot_new ();
   g_autoptr(GskRenderNode) node = NULL;
-  g_autoptr(GdkTexture) texture = NULL;
+  g_autoptr(GTask) task = NULL;
   const char *path = g_getenv ("ACPU_GTK_SCREENSHOT");
+  Shot *shot;
 
-  gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), width, height);
+  gdk_paintable_snapshot (demo->shot, GDK_SNAPSHOT (snapshot), width, height);
   node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
   CHECK (node != NULL, "the window rendered nothing");
   if (node == NULL)
     return;
-  texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (demo->window)),
-                                         node, &GRAPHENE_RECT_INIT (0, 0, width, height));
-  path = path != NULL ? path : "gtk-demo.png";
-  CHECK (gdk_texture_save_to_png (texture, path), "could not save %s", path);
-  g_print ("screenshot: %s (%dx%d)\n", path, width, height);
+  shot = g_new0 (Shot, 1);
+  shot->path = g_strdup (path != NULL ? path : "gtk-demo.png");
+  shot->texture = gsk_renderer_render_texture (gtk_native_get_renderer (GTK_NATIVE (demo->window)),
+                                               node, &GRAPHENE_RECT_INIT (0, 0, width, height));
+  task = g_task_new (NULL, NULL, save_png_done_cb, demo);
+  g_task_set_source_tag (task, save_screenshot);
+  g_task_set_task_data (task, shot, (GDestroyNotify) shot_free);
+  demo->saving = TRUE;
+  g_task_run_in_thread (task, save_png_thread);
 }
 
 /* Called every 50 ms: one step of the script when its condition holds. */
@@ -624,7 +801,12 @@ test_step_cb (gpointer user_data)
       stats_refresh_cb (demo);
       break;
 
-    case 4: /* A frame later, the window shows it all: the screenshot. */
+    case 4: /* A frame later, the window shows it all: the screenshot, once
+             * the worker rows show what the workers did. */
+      if (demo->shot_wait == 0)
+        demo->shot_wait = g_get_monotonic_time ();
+      if (!worker_rows_current (demo) && g_get_monotonic_time () - demo->shot_wait < 2 * G_USEC_PER_SEC)
+        return G_SOURCE_CONTINUE;
       save_screenshot (demo);
       g_print ("step: retry\n");
       demo->clicking = TRUE;
@@ -664,7 +846,9 @@ test_step_cb (gpointer user_data)
       break;
 
     case 8: /* The worker rows are the live workers: wait for the cancelled
-             * ones to be replaced or gone. */
+             * ones to be replaced or gone (and for the screenshot). */
+      if (demo->saving)
+        return G_SOURCE_CONTINUE;
       {
         guint n = g_list_model_get_n_items (demo->workers);
         gboolean settled = n == acpu_process_task_pool_get_n_workers (demo->pool) && n > 0;
@@ -764,7 +948,8 @@ activate_cb (GtkApplication *app,
   gtk_box_append (GTK_BOX (buttons), demo->retry);
   /* Always animating: a frame that is late shows. */
   spinner = gtk_spinner_new ();
-  gtk_spinner_start (GTK_SPINNER (spinner));
+  demo->spinner = GTK_SPINNER (spinner);
+  gtk_spinner_start (demo->spinner);
   gtk_box_append (GTK_BOX (buttons), spinner);
   gtk_widget_add_tick_callback (spinner, tick_cb, demo, NULL);
   gtk_box_append (GTK_BOX (left), buttons);
@@ -823,6 +1008,7 @@ main (int   argc,
 
   demo.test_mode = argc > 1 && g_str_equal (argv[1], "--test-mode");
   demo.lateness = g_array_new (FALSE, FALSE, sizeof (gint64));
+  demo.schedstat = open ("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
   demo.app = gtk_application_new ("org.asynccpu.Fractal", G_APPLICATION_NON_UNIQUE);
   g_signal_connect (demo.app, "activate", G_CALLBACK (activate_cb), &demo);
   status = g_application_run (G_APPLICATION (demo.app), 1, argv);
