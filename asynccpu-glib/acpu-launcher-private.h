@@ -45,6 +45,11 @@ gboolean  acpu_launcher_limits_apply  (ACpuLauncher        *self);
  * which ends its job step on SIGTERM and leaves it running on SIGKILL. */
 int       acpu_launcher_get_stop_signal (ACpuLauncher      *self);
 
+/* Any thread, frozen: what went wrong, as "; …", for a worker that died
+ * before its handshake having written @stderr_text; or NULL. */
+char     *acpu_launcher_explain_failure (ACpuLauncher      *self,
+                                         const char        *stderr_text);
+
 /* [io]: @pid, a process started through the launcher, has been reaped with
  * @wait_status: cleans up what it may have left elsewhere (srun killed by a
  * signal: its job step). */

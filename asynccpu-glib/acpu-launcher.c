@@ -509,6 +509,27 @@ acpu_launcher_get_stop_signal (ACpuLauncher *self)
   return self->kind == LAUNCHER_SRUN ? SIGTERM : SIGKILL;
 }
 
+/* Any thread, frozen: a sentence (starting with "; ") that says what is
+ * wrong when a worker started through the launcher died before its
+ * handshake having written @stderr_text (untrusted: only looked at), or
+ * NULL. bwrap's own words (“Creating new namespace failed: nesting depth or
+ * /proc/sys/user/max_*_namespaces exceeded (ENOSPC)”, “No permissions to
+ * create new namespace”, “setting up uid map: Permission denied”) do not
+ * say that the sandbox cannot exist here, nor that nothing runs without it. */
+char *
+acpu_launcher_explain_failure (ACpuLauncher *self,
+                               const char   *stderr_text)
+{
+  if (self->kind != LAUNCHER_SANDBOX || stderr_text == NULL || strstr (stderr_text, "bwrap:") == NULL)
+    return NULL;
+  if (strstr (stderr_text, "namespace") != NULL || strstr (stderr_text, "uid map") != NULL)
+    return g_strdup ("; bwrap cannot create the sandbox's namespaces here (user namespaces are "
+                     "disabled, or this process runs in another sandbox or a container that "
+                     "forbids them), and a worker is never run outside the sandbox it was "
+                     "asked to run in");
+  return NULL;
+}
+
 /* Cleaning up after srun ---------------------------------------------------- */
 
 /* What acpu_launcher_reaped() runs, detached: `sh -c SCRIPT sh HOST PID

@@ -673,9 +673,16 @@ acpu_worker_proc_maybe_report (ACpuWorkerProc *self)
                              "worker process %d (%s) %s%s%s", (int) self->pid, self->display_name,
                              status, limit ? limit : "", tail);
       else
-        error = g_error_new (ACPU_ERROR, ACPU_ERROR_WORKER_START,
-                             "worker process %d (%s) %s before the handshake%s%s",
-                             (int) self->pid, self->display_name, status, limit ? limit : "", tail);
+        {
+          /* What the launcher's own words leave unsaid (bwrap without namespaces). */
+          g_autofree char *why = self->launcher != NULL
+            ? acpu_launcher_explain_failure (self->launcher, self->stderr_tail->str) : NULL;
+
+          error = g_error_new (ACPU_ERROR, ACPU_ERROR_WORKER_START,
+                               "worker process %d (%s) %s before the handshake%s%s%s",
+                               (int) self->pid, self->display_name, status, limit ? limit : "",
+                               why ? why : "", tail);
+        }
     }
 
   acpu_worker_proc_clear_stderr (self);

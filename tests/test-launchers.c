@@ -785,6 +785,82 @@ test_sandbox_no_bwrap (void)
   g_test_trap_assert_stderr ("*through the bwrap sandbox*bubblewrap (bwrap) is not installed*");
 }
 
+/* bwrap that cannot create namespaces (inside another sandbox, a container
+ * without user namespaces: firejail #6906, AppImages): run the pool inside
+ * a bwrap that forbids new user namespaces (--disable-userns), so that the
+ * preset's bwrap fails for real. A clear ACPU_ERROR_WORKER_START that names
+ * the launcher and says what is wrong; never an unsandboxed worker. */
+static void
+test_sandbox_no_namespaces (void)
+{
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  const char *argv[] = {
+    "bwrap", "--unshare-user", "--uid", "1000", "--gid", "1000", "--disable-userns",
+    "--dev-bind", "/", "/", "--setenv", "HOME", "/tmp",
+    "--", self, "--sandbox-child", NULL
+  };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GError) error = NULL;
+  int status = 0;
+
+  if (!engine_ready ("sandbox"))
+    return;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                               &out, &err, &status, &error));
+  g_assert_no_error (error);
+  g_test_message ("stdout: %s", out);
+  g_test_message ("stderr: %s", err);
+  /* An older bwrap (no --disable-userns), or a build tree user 1000 cannot
+   * read (under a private home): the machine's limit, not the library's. */
+  if (strstr (err, "disable-userns") != NULL || strstr (err, "bwrap: execvp") != NULL)
+    {
+      g_test_skip_printf ("cannot run a pool as a user in a sandbox without user namespaces here: %s",
+                          err);
+      return;
+    }
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  /* The code, who, and what. */
+  {
+    g_autofree char *code = g_strdup_printf ("acpu-error-quark code %d:", ACPU_ERROR_WORKER_START);
+
+    g_assert_nonnull (strstr (out, code));
+  }
+  g_assert_nonnull (strstr (out, "through the bwrap sandbox"));
+  g_assert_nonnull (strstr (out, "bwrap cannot create the sandbox's namespaces here"));
+  g_assert_nonnull (strstr (out, "never run outside the sandbox"));
+  /* bwrap's own reason is kept. */
+  g_assert_nonnull (strstr (out, "bwrap: "));
+  g_assert_null (strstr (out, "pid ("));
+}
+
+/* --sandbox-child: runs `pid` through the sandbox preset and prints the
+ * error it got (or the pid it should not have got). */
+static int
+sandbox_child (void)
+{
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *dir = g_path_get_dirname (self);
+  g_autofree char *worker = g_build_filename (dir, "acpu-test-worker", NULL);
+  const char *argv[] = { worker, NULL };
+  g_autoptr(ACpuLauncher) launcher = acpu_launcher_new_bwrap_sandbox ();
+  g_autoptr(ACpuProcessTaskPool) pool = acpu_process_task_pool_new (argv, 1);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) value = NULL;
+
+  acpu_process_task_pool_add_worker_source (pool, NULL, 0);
+  acpu_process_task_pool_add_worker_source (pool, launcher, 1);
+  value = acpu_process_task_pool_run (pool, "pid", NULL, NULL, &error);
+  if (value != NULL)
+    g_print ("pid %s\n", g_variant_print (value, FALSE));
+  else
+    g_print ("%s code %d: %s\n", g_quark_to_string (error->domain), error->code, error->message);
+  acpu_process_task_pool_set_cancel_tasks_when_shutdown (pool, TRUE);
+  acpu_process_task_pool_shutdown (pool, NULL, NULL);
+  return 0;
+}
+
 /* --pool-child ENGINE: a pool whose worker runs through ENGINE's launcher
  * (its environment comes from the parent test); prints the worker's pid
  * and waits to be killed. */
@@ -826,6 +902,8 @@ main (int   argc,
 
   if (argc == 3 && g_str_equal (argv[1], "--pool-child"))
     return pool_child (argv[2]);
+  if (argc == 2 && g_str_equal (argv[1], "--sandbox-child"))
+    return sandbox_child ();
 
   g_test_init (&argc, &argv, NULL);
 
@@ -857,6 +935,7 @@ main (int   argc,
   g_test_add_func ("/launchers/sandbox/confinement", test_sandbox_confinement);
   g_test_add_func ("/launchers/sandbox/memory-limit", test_sandbox_memory_limit);
   g_test_add_func ("/launchers/sandbox/no-bwrap", test_sandbox_no_bwrap);
+  g_test_add_func ("/launchers/sandbox/no-namespaces", test_sandbox_no_namespaces);
 
   g_test_add_func ("/launchers/source/unreachable", test_source_unreachable);
   g_test_add_func ("/launchers/source/fallback", test_source_fallback);
