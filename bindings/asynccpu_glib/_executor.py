@@ -270,10 +270,21 @@ class _LoopBridge:
     """Lets an asyncio loop's own thread talk to the pool with no thread in
     between: the loop thread owns a private GLib.MainContext, pushes it as
     thread-default around run_async() (so the pool's callbacks go there), and
-    the loop watches the context's descriptors with add_reader() and
-    dispatches it. PyGObject cannot give a context's descriptors
-    (MainContext.query() drops them), so they are read through ctypes; the
-    bridge checks what it reads and is not used when anything is off.
+    the loop dispatches it when one of the context's descriptors is readable.
+    PyGObject cannot give a context's descriptors (MainContext.query() drops
+    them), so they are read through ctypes; the bridge checks what it reads
+    and is not used when anything is off.
+
+    The loop does not watch those descriptors one by one (add_reader() and
+    remove_reader() for the worker's descriptor the pool adds on its direct
+    path cost two rounds of asyncio's selector bookkeeping a call): the
+    bridge mirrors them in an epoll set of its own, which the loop watches
+    once. A descriptor the context stopped polling may stay in that set
+    until the next call (watch() drops it then); if it wakes the loop
+    meanwhile, the iteration that finds nothing to dispatch drops it. epoll
+    keys its entries by descriptor *and* open file, so a descriptor number
+    that a closed channel left and a new one took is registered anew, and
+    repeated wakeups with nothing to dispatch rebuild the set from scratch.
 
     ctypes needs the context's C pointer, which PyGObject does not hand out.
     ``how`` says where it came from: "layout" reads it from the wrapper
@@ -284,7 +295,8 @@ class _LoopBridge:
     that needs nothing of PyGObject's insides. Either way the pointer must
     equal what GLib returns for the pushed context."""
 
-    _glib = None
+    # Idle wakeups in a row after which the epoll set is rebuilt.
+    _REBUILD_AFTER = 3
 
     def __init__(self, loop):
         class PollFD(ctypes.Structure):
@@ -300,6 +312,10 @@ class _LoopBridge:
         glib.g_main_context_check.argtypes = [ctypes.c_void_p, ctypes.c_int,
                                               ctypes.POINTER(PollFD), ctypes.c_int]
         glib.g_main_context_dispatch.argtypes = [ctypes.c_void_p]
+        glib.g_main_context_iteration.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        glib.g_main_context_iteration.restype = ctypes.c_int
+        glib.g_main_context_push_thread_default.argtypes = [ctypes.c_void_p]
+        glib.g_main_context_pop_thread_default.argtypes = [ctypes.c_void_p]
 
         ctx = GLib.MainContext.new()
         if not ctx.acquire():
@@ -316,63 +332,151 @@ class _LoopBridge:
                 raise RuntimeError("cannot find the GMainContext pointer")
         finally:
             ctx.pop_thread_default()
-        prio = ctypes.c_int()
-        timeout = ctypes.c_int()
-        fds = (PollFD * 4)()
-        glib.g_main_context_prepare(ptr, ctypes.byref(prio))
-        n = glib.g_main_context_query(ptr, 0x7FFFFFFF, ctypes.byref(timeout), fds, 4)
-        glib.g_main_context_check(ptr, 0x7FFFFFFF, fds, min(n, 4))
-        glib.g_main_context_dispatch(ptr)
-        if n != 1:
-            raise RuntimeError("unexpected descriptors in a new GMainContext")
-        self.fd = fds[0].fd
         self.how = how
         self.ctx = ctx
         self.ptr = ptr
         self.glib = glib
         self.PollFD = PollFD
-        self.loop = loop
-        self.watched = {self.fd}
+        # What watch() hands GLib, made once.
+        self._prio = ctypes.c_int()
+        self._timeout = ctypes.c_int()
+        self._prio_ref = ctypes.byref(self._prio)
+        self._timeout_ref = ctypes.byref(self._timeout)
+        self._size = 8
+        self._fds = (PollFD * self._size)()
+        self.fd = -1
+        fds = self._query()
+        if len(fds) != 1:
+            raise RuntimeError("unexpected descriptors in a new GMainContext")
+        self.fd = fds[0]
+        self._iterate = glib.g_main_context_iteration
+        self._push = glib.g_main_context_push_thread_default
+        self._pop = glib.g_main_context_pop_thread_default
+        self.loop = weakref.ref(loop)
         self.thread = threading.get_ident()
-        loop.add_reader(self.fd, self.pump)
+        self.epoll = None
+        self.watched = set()
+        self._idle = 0
+        self._watch_due = False
+        self._push_ptr = ptr
+        self._open_epoll(loop)
 
-    def pump(self):
-        iteration = self.ctx.iteration
-        while iteration(False):
-            pass
-        self.watch()
+    def _open_epoll(self, loop):
+        import select
+        self.epoll = select.epoll()
+        self.watched = set()
+        self._register(self.fd)
+        loop.add_reader(self.epoll.fileno(), self.pump)
 
-    def watch(self):
-        """Watches every descriptor the context polls now, not only its
-        wakeup: the pool adds one while this thread waits for a reply it
-        reads itself. One iteration that polls nothing tells which."""
+    def close(self):
+        """The loop's thread: stops watching (for tests and a closing loop)."""
+        loop = self.loop()
+        if self.epoll is not None:
+            if loop is not None and not loop.is_closed():
+                loop.remove_reader(self.epoll.fileno())
+            self.epoll.close()
+            self.epoll = None
+        self.ctx.release()
+
+    def _query(self):
+        """The descriptors the context polls now. One iteration that polls
+        nothing (prepare, query, check, dispatch) tells which."""
         glib, ptr = self.glib, self.ptr
-        prio = ctypes.c_int()
-        timeout = ctypes.c_int()
-        size = 8
         while True:
-            fds = (self.PollFD * size)()
-            glib.g_main_context_prepare(ptr, ctypes.byref(prio))
-            n = glib.g_main_context_query(ptr, 0x7FFFFFFF, ctypes.byref(timeout), fds, size)
+            size = self._size
+            fds = self._fds
+            glib.g_main_context_prepare(ptr, self._prio_ref)
+            n = glib.g_main_context_query(ptr, 0x7FFFFFFF, self._timeout_ref, fds, size)
+            # As if the poll had seen the context's wakeup: check()
+            # acknowledges it, as GLib's own iteration does, before the
+            # sources' check functions run. Adding a descriptor (the pool's,
+            # on the direct path) signals that wakeup, which would otherwise
+            # wake the loop once more for nothing.
+            for i in range(min(n, size)):
+                if fds[i].fd == self.fd:
+                    fds[i].revents = 1
+                    break
             glib.g_main_context_check(ptr, 0x7FFFFFFF, fds, min(n, size))
             glib.g_main_context_dispatch(ptr)
             if n <= size:
-                break
-            size = n
-        want = {fds[i].fd for i in range(n)}
-        for fd in self.watched - want:
-            self.loop.remove_reader(fd)
-        for fd in want - self.watched:
-            self.loop.add_reader(fd, self.pump)
-        self.watched = want
+                return [fds[i].fd for i in range(n)]
+            self._size = n + 8
+            self._fds = (self.PollFD * self._size)()
 
-    def run_async(self, pool, payload, cancellable, callback, data, task=TASK_NAME):
-        ctx = self.ctx
-        ctx.push_thread_default()
+    def _register(self, fd):
+        ep = self.epoll
+        try:
+            # Registered already for this very open file: nothing to do.
+            ep.modify(fd, 1)  # EPOLLIN
+        except OSError:
+            try:
+                ep.register(fd, 1)
+            except OSError:
+                return
+        self.watched.add(fd)
+
+    def watch(self):
+        """Mirrors the descriptors the context polls now in the epoll set
+        (the pool adds one while this thread waits for a reply it reads
+        itself); drops those it no longer polls."""
+        want = self._query()
+        watched = self.watched
+        for fd in want:
+            if fd not in watched or fd != self.fd:
+                self._register(fd)
+        if len(watched) > len(want):
+            for fd in watched.difference(want):
+                try:
+                    self.epoll.unregister(fd)
+                except OSError:
+                    pass
+                watched.discard(fd)
+
+    def pump(self):
+        """The loop's thread, when the epoll set is readable: dispatches the
+        context until nothing is ready."""
+        iterate, ptr = self._iterate, self.ptr
+        n = 0
+        while iterate(ptr, 0):
+            n += 1
+        if n:
+            self._idle = 0
+            return
+        # Woken with nothing to do: a descriptor the context no longer polls.
+        self._idle += 1
+        if self._idle >= self._REBUILD_AFTER:
+            self._idle = 0
+            loop = self.loop()
+            if loop is not None and self.epoll is not None:
+                loop.remove_reader(self.epoll.fileno())
+                self.epoll.close()
+                self._open_epoll(loop)
+        self.watch()
+
+    def run_async(self, pool, payload, cancellable, callback, data, task=TASK_NAME,
+                  burst=False):
+        """Runs a task with the context pushed, then watches what the pool
+        added to it. With @burst (other calls of this thread are in flight:
+        asyncio.gather() of many) the watching waits until the loop's
+        thread is done submitting: once for the whole burst."""
+        ptr = self._push_ptr
+        self._push(ptr)
         try:
             pool.run_async(task, payload, cancellable, callback, data)
         finally:
-            ctx.pop_thread_default()
+            self._pop(ptr)
+        if not burst:
+            self.watch()
+        elif not self._watch_due:
+            loop = self.loop()
+            if loop is None:
+                self.watch()
+                return
+            self._watch_due = True
+            loop.call_soon(self._due_watch)
+
+    def _due_watch(self):
+        self._watch_due = False
         self.watch()
 
 
@@ -600,14 +704,15 @@ class ProcessTaskPoolExecutor:
         return INIT_TASK_NAME, GLib.Variant.new_tuple(self._initargs, payload)
 
     def _outcome(self, pool, result):
-        facts = pool.get_worker_exit(result)
         try:
             reply = pool.run_finish(result)
         except GLib.Error as e:
-            return False, _translate_glib_error(e, facts)
+            # How its worker died, if it did (valid after run_finish()).
+            return False, _translate_glib_error(e, pool.get_worker_exit(result))
         except Exception as e:  # noqa: BLE001
             # PyGObject could not convert the pool's GError (e.g. a message
             # that is not UTF-8): "RuntimeError: Converting the GError failed".
+            facts = pool.get_worker_exit(result)
             if facts is not None:
                 return False, _worker_died("worker process %d died running the task"
                                            % facts.props.pid, facts)
@@ -617,7 +722,7 @@ class ProcessTaskPoolExecutor:
             return False, AsyncCpuGlibError("the worker replied %s, not (yvav)"
                                             % (reply and reply.get_type_string()))
         try:
-            status, value, records = _gvs.unpack_reply(reply)
+            status, value, records = _gvs.unpack_reply(reply, True)
         except Exception as e:  # noqa: BLE001
             return False, AsyncCpuGlibError("cannot decode the worker's reply: %s" % e)
         if records:
@@ -641,11 +746,16 @@ class ProcessTaskPoolExecutor:
         ok, value = self._safe_outcome(pool, result)
         job.sink(ok, value)
 
-    def _on_done_direct(self, pool, result, fut):
+    def _on_done_direct(self, pool, result, data):
         # On the loop's thread, through its bridge.
+        fut, on_cancel = data
         with self._lock:
             self._direct -= 1
         ok, value = self._safe_outcome(pool, result)
+        # Done with the task: its cancellable is not needed any more, and a
+        # done-callback left on the future would cost the loop one more
+        # handle to run.
+        fut.remove_done_callback(on_cancel)
         try:
             _settle(fut, ok, value)
         except RuntimeError:  # its loop is closed (pumped at exit): nobody waits
@@ -721,12 +831,18 @@ class ProcessTaskPoolExecutor:
             with self._lock:
                 if self._shutdown:
                     raise RuntimeError("cannot schedule new futures after shutdown")
+                burst = self._direct > 0
                 self._direct += 1
             fut = loop.create_future()
             cancellable = Gio.Cancellable.new()
             task, payload = self._request(payload)
-            fut.add_done_callback(lambda f: f.cancelled() and cancellable.cancel())
-            bridge.run_async(self._pool, payload, cancellable, self._on_done_direct, fut, task)
+
+            def on_cancel(f):
+                if f.cancelled():
+                    cancellable.cancel()
+            fut.add_done_callback(on_cancel)
+            bridge.run_async(self._pool, payload, cancellable, self._on_done_direct,
+                             (fut, on_cancel), task, burst)
             return fut
         sink = self._sinks.get(loop)
         if sink is None:

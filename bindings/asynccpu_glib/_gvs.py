@@ -309,9 +309,10 @@ def unpack_request(variant):
             _values.decode_args(variant.get_child_value(2)))
 
 
-def unpack_reply(variant):
-    """(status, value, records) from a ``(yvav)``."""
-    if ENABLED and variant.get_type_string() == "(yvav)":
+def unpack_reply(variant, checked=False):
+    """(status, value, records) from a ``(yvav)`` (@checked: the caller has
+    checked its type already)."""
+    if ENABLED and (checked or variant.get_type_string() == "(yvav)"):
         try:
             buf = _data(variant)
             e = len(buf)

@@ -53,9 +53,7 @@ def test_both_ways_find_the_same_context(monkeypatch, choice):
                 bridge.ctx.pop_thread_default()
             return bridge.how
         finally:
-            for fd in bridge.watched:
-                bridge.loop.remove_reader(fd)
-            bridge.ctx.release()
+            bridge.close()
     how = run(main())
     assert how == ("thread-default" if choice == "fallback" else _executor._pointer_source())
 
@@ -90,3 +88,70 @@ def test_a_crash_and_a_cancel_arrive_through_the_bridge():
             assert await ex.create_process_task(T.add, 20, 22) == 42
             assert _executor._bridge_for(asyncio.get_running_loop()) is not None
         run(main())
+
+
+def test_a_descriptor_the_context_no_longer_polls_does_not_spin_the_loop(executor):
+    """The bridge's epoll set may keep a descriptor the context stopped
+    polling; when it wakes the loop with nothing to dispatch, it is dropped,
+    and one that cannot be dropped by its number (its number closed, its
+    open file still readable through another) makes the set be rebuilt."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        assert await executor.create_process_task(T.add, 1, 1) == 2
+        bridge = _executor._bridge_for(loop)
+        assert bridge is not None
+        pumps = []
+        real_pump = bridge.pump
+
+        def counting_pump():
+            pumps.append(1)
+            real_pump()
+        loop.remove_reader(bridge.epoll.fileno())
+        loop.add_reader(bridge.epoll.fileno(), counting_pump)
+        r, w = os.pipe()
+        try:
+            os.write(w, b"x")  # readable for good
+            bridge._register(r)
+            assert r in bridge.watched
+            await asyncio.sleep(0.1)
+            assert r not in bridge.watched
+            assert 1 <= len(pumps) <= 3
+            # A stale entry: epoll keeps it while its open file lives on
+            # through r, and unregister(r2) cannot reach it any more.
+            r2 = os.dup(r)
+            bridge._register(r2)
+            os.close(r2)
+            del pumps[:]
+            await asyncio.sleep(0.2)
+            # Rebuilt after a few idle wakeups, not woken thousands of times.
+            assert len(pumps) <= 10, len(pumps)
+            assert await executor.create_process_task(T.add, 2, 3) == 5
+        finally:
+            os.close(r)
+            os.close(w)
+    run(main())
+
+
+def test_a_burst_is_watched_once_and_every_future_settles(executor):
+    async def main():
+        loop = asyncio.get_running_loop()
+        await executor.create_process_task(T.add, 0, 0)
+        bridge = _executor._bridge_for(loop)
+        watches = []
+        real_watch = bridge.watch
+
+        def counting_watch():
+            watches.append(1)
+            real_watch()
+        bridge.watch = counting_watch
+        try:
+            futs = [executor.create_process_task(T.add, i, 1) for i in range(300)]
+            submitted = len(watches)
+            results = await asyncio.gather(*futs)
+        finally:
+            del bridge.watch
+        return submitted, results
+    submitted, results = run(main())
+    assert results == [i + 1 for i in range(300)]
+    # The first call watches at once; the other 299 share one deferred watch.
+    assert submitted == 1
