@@ -123,9 +123,10 @@ acpu_core_notify_source_new (ACpuPoolCore *core)
 
 typedef struct
 {
-  GTask    *task;
-  GVariant *value;
-  GError   *error;
+  GTask      *task;
+  GVariant   *value;
+  GError     *error;
+  ACpuJobEnd  end;      /* for the stats, folded in by acpu_core_deliver() */
 } ACpuReturn;
 
 /* One batch for one caller's context. Made on the I/O thread and then only
@@ -224,6 +225,13 @@ acpu_core_deliver (ACpuPoolCore *core)
 
   returns = g_steal_pointer (&core->returns);
   core->returns = g_array_new (FALSE, FALSE, sizeof (ACpuReturn));
+
+  /* The jobs leave the counts and their outcomes are counted, all of them
+   * under one lock, before any callback can run (acpu-pool-stats.c). */
+  acpu_core_lock (core);
+  acpu_core_stats_jobs_ended_locked (core, &g_array_index (returns, ACpuReturn, 0).end,
+                                     sizeof (ACpuReturn), returns->len);
+  acpu_core_unlock (core);
 
   for (guint i = 0; i < returns->len; i++)
     {
@@ -330,13 +338,11 @@ acpu_job_return (ACpuPoolCore *core,
       g_clear_pointer (&job->timeout_source, g_source_unref);
     }
 
-  /* Out of the counts and into the outcomes at once (acpu-pool-stats.c). */
-  acpu_core_lock (core);
-  acpu_core_stats_job_ended_locked (core, job,
-                                    job->state == ACPU_JOB_RUNNING ||
-                                    job->state == ACPU_JOB_DIRECT,
-                                    error);
-  acpu_core_unlock (core);
+  /* Out of the counts and into the outcomes when the batch is delivered
+   * (acpu_core_deliver()); until then it counts as it did. */
+  acpu_job_end_init (&ret.end, job,
+                     job->state == ACPU_JOB_RUNNING || job->state == ACPU_JOB_DIRECT,
+                     error);
 
   ret.task = g_steal_pointer (&job->task);
   if (error != NULL)

@@ -473,8 +473,38 @@ void          acpu_core_count_jobs        (ACpuPoolCore  *core,
                                            gint           d_running);
 guint         acpu_core_get_n_queued      (ACpuPoolCore  *core);
 guint         acpu_core_get_n_running     (ACpuPoolCore  *core);
-/* Any thread, with core->lock held: a job ends (its GTask is returned):
- * the queued or running count goes down and its outcome is counted. */
+typedef enum
+{
+  ACPU_JOB_OUTCOME_SUCCEEDED,
+  ACPU_JOB_OUTCOME_FAILED,
+  ACPU_JOB_OUTCOME_CANCELLED,
+} ACpuJobOutcome;
+
+/* What the counters need to know of a job that ended, taken when its GTask
+ * is returned and folded into the stats later, with others, under one lock
+ * (acpu_core_stats_jobs_ended_locked()). */
+typedef struct
+{
+  gint64  submit_time;          /* the job's, or 0 */
+  gint64  sent_time;            /* the job's, or 0: never sent */
+  gint64  end_time;             /* when it ended, if it was running */
+  guint8  was_running;          /* running (or DIRECT), not queued */
+  guint8  outcome;              /* ACpuJobOutcome */
+} ACpuJobEnd;
+
+/* Any thread: the facts of @job ending now, @was_running, with @error. */
+void          acpu_job_end_init           (ACpuJobEnd    *end,
+                                           ACpuJob       *job,
+                                           gboolean       was_running,
+                                           const GError  *error);
+/* Any thread, with core->lock held: jobs end (their GTasks are returned):
+ * the queued and running counts go down and their outcomes are counted, in
+ * one critical section. @ends are read @stride bytes apart. */
+void          acpu_core_stats_jobs_ended_locked (ACpuPoolCore     *core,
+                                                 const ACpuJobEnd *ends,
+                                                 gsize             stride,
+                                                 guint             n_ends);
+/* Any thread, with core->lock held: one job ends. */
 void          acpu_core_stats_job_ended_locked (ACpuPoolCore *core,
                                                 ACpuJob      *job,
                                                 gboolean      was_running,

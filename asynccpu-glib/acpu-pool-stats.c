@@ -15,7 +15,11 @@
  * lock in run_async(); it moves between queued and running in one atomic
  * change of core->jobs (both counts in one word); it leaves (queued or
  * running, and succeeded, failed or cancelled) under the lock
- * (acpu_core_stats_job_ended_locked()). So in every snapshot
+ * (acpu_core_stats_jobs_ended_locked()). The I/O thread notes what it
+ * needs when it returns a job's GTask, and folds a whole delivery batch in
+ * under one lock just before it hands the batch to the callers' contexts
+ * (acpu_core_deliver()): until then the job still counts as queued or
+ * running, and no callback has run yet. So in every snapshot
  *
  *   submitted == succeeded + failed + cancelled + queued + running
  *
@@ -106,40 +110,93 @@ acpu_samples_copy (ACpuSamples *samples)
   return copy;
 }
 
-/* Any thread, with core->lock held: a job's GTask is returned: it leaves the
- * queued or running count, and its outcome is counted, in the same
- * critical section. Its queue wait is sampled if it was sent to a worker,
- * and its run time if it also ran to an answer. */
+/* Any thread: what the counters will need of @job, which ends now with
+ * @error (NULL: it succeeded). */
+void
+acpu_job_end_init (ACpuJobEnd   *end,
+                   ACpuJob      *job,
+                   gboolean      was_running,
+                   const GError *error)
+{
+  end->submit_time = job->submit_time;
+  end->sent_time = job->sent_time;
+  end->was_running = was_running != FALSE;
+  end->end_time = was_running && job->sent_time != 0 ? g_get_monotonic_time () : 0;
+  if (error == NULL)
+    end->outcome = ACPU_JOB_OUTCOME_SUCCEEDED;
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    end->outcome = ACPU_JOB_OUTCOME_CANCELLED;
+  else
+    end->outcome = ACPU_JOB_OUTCOME_FAILED;
+}
+
+/* Any thread, with core->lock held: jobs' GTasks are returned: they leave
+ * the queued and running counts, and their outcomes are counted, in the
+ * same critical section. A job's queue wait is sampled if it was sent to a
+ * worker, and its run time if it also ran to an answer. The I/O thread
+ * calls this once per delivery batch (acpu_core_deliver()): one lock, and
+ * one change of the counts, for all the jobs of the batch. */
+void
+acpu_core_stats_jobs_ended_locked (ACpuPoolCore     *core,
+                                   const ACpuJobEnd *ends,
+                                   gsize             stride,
+                                   guint             n_ends)
+{
+  ACpuPoolStatsData *stats = &core->stats;
+  gint d_queued = 0;
+  gint d_running = 0;
+
+  ACPU_ASSERT_LOCKED (core);
+
+  for (guint i = 0; i < n_ends; i++)
+    {
+      const ACpuJobEnd *end = (const ACpuJobEnd *) ((const char *) ends + i * stride);
+
+      if (end->was_running)
+        d_running--;
+      else
+        d_queued--;
+
+      switch (end->outcome)
+        {
+        case ACPU_JOB_OUTCOME_SUCCEEDED:
+          stats->succeeded++;
+          break;
+        case ACPU_JOB_OUTCOME_CANCELLED:
+          stats->cancelled++;
+          break;
+        case ACPU_JOB_OUTCOME_FAILED:
+        default:
+          stats->failed++;
+          break;
+        }
+
+      if (end->was_running && end->sent_time != 0)
+        {
+          if (end->submit_time != 0)
+            acpu_samples_add (&stats->wait, MAX (0, end->sent_time - end->submit_time));
+          if (end->outcome != ACPU_JOB_OUTCOME_CANCELLED)
+            acpu_samples_add (&stats->run, MAX (0, end->end_time - end->sent_time));
+          stats->busy_us += MAX (0, end->end_time - MAX (end->sent_time, stats->since));
+        }
+    }
+
+  if (n_ends > 0)
+    acpu_core_count_jobs (core, d_queued, d_running);
+}
+
+/* Any thread, with core->lock held: one job's GTask is returned (the direct
+ * path's reply): acpu_core_stats_jobs_ended_locked() for it alone. */
 void
 acpu_core_stats_job_ended_locked (ACpuPoolCore *core,
                                   ACpuJob      *job,
                                   gboolean      was_running,
                                   const GError *error)
 {
-  ACpuPoolStatsData *stats = &core->stats;
-  gboolean cancelled = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  ACpuJobEnd end;
 
-  ACPU_ASSERT_LOCKED (core);
-
-  acpu_core_count_jobs (core, was_running ? 0 : -1, was_running ? -1 : 0);
-
-  if (error == NULL)
-    stats->succeeded++;
-  else if (cancelled)
-    stats->cancelled++;
-  else
-    stats->failed++;
-
-  if (was_running && job->sent_time != 0)
-    {
-      gint64 now = g_get_monotonic_time ();
-
-      if (job->submit_time != 0)
-        acpu_samples_add (&stats->wait, MAX (0, job->sent_time - job->submit_time));
-      if (!cancelled)
-        acpu_samples_add (&stats->run, MAX (0, now - job->sent_time));
-      stats->busy_us += MAX (0, now - MAX (job->sent_time, stats->since));
-    }
+  acpu_job_end_init (&end, job, was_running, error);
+  acpu_core_stats_jobs_ended_locked (core, &end, sizeof end, 1);
 }
 
 /* [io], takes core->lock: a worker is being started. */

@@ -183,9 +183,17 @@ count_cb (GObject      *object,
   g_autoptr(GError) error = NULL;
   guint *n = user_data;
 
+  g_autoptr(ACpuPoolStats) stats = NULL;
+
   value = acpu_process_task_pool_run_finish (ACPU_PROCESS_TASK_POOL (object), result, &error);
   g_assert_no_error (error);
   (*n)++;
+
+  /* A task is counted before its callback runs: the pool counts results
+   * a batch at a time, and does so before it hands the batch over. */
+  stats = acpu_process_task_pool_get_stats (ACPU_PROCESS_TASK_POOL (object));
+  assert_stats_consistent (stats);
+  g_assert_cmpuint (acpu_pool_stats_get_succeeded (stats), >=, *n);
 }
 
 static void
@@ -199,7 +207,7 @@ test_stats_consistent (void)
   g_test_summary ("Snapshots taken from another thread while tasks flow never show a "
                   "task in no state: submitted == succeeded + failed + cancelled + queued "
                   "+ running, every time (a job moving from the queue to a worker is one "
-                  "atomic step)");
+                  "atomic step), and a task's callback finds it counted");
 
   thread = g_thread_new ("snapshots", snapshot_thread, &data);
   for (guint round = 0; round < 20; round++)
