@@ -1971,6 +1971,14 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
   self->fd = fds[0];
   g_unix_set_fd_nonblocking (self->fd, TRUE, NULL);
 
+  /* The pool speaks first: an empty ACK, which any worker ignores, tells a
+   * worker whose input ends later that a pool was there (an input that ends
+   * before any frame is a program run by hand, acpu-worker.c). */
+  g_mutex_lock (&self->out_lock);
+  acpu_wire_out_ack (&self->out, 0, 0, 0);
+  acpu_worker_proc_flush_locked (self);
+  g_mutex_unlock (&self->out_lock);
+
   /* Its stderr: passed on to ours, the tail kept for when it dies. */
   self->stderr_fd = fcntl (g_unix_input_stream_get_fd (G_UNIX_INPUT_STREAM (
                              g_subprocess_get_stderr_pipe (self->subprocess))),

@@ -985,9 +985,9 @@ acpu_worker_channel_unusable (ACpuWorker *self,
  * in_lock, then lock for each message. Reads what the channel has and takes
  * each message in it; a thread that finds nothing to read (the other was
  * first) returns at once. The end of the channel between
- * frames is the pool hanging up (exit status 0); in the middle of a frame, or
- * bytes that are not the protocol, end the worker with status 1 and a word on
- * stderr. */
+ * frames is the pool hanging up (exit status 0); in the middle of a frame,
+ * before the pool's first frame, or bytes that are not the protocol, end the
+ * worker with status 1 and a word on stderr. */
 static void
 acpu_worker_read_channel (ACpuWorker *self)
 {
@@ -1008,6 +1008,14 @@ acpu_worker_read_channel (ACpuWorker *self)
 
       if (!clean)
         acpu_worker_channel_unusable (self, "the channel ended in the middle of a frame");
+      else if (self->in_messages == 0)
+        {
+          /* A pool greets its worker first thing (an ACK for id 0, see
+           * docs/protocol.md): an input that ends before any frame came is
+           * an empty pipe, not a pool. */
+          acpu_worker_channel_unusable (self, "standard input ended");
+          clean = FALSE;
+        }
       self->in_ended = TRUE;
       acpu_worker_hang_up (self, clean);
       goto out;

@@ -4,7 +4,8 @@
  * the worker writes is looked at: the magic and the hello, a request and
  * its reply, an unknown task, a GError crossing with its domain, code and
  * message, a cancel of a running task, a log record, and the end of the
- * channel (idle, while a task runs, in the middle of a frame).
+ * channel (idle, while a task runs, in the middle of a frame, before the
+ * pool's greeting, an empty pipe with an inherited ACPU_WORKER=1).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -12,6 +13,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -41,9 +43,13 @@ typedef struct
 } Peer;
 
 /* Main thread. Starts acpu-test-worker with one end of a socketpair as its
- * stdin and stdout (as the pool does), in a process group of its own. */
+ * stdin and stdout (as the pool does), in a process group of its own, and
+ * its stderr on @err_fd (-1: ours). With @greet, queues the pool's greeting
+ * (an ACK for id 0), as a pool does first thing. */
 static void
-peer_start (Peer *peer)
+peer_start_full (Peer     *peer,
+                 gboolean  greet,
+                 int       err_fd)
 {
   g_autofree char *worker = acpu_test_worker_path ();
   int sv[2];
@@ -55,7 +61,7 @@ peer_start (Peer *peer)
   if (peer->pid == 0)
     {
       setpgid (0, 0);
-      if (dup2 (sv[1], 0) < 0 || dup2 (sv[1], 1) < 0)
+      if (dup2 (sv[1], 0) < 0 || dup2 (sv[1], 1) < 0 || (err_fd >= 0 && dup2 (err_fd, 2) < 0))
         _exit (126);
       execl (worker, worker, NULL);
       _exit (127);
@@ -65,6 +71,28 @@ peer_start (Peer *peer)
   g_assert_true (g_unix_set_fd_nonblocking (peer->fd, TRUE, NULL));
   acpu_wire_in_init (&peer->in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
   acpu_wire_out_init (&peer->out, FALSE);
+  if (greet)
+    acpu_wire_out_ack (&peer->out, 0, 0, 0);
+}
+
+static void
+peer_start (Peer *peer)
+{
+  peer_start_full (peer, TRUE, -1);
+}
+
+/* Main thread. Reads @fd to its end. */
+static char *
+read_all (int fd)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+  char buf[4096];
+  gssize n;
+
+  while ((n = read (fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0)
+      g_string_append_len (text, buf, n);
+  return g_string_free (g_steal_pointer (&text), FALSE);
 }
 
 /* Main thread. Writes what is pending, then reads until a whole message
@@ -494,6 +522,72 @@ test_worker_eof_idle (void)
   g_assert_cmpuint (acpu_test_count_children (), ==, 0);
 }
 
+/* Before: the worker took an input that ended before the pool's first
+ * frame for a pool hanging up, and exited 0 without a word. */
+static void
+test_worker_eof_before_pool (void)
+{
+  Peer peer;
+  g_auto(GStrv) names = NULL;
+  g_autofree char *err_text = NULL;
+  int err_pipe[2];
+
+  g_test_summary ("A channel that ends before the pool's first frame is no pool: the "
+                  "worker says so on stderr and exits with status 1 (a pool greets its "
+                  "worker first thing: eof/idle)");
+  g_assert_cmpint (pipe2 (err_pipe, O_CLOEXEC), ==, 0);
+  peer_start_full (&peer, FALSE, err_pipe[1]);
+  close (err_pipe[1]);
+  names = peer_hello (&peer);
+  assert_exited_with (peer_hang_up (&peer), 1);
+  err_text = read_all (err_pipe[0]);
+  close (err_pipe[0]);
+  g_test_message ("stderr: %s", err_text);
+  g_assert_nonnull (strstr (err_text, "standard input ended, before a single message"));
+  g_assert_cmpuint (acpu_test_count_children (), ==, 0);
+}
+
+/* Before: `true | ACPU_WORKER=1 program | cat` exited 0 and said nothing. */
+static void
+test_worker_empty_pipe (void)
+{
+  g_autofree char *worker = acpu_test_worker_path ();
+  g_autofree char *err_text = NULL;
+  g_autofree char *out_text = NULL;
+  int in_pipe[2], out_pipe[2], err_pipe[2], status;
+  GPid pid;
+
+  g_test_summary ("With ACPU_WORKER=1 inherited and an empty pipe on stdin (true | "
+                  "program | cat), the program says what is wrong and exits non-zero");
+  g_assert_cmpint (pipe2 (in_pipe, O_CLOEXEC), ==, 0);
+  g_assert_cmpint (pipe2 (out_pipe, O_CLOEXEC), ==, 0);
+  g_assert_cmpint (pipe2 (err_pipe, O_CLOEXEC), ==, 0);
+  close (in_pipe[1]);
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      if (dup2 (in_pipe[0], 0) < 0 || dup2 (out_pipe[1], 1) < 0 || dup2 (err_pipe[1], 2) < 0)
+        _exit (126);
+      g_setenv ("ACPU_WORKER", "1", TRUE);
+      execl (worker, worker, NULL);
+      _exit (127);
+    }
+  close (in_pipe[0]);
+  close (out_pipe[1]);
+  close (err_pipe[1]);
+  out_text = read_all (out_pipe[0]);
+  err_text = read_all (err_pipe[0]);
+  close (out_pipe[0]);
+  close (err_pipe[0]);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_test_message ("status %d: %s", status, err_text);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), !=, 0);
+  g_assert_nonnull (strstr (err_text, "standard input ended"));
+  g_assert_nonnull (strstr (err_text, "ACPU_WORKER=1"));
+}
+
 static void
 test_worker_eof_busy (void)
 {
@@ -548,6 +642,8 @@ main (int argc, char **argv)
   g_test_add_func ("/acpu/worker/cancel", test_worker_cancel);
   g_test_add_func ("/acpu/worker/log", test_worker_log);
   g_test_add_func ("/acpu/worker/eof/idle", test_worker_eof_idle);
+  g_test_add_func ("/acpu/worker/eof/before-pool", test_worker_eof_before_pool);
+  g_test_add_func ("/acpu/worker/eof/empty-pipe", test_worker_empty_pipe);
   g_test_add_func ("/acpu/worker/eof/busy", test_worker_eof_busy);
   g_test_add_func ("/acpu/worker/eof/mid-frame", test_worker_eof_mid_frame);
 
