@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -943,24 +944,31 @@ acpu_worker_kill_group_members (void)
   g_dir_close (dir);
 }
 
-/* Either thread, takes lock. The pool has hung up. What the tasks started
- * goes (acpu_worker_kill_group_members()). A task still running has nobody
- * to report to and may never look at its cancellable: end the process now. */
+/* Either thread, no lock. Writes @text to stderr once, neither waiting nor
+ * dying of it, for a worker on its way out: the reader may be the pool that
+ * just died (a write would raise SIGPIPE and end this process before it has
+ * killed its group), or a full pipe nobody reads any more. A text that
+ * stderr does not take at once is lost. */
 static void
-acpu_worker_hang_up (ACpuWorker *self,
-                     gboolean    ok)
+acpu_worker_say (const char *text)
 {
-  acpu_worker_kill_group_members ();
-  g_mutex_lock (&self->lock);
-  if (self->current != NULL)
-    _exit (ok ? 0 : 1);
-  self->hung_up = TRUE;
-  self->status = ok ? 0 : 1;
-  self->control_polling = FALSE;
-  acpu_worker_signal_control (self);
-  if (!g_main_context_is_owner (self->context))
-    g_main_context_wakeup (self->context);
-  g_mutex_unlock (&self->lock);
+  struct pollfd pfd = { .fd = 2, .events = POLLOUT };
+  sigset_t pipe_set, old_set;
+
+  if (poll (&pfd, 1, 0) != 1 || pfd.revents != POLLOUT)
+    return;
+  sigemptyset (&pipe_set);
+  sigaddset (&pipe_set, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &pipe_set, &old_set);
+  if (write (2, text, strlen (text)) < 0 && errno == EPIPE &&
+      !sigismember (&old_set, SIGPIPE))
+    {
+      struct timespec zero = { 0, 0 };
+
+      /* The SIGPIPE the write raised, sent to this thread: taken back. */
+      sigtimedwait (&pipe_set, NULL, &zero);
+    }
+  pthread_sigmask (SIG_SETMASK, &old_set, NULL);
 }
 
 /* Either thread, with in_lock held (it reads in_messages). Says on stderr
@@ -971,14 +979,42 @@ acpu_worker_channel_unusable (ACpuWorker *self,
                               const char *what)
 {
   const char *prgname = g_get_prgname () ? g_get_prgname () : "acpu-worker";
+  g_autofree char *text = NULL;
 
   if (self->in_messages > 0)
-    g_printerr ("%s: %s\n", prgname, what);
+    text = g_strdup_printf ("%s: %s\n", prgname, what);
   else
-    g_printerr ("%s: %s, before a single message: standard input does not speak the "
-                "asynccpu-glib protocol%s\n", prgname, what,
-                self->started_by_env ? " (ACPU_WORKER=1 inherited by a program that no "
-                                       "pool started?)" : "");
+    text = g_strdup_printf ("%s: %s, before a single message: standard input does not speak "
+                            "the asynccpu-glib protocol%s\n", prgname, what,
+                            self->started_by_env ? " (ACPU_WORKER=1 inherited by a program "
+                                                   "that no pool started?)" : "");
+  acpu_worker_say (text);
+}
+
+/* Either thread, with in_lock held; takes lock. The pool has hung up, or
+ * the channel is of no use (@what says why, or is NULL). What the tasks
+ * started goes first (acpu_worker_kill_group_members()), then the words: a
+ * pool that died may have taken the reader of our stderr along. A task
+ * still running has nobody to report to and may never look at its
+ * cancellable: end the process now. */
+static void
+acpu_worker_hang_up (ACpuWorker *self,
+                     gboolean    ok,
+                     const char *what)
+{
+  acpu_worker_kill_group_members ();
+  if (what != NULL)
+    acpu_worker_channel_unusable (self, what);
+  g_mutex_lock (&self->lock);
+  if (self->current != NULL)
+    _exit (ok ? 0 : 1);
+  self->hung_up = TRUE;
+  self->status = ok ? 0 : 1;
+  self->control_polling = FALSE;
+  acpu_worker_signal_control (self);
+  if (!g_main_context_is_owner (self->context))
+    g_main_context_wakeup (self->context);
+  g_mutex_unlock (&self->lock);
 }
 
 /* Main thread while it is idle, control thread while a task runs; takes
@@ -1004,20 +1040,16 @@ acpu_worker_read_channel (ACpuWorker *self)
     goto out;
   if (n <= 0)
     {
-      gboolean clean = self->in.buf->len == self->in.head;
-
-      if (!clean)
-        acpu_worker_channel_unusable (self, "the channel ended in the middle of a frame");
-      else if (self->in_messages == 0)
-        {
-          /* A pool greets its worker first thing (an ACK for id 0, see
-           * docs/protocol.md): an input that ends before any frame came is
-           * an empty pipe, not a pool. */
-          acpu_worker_channel_unusable (self, "standard input ended");
-          clean = FALSE;
-        }
       self->in_ended = TRUE;
-      acpu_worker_hang_up (self, clean);
+      if (self->in.buf->len != self->in.head)
+        acpu_worker_hang_up (self, FALSE, "the channel ended in the middle of a frame");
+      else if (self->in_messages == 0)
+        /* A pool greets its worker first thing (an ACK for id 0, see
+         * docs/protocol.md): an input that ends before any frame came is
+         * an empty pipe, not a pool. */
+        acpu_worker_hang_up (self, FALSE, "standard input ended");
+      else
+        acpu_worker_hang_up (self, TRUE, NULL);
       goto out;
     }
 
@@ -1033,9 +1065,8 @@ acpu_worker_read_channel (ACpuWorker *self)
   if (error != NULL)
     {
       /* The pool speaks the protocol or nothing: stop serving. */
-      acpu_worker_channel_unusable (self, error->message);
       self->in_ended = TRUE;
-      acpu_worker_hang_up (self, FALSE);
+      acpu_worker_hang_up (self, FALSE, error->message);
     }
 
 out:
@@ -1398,8 +1429,17 @@ acpu_worker_drain (int fd)
 static void
 acpu_worker_orphaned (ACpuWorker *self)
 {
-  g_printerr ("%s: the process that started this worker (pid %d) is gone; exiting\n",
-              g_get_prgname () ? g_get_prgname () : "acpu-worker", (int) self->parent);
+  g_autofree char *text = NULL;
+
+  /* The group first: the words may go to a pipe whose reader was the
+   * process that is gone, and a write that raises SIGPIPE ended this
+   * process before it took its group along. */
+  acpu_worker_kill_group_members ();
+  text = g_strdup_printf ("%s: the process that started this worker (pid %d) is gone; exiting\n",
+                          g_get_prgname () ? g_get_prgname () : "acpu-worker",
+                          (int) self->parent);
+  acpu_worker_say (text);
+  /* And whatever a running task started since. */
   if (getpgrp () == getpid ())
     kill (0, SIGKILL);
   _exit (1);

@@ -5,7 +5,8 @@
  * its reply, an unknown task, a GError crossing with its domain, code and
  * message, a cancel of a running task, a log record, and the end of the
  * channel (idle, while a task runs, in the middle of a frame, before the
- * pool's greeting, an empty pipe with an inherited ACPU_WORKER=1).
+ * pool's greeting, an empty pipe with an inherited ACPU_WORKER=1), and a
+ * worker whose parent is gone while the channel stays open.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -588,6 +590,89 @@ test_worker_empty_pipe (void)
   g_assert_nonnull (strstr (err_text, "ACPU_WORKER=1"));
 }
 
+/* Before: the worker said on stderr that its parent was gone before it
+ * killed its group; the reader of its stderr had died with the parent, the
+ * write raised SIGPIPE and the worker died of it, its task's child left
+ * running (tests/hardening/test-containment /children/parent-killed failed
+ * about 1 run in 25 when this path beat the parent-death signal). */
+static void
+test_worker_orphaned_children (void)
+{
+  g_autofree char *worker = acpu_test_worker_path ();
+  g_autoptr(GVariant) result = NULL;
+  ACpuWireMessage msg;
+  Peer peer;
+  int sv[2], err_pipe[2], status;
+  gint32 grandchild;
+  gint64 deadline;
+  GPid relay, pid;
+
+  g_test_summary ("A worker whose parent is gone while the channel stays open, and whose "
+                  "stderr nobody reads any more, still takes what its tasks started along");
+
+  /* The relay (a launcher: ssh, srun) starts the worker and waits; the
+   * channel is ours, and so is the only reader of the worker's stderr. */
+  memset (&peer, 0, sizeof peer);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+  g_assert_cmpint (pipe2 (err_pipe, O_CLOEXEC), ==, 0);
+  relay = fork ();
+  g_assert_cmpint (relay, >=, 0);
+  if (relay == 0)
+    {
+      if (fork () == 0)
+        {
+          setsid ();
+          if (dup2 (sv[1], 0) < 0 || dup2 (sv[1], 1) < 0 || dup2 (err_pipe[1], 2) < 0)
+            _exit (126);
+          execl (worker, worker, NULL);
+          _exit (127);
+        }
+      for (;;)
+        pause ();
+    }
+  close (sv[1]);
+  close (err_pipe[1]);
+  peer.fd = sv[0];
+  g_assert_true (g_unix_set_fd_nonblocking (peer.fd, TRUE, NULL));
+  acpu_wire_in_init (&peer.in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
+  acpu_wire_out_init (&peer.out, FALSE);
+  acpu_wire_out_ack (&peer.out, 0, 0, 0);
+
+  /* Not our child: its pid comes in its hello. */
+  g_assert_true (peer_next (&peer, &msg));
+  g_assert_cmpint (msg.type, ==, ACPU_WIRE_HELLO);
+  pid = (GPid) msg.pid;
+  acpu_wire_message_clear (&msg);
+  g_assert_true (peer_next (&peer, &msg));
+  g_assert_cmpint (msg.type, ==, ACPU_WIRE_TYPES);
+  acpu_wire_message_clear (&msg);
+
+  peer_request (&peer, 1, "grandchild", g_variant_new ("()"));
+  result = peer_expect_result (&peer, 1);
+  g_variant_get (result, "(i)", &grandchild);
+  g_assert_true (acpu_test_pid_alive (grandchild));
+
+  /* The reader of its stderr goes, then its parent; the channel stays. */
+  close (err_pipe[0]);
+  g_assert_cmpint (kill (relay, SIGKILL), ==, 0);
+  g_assert_cmpint (waitpid (relay, &status, 0), ==, relay);
+
+  ACPU_TEST_WAIT_FOR (!acpu_test_pid_alive (pid), PATIENCE_S);
+  /* A SIGKILL sent is not a process gone yet. */
+  deadline = g_get_monotonic_time () + PATIENCE_S * G_USEC_PER_SEC;
+  while (acpu_test_pid_alive (grandchild) && g_get_monotonic_time () < deadline)
+    g_usleep (2000);
+  if (acpu_test_pid_alive (grandchild))
+    {
+      kill (grandchild, SIGKILL);
+      g_test_fail_printf ("worker %d is gone, its task's child %d is still running",
+                          (int) pid, (int) grandchild);
+    }
+  close (peer.fd);
+  acpu_wire_in_clear (&peer.in);
+  acpu_wire_out_clear (&peer.out);
+}
+
 static void
 test_worker_eof_busy (void)
 {
@@ -646,6 +731,7 @@ main (int argc, char **argv)
   g_test_add_func ("/acpu/worker/eof/empty-pipe", test_worker_empty_pipe);
   g_test_add_func ("/acpu/worker/eof/busy", test_worker_eof_busy);
   g_test_add_func ("/acpu/worker/eof/mid-frame", test_worker_eof_mid_frame);
+  g_test_add_func ("/acpu/worker/orphaned/children", test_worker_orphaned_children);
 
   return g_test_run ();
 }
