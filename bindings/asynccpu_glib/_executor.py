@@ -550,11 +550,16 @@ class ProcessTaskPoolExecutor:
     only modules (and their submodules) whose functions a worker runs, checked
     in the worker before it imports anything (``"__main__"`` for the main
     script); None, the default, allows any (see docs/security.md).
+    ``launcher``: an ``ACpu.Launcher`` that starts every worker (in a bwrap
+    sandbox, over ssh, as Slurm job steps; docs/launchers.md), up to
+    ``max_workers`` of them, none on this machine directly. The worker's
+    log records then travel with each task's reply over the pool's own
+    channel (see docs/dropin.md for what that changes).
     """
 
     def __init__(self, max_workers=None, mp_context=None, initializer=None, initargs=(), *,
                  cancel_tasks_when_shutdown=False, queue=None, configurer=None,
-                 allowed_modules=None):
+                 allowed_modules=None, launcher=None):
         if _refs.bootstrapping:
             # A worker is running the parent's unguarded main script: stop it here.
             raise _refs._StopBootstrap()
@@ -564,6 +569,9 @@ class ProcessTaskPoolExecutor:
             raise TypeError(f"max_workers must be an int or None, not {type(max_workers).__name__}")
         if not 0 < max_workers < 2 ** 31:
             raise ValueError(f"max_workers must be greater than 0 (and below 2**31), not {max_workers}")
+        if launcher is not None and not isinstance(launcher, ACpu.Launcher):
+            raise TypeError("launcher must be an ACpu.Launcher or None, not %s"
+                            % type(launcher).__name__)
         self._max_workers = max_workers
         self._cancel_when_shutdown = bool(cancel_tasks_when_shutdown)
         self._queue = queue
@@ -593,11 +601,28 @@ class ProcessTaskPoolExecutor:
         self._log_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self._log_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         self._log_sock.bind(self._log_path)
-        config["log_socket"] = self._log_path
+        if launcher is None:
+            # Through a launcher the socket is out of reach: a sandbox has a
+            # network namespace of its own (abstract sockets are per
+            # namespace), an ssh host is another machine. The records then
+            # go with each reply, over the pool's channel.
+            config["log_socket"] = self._log_path
         package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         argv = [sys.executable, "-c", _BOOTSTRAP, package_parent, json.dumps(config)]
+        if launcher is not None:
+            # The worker ignores these; a sandbox launcher shows a worker the
+            # directories on its command line (read-only), so that it finds
+            # the modules this process finds.
+            dirs = list(config["sys_path"])
+            if config["main"] and config["main"][0] == "path":
+                dirs.append(os.path.dirname(config["main"][1]))
+            argv += [p for p in dict.fromkeys(dirs)
+                     if p and os.path.isabs(p) and os.path.isdir(p) and p != package_parent]
 
         self._pool = ACpu.ProcessTaskPool.new(argv, max_workers)
+        if launcher is not None:
+            self._pool.add_worker_source(None, 0)
+            self._pool.add_worker_source(launcher, max_workers)
         self._pool.set_cancel_tasks_when_shutdown(self._cancel_when_shutdown)
         # A Python worker starts in ~0.1 s, but 10 s were reached on a 2-core
         # machine at load 10: give it a minute (the pool's default is 30 s).

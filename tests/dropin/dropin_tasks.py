@@ -209,3 +209,19 @@ def remember_initargs(*args):
 
 def initargs_seen():
     return list(_init_seen)
+
+
+def sandbox_facts(planted):
+    """What a worker can reach: a planted file, an AF_INET socket."""
+    import socket
+    try:
+        with open(planted) as f:
+            read = f.read() == "secret"
+    except OSError:
+        read = False
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+        inet = True
+    except OSError:
+        inet = False
+    return [os.getpid(), read, inet]
