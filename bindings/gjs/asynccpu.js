@@ -459,29 +459,54 @@ function moduleUriOf(module) {
  * A pool of GJS worker processes that run exported functions of ES modules.
  *
  * The options are `maxWorkers` (0, the default, means the number of CPUs),
- * `cancelTasksWhenShutdown` (false: {@link shutdown} waits for the tasks) and
+ * `cancelTasksWhenShutdown` (false: {@link shutdown} waits for the tasks),
  * `allowedModules` (null: any module; else the module URIs or absolute paths
  * the workers may import, one ending with `/` allowing everything under it,
- * checked in the worker before the import; see docs/security.md);
+ * checked in the worker before the import; see docs/security.md) and
+ * `launcher` (null: the workers run here; else an ACpu.Launcher that starts
+ * all `maxWorkers` of them: `ACpu.Launcher.new_bwrap_sandbox()`,
+ * `new_ssh()`, `new_srun()`, see docs/launchers.md). In the sandbox a worker
+ * sees only the files named on its command line: give `allowedModules`,
+ * whose files and folders it then sees, read-only. Elsewhere (ssh, srun)
+ * the modules must be at the same paths there.
  * `pool` is the underlying ACpu.ProcessTaskPool, for every other property.
  */
 export class ProcessTaskPool {
-    constructor({maxWorkers = 0, cancelTasksWhenShutdown = false, allowedModules = null} = {}) {
+    constructor({maxWorkers = 0, cancelTasksWhenShutdown = false, allowedModules = null,
+        launcher = null} = {}) {
         // GJS would wrap -1 to 4294967295 and GObject refuse it with a critical.
         if (typeof maxWorkers !== 'number')
             throw new TypeError(`asynccpu: maxWorkers must be a number, not ${typeof maxWorkers}`);
         if (!Number.isInteger(maxWorkers) || maxWorkers < 0 || maxWorkers > 0x7fffffff)
             throw new RangeError('asynccpu: maxWorkers must be an integer from 0 (the number of ' +
                                  `CPUs) to ${0x7fffffff}, not ${maxWorkers}`);
+        if (launcher !== null && !(launcher instanceof ACpu.Launcher))
+            throw new TypeError('asynccpu: launcher is an ACpu.Launcher (new_bwrap_sandbox(), ' +
+                                `new_ssh(), new_srun(), new()) or null, not ${launcher}`);
         const argv = [GLib.file_read_link('/proc/self/exe'), '-m', WORKER_PATH];
         if (allowedModules !== null) {
             if (!Array.isArray(allowedModules) ||
                 !allowedModules.every(m => typeof m === 'string' && m !== ''))
                 throw new TypeError('asynccpu: allowedModules is an array of module URIs');
-            argv.push(JSON.stringify({allowedModules: allowedModules.map(moduleUriOf)}));
+            const uris = allowedModules.map(moduleUriOf);
+            argv.push(JSON.stringify({allowedModules: uris}));
+            // worker.js reads only the JSON; the sandbox shows the worker
+            // the files and folders named after it.
+            if (launcher !== null) {
+                for (const uri of uris) {
+                    if (GLib.uri_peek_scheme(uri) === 'file')
+                        argv.push(GLib.filename_from_uri(uri)[0]);
+                }
+            }
         }
         this.pool = ACpu.ProcessTaskPool.new(argv, maxWorkers);
         this.pool.cancel_tasks_when_shutdown = cancelTasksWhenShutdown;
+        if (launcher !== null) {
+            // max_workers is the number of CPUs when maxWorkers is 0.
+            const capacity = this.pool.get_max_workers();
+            this.pool.add_worker_source(null, 0);
+            this.pool.add_worker_source(launcher, capacity);
+        }
     }
 
     /**
