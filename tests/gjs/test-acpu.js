@@ -252,6 +252,50 @@ const tests = {
         assert(caught.message.includes('“reverse-bytes”'), `${caught}`);
     },
 
+    async 'max_workers out of range is a RangeError naming it (the ACpu override)'(pool) {
+        // GJS alone: "Error: Argument max_workers: value is out of range for
+        // uint32", and 1.5 or NaN taken without a word.
+        const attempts = [
+            ['new(null, -1)', () => ACpu.ProcessTaskPool.new(null, -1), RangeError],
+            ['new(null, 1.5)', () => ACpu.ProcessTaskPool.new(null, 1.5), RangeError],
+            ['new(null, NaN)', () => ACpu.ProcessTaskPool.new(null, NaN), RangeError],
+            ['new(null, 2 ** 32)', () => ACpu.ProcessTaskPool.new(null, 2 ** 32), RangeError],
+            ["new(null, '2')", () => ACpu.ProcessTaskPool.new(null, '2'), TypeError],
+            ['{max_workers: -1}', () => new ACpu.ProcessTaskPool({max_workers: -1}), RangeError],
+            ['set_max_workers(-1)', () => pool.set_max_workers(-1), RangeError],
+            ['max_workers = -1', () => {
+                pool.max_workers = -1;
+            }, RangeError],
+        ];
+        for (const [what, attempt, Class] of attempts) {
+            let caught = null;
+            try {
+                attempt();
+            } catch (e) {
+                caught = e;
+            }
+            assert(caught instanceof Class, `${what}: ${caught}`);
+            assert(caught.message.includes('max_workers must be'), `${what}: ${caught.message}`);
+        }
+        assert(/from 0 \(the number of CPUs\) to 2147483647, not -1$/.test(
+            (() => {
+                try {
+                    ACpu.ProcessTaskPool.new(null, -1);
+                } catch (e) {
+                    return e.message;
+                }
+                return '';
+            })()), 'says the range and the value');
+        // What is right still works, and the pool is unchanged by the refusals.
+        assertEqual(pool.max_workers, 2, 'max_workers kept');
+        const other = ACpu.ProcessTaskPool.new(null, 3);
+        assertEqual(other.max_workers, 3, 'new(null, 3)');
+        other.max_workers = 4;
+        assertEqual(other.get_max_workers(), 4, 'set through the property');
+        assertEqual(new ACpu.ProcessTaskPool({max_workers: 5}).max_workers, 5, 'constructor');
+        await other.shutdown_async(null);
+    },
+
     async 'a typed task refuses arguments of another type, naming both'(pool) {
         const result = await pool.run_async('typed-square', new GLib.Variant('(x)', [6]), null);
         assertEqual(result.deepUnpack()[0], 36, 'result');
