@@ -146,6 +146,10 @@ case "$mode" in
        dpkg-buildpackage -b -us -uc >"$tmp/dpkg-buildpackage.log" 2>&1) ||
       { tail -n 60 "$tmp/dpkg-buildpackage.log"; exit 1; }
     ls "$tmp/src"/*.deb
+    # The sandbox's seccomp filter is built only with libseccomp, which the
+    # build finds optionally: the library package must link it.
+    dpkg-deb -f "$(ls "$tmp/src"/libasynccpu-glib-1-0_*.deb)" Depends | grep -q libseccomp2 ||
+      { echo "libasynccpu-glib-1-0 was built without libseccomp (Build-Depends)"; exit 1; }
     for package in libasynccpu-glib-1-0 libasynccpu-glib-1-dev gir1.2-acpu-1.0 \
                    python3-asynccpu-glib gjs-asynccpu-glib; do
       deb=$(ls "$tmp/src/${package}"_*.deb)
