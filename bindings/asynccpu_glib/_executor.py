@@ -357,8 +357,7 @@ class _LoopBridge:
         self.epoll = None
         self.watched = set()
         self._idle = 0
-        self._watch_due = False
-        self._push_ptr = ptr
+        self._burst = []
         self._open_epoll(loop)
 
     def _open_epoll(self, loop):
@@ -457,26 +456,51 @@ class _LoopBridge:
                   burst=False):
         """Runs a task with the context pushed, then watches what the pool
         added to it. With @burst (other calls of this thread are in flight:
-        asyncio.gather() of many) the watching waits until the loop's
-        thread is done submitting: once for the whole burst."""
-        ptr = self._push_ptr
+        asyncio.gather() of many) the call waits in a list until the loop's
+        thread is done submitting, and the whole list is handed to the pool
+        from inside a dispatch of the context, where the pool wakes its I/O
+        thread once for all of them rather than once per call (see
+        acpu_core_wake_for_locked()), and watched once."""
+        if burst:
+            self._burst.append((pool, task, payload, cancellable, callback, data))
+            if len(self._burst) == 1:
+                # Dispatched by whichever iteration of the context comes
+                # first: the loop's flush just below, a pump, a shutdown.
+                source = GLib.idle_source_new()
+                source.set_priority(GLib.PRIORITY_HIGH)
+                source.set_callback(self._submit_burst)
+                source.attach(self.ctx)
+                loop = self.loop()
+                if loop is not None:
+                    loop.call_soon(self.flush)
+            return
+        ptr = self.ptr
         self._push(ptr)
         try:
             pool.run_async(task, payload, cancellable, callback, data)
         finally:
             self._pop(ptr)
-        if not burst:
-            self.watch()
-        elif not self._watch_due:
-            loop = self.loop()
-            if loop is None:
-                self.watch()
-                return
-            self._watch_due = True
-            loop.call_soon(self._due_watch)
+        self.watch()
 
-    def _due_watch(self):
-        self._watch_due = False
+    def _submit_burst(self, *_):
+        # In a dispatch of the context: pushed as thread-default, so that
+        # the pool sees the tasks come from the context it is dispatching.
+        calls, self._burst = self._burst, []
+        ptr = self.ptr
+        self._push(ptr)
+        try:
+            for pool, task, payload, cancellable, callback, data in calls:
+                pool.run_async(task, payload, cancellable, callback, data)
+        finally:
+            self._pop(ptr)
+        return False
+
+    def flush(self):
+        """The loop's thread: hands a waiting burst to the pool and watches
+        the context's descriptors."""
+        iterate, ptr = self._iterate, self.ptr
+        while self._burst and iterate(ptr, 0):
+            pass
         self.watch()
 
 
@@ -985,6 +1009,7 @@ class ProcessTaskPoolExecutor:
             _live.discard(self)
             return
         cancel = self._cancel_when_shutdown if cancel_futures is None else bool(cancel_futures)
+        self._flush_bridges()
         with self._lock:
             first = not self._shutdown
             self._shutdown = True
@@ -1002,6 +1027,14 @@ class ProcessTaskPoolExecutor:
         if wait and threading.current_thread() is not self._thread:
             self._shutdown_done.wait()
             self._pump_bridges()
+
+    def _flush_bridges(self):
+        """Hands the calls still waiting in this thread's loop bridge to the
+        pool before it is shut down."""
+        ident = threading.get_ident()
+        for bridge in list(_bridges.values()):
+            if bridge and bridge.thread == ident and bridge._burst:
+                bridge.flush()
 
     def _pump_bridges(self):
         """After the workers are gone, hand out the outcomes waiting in this

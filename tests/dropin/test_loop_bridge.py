@@ -155,3 +155,15 @@ def test_a_burst_is_watched_once_and_every_future_settles(executor):
     assert results == [i + 1 for i in range(300)]
     # The first call watches at once; the other 299 share one deferred watch.
     assert submitted == 1
+
+
+def test_a_burst_still_waiting_runs_before_the_shutdown():
+    """The calls of a burst wait on the loop's thread until it is done
+    submitting; leaving the `with` block right after them (no await in
+    between) hands them to the pool first, so they run, as they did when each
+    call went to the pool at once."""
+    async def main():
+        with ProcessTaskPoolExecutor(max_workers=2) as ex:
+            futs = [ex.create_process_task(T.add, i, 1) for i in range(50)]
+        return await asyncio.gather(*futs)
+    assert run(main()) == [i + 1 for i in range(50)]
