@@ -468,6 +468,7 @@ test_kill_pool (gconstpointer data)
   gssize n, got = 0;
   int status;
   GPid pid;
+  g_autofree char *job = NULL;
 
   if (!engine_ready (name))
     return;
@@ -482,10 +483,14 @@ test_kill_pool (gconstpointer data)
   pid = g_ascii_strtoll (buf, NULL, 10);
   g_assert_cmpint (pid, >, 0);
   g_assert_true (acpu_test_pid_alive (pid));
+  job = g_str_equal (name, "srun") ? slurm_job_of (pid) : NULL;
 
   kill (child, SIGKILL);
   g_assert_cmpint (waitpid (child, &status, 0), ==, child);
   assert_gone (pid, "pool SIGKILLed");
+  /* srun, SIGTERMed as its parent died, gave back the job it allocated. */
+  if (job != NULL)
+    ACPU_TEST_WAIT_FOR (!slurm_job_runs (job), GONE_BOUND_S);
 }
 
 /* The launcher's local process (ssh, srun, bwrap) SIGKILLed; the pool
@@ -527,6 +532,36 @@ test_kill_launcher (gconstpointer data)
       assert_gone (pid, "launcher SIGKILLed");
     }
   /* Once the pool has seen it go, the next task gets a new worker. */
+  ACPU_TEST_WAIT_FOR (acpu_process_task_pool_get_n_workers (pool) == 0, GONE_BOUND_S);
+  g_assert_cmpint (run_pid (pool), !=, pid);
+  pool_shutdown (pool);
+}
+
+/* srun alone SIGKILLed (its shepherd lives): the shepherd would end the
+ * step, but the pool SIGKILLs what is left of srun's group as soon as it
+ * has reaped srun, and cancels the step itself. Either way the worker and
+ * the job srun allocated for it are gone. */
+static void
+test_kill_srun_only (void)
+{
+  g_autoptr(ACpuLauncher) launcher = NULL;
+  g_autoptr(ACpuProcessTaskPool) pool = NULL;
+  g_autofree char *job = NULL;
+  GPid pid, launcher_pid;
+
+  if (!engine_ready ("srun"))
+    return;
+
+  launcher = engine_launcher ("srun");
+  pool = launcher_pool_new (launcher, 1);
+  pid = run_pid (pool);
+  job = slurm_job_of (pid);
+  g_assert_nonnull (job);
+  launcher_pid = find_child ("srun");
+  g_assert_cmpint (launcher_pid, >, 0);
+  kill (launcher_pid, SIGKILL);
+  assert_gone (pid, "srun alone SIGKILLed");
+  ACPU_TEST_WAIT_FOR (!slurm_job_runs (job), GONE_BOUND_S);
   ACPU_TEST_WAIT_FOR (acpu_process_task_pool_get_n_workers (pool) == 0, GONE_BOUND_S);
   g_assert_cmpint (run_pid (pool), !=, pid);
   pool_shutdown (pool);
@@ -928,6 +963,7 @@ main (int   argc,
       g_test_add_data_func (launcher, killable[i], test_kill_launcher);
     }
   g_test_add_data_func ("/launchers/ssh/kill-session", "ssh", test_kill_session);
+  g_test_add_func ("/launchers/srun/kill-srun-only", test_kill_srun_only);
 
   g_test_add_data_func ("/launchers/sandbox/results", "sandbox", test_results);
   g_test_add_data_func ("/launchers/sandbox/big", "sandbox", test_big);
