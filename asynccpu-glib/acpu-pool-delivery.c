@@ -10,9 +10,10 @@
  * pool's own context.
  *
  * The I/O thread gathers results (acpu_job_return()) while it works, in
- * core->returns, and hands them over in one source per caller's context when
- * it is done with what it was doing (acpu_core_deliver()): one wakeup per
- * batch, not per task. There each GTask is returned from its own context, so
+ * core->returns, and hands them over to one source per caller's context when
+ * it is done with what it was doing (acpu_core_deliver()): at most one
+ * wakeup per batch, not per task, and none while the context's source is
+ * still returning the last batch. There each GTask is returned from its own context, so
  * GTask calls the callback at once. A job answered on the direct path is
  * returned by its reply source instead (acpu-pool-direct.c).
  */
@@ -113,10 +114,19 @@ acpu_core_notify_source_new (ACpuPoolCore *core)
  * A GTask returned from the I/O thread would post one idle source, and one
  * wakeup, into its caller's main context per task. Instead, results are
  * gathered while the I/O thread works and handed to each caller's context
- * in one source per batch; there each GTask is returned from its own
- * context, so GTask calls the callback at once. A dispatch stops after
- * DELIVERY_BUDGET_US and goes on in the next iteration, so the caller's
- * other sources (a frame clock, a timeout) are never held up for long. */
+ * a batch at a time; there each GTask is returned from its own context, so
+ * GTask calls the callback at once.
+ *
+ * Each context has at most one delivery source of the pool at a time, in
+ * core->deliveries: a batch for a context that still has one is appended
+ * to it, so results stay in order and one dispatch's budget covers them
+ * all. A dispatch stops after DELIVERY_BUDGET_US and goes on in the next
+ * iteration (the source stays ready), so the context's other sources (a
+ * frame clock, a timeout) get their turn in between: one source per batch,
+ * each with a budget of its own, held the context for a budget per batch
+ * in one iteration. The source removes itself once nothing is left, under
+ * core->deliveries_lock, so the I/O thread either appends before that or
+ * makes a new one after. */
 
 /* A result gathered on the I/O thread: owned by core->returns there, then by
  * one delivery source in the caller's context. */
@@ -129,13 +139,15 @@ typedef struct
   ACpuJobEnd  end;      /* for the stats, folded in by acpu_core_deliver() */
 } ACpuReturn;
 
-/* One batch for one caller's context. Made on the I/O thread and then only
- * touched by that context [context]. */
+/* A context's delivery source. */
 typedef struct
 {
-  GSource  source;
-  GArray  *returns;   /* ACpuReturn */
-  guint    next;
+  GSource       source;
+  ACpuPoolCore *core;       /* a reference, read-only */
+  GMainContext *context;    /* its key in core->deliveries, no reference */
+  GArray       *returns;    /* ACpuReturn [context]: being returned */
+  guint         next;       /* [context]: the next one of `returns` */
+  GArray       *incoming;   /* ACpuReturn, under deliveries_lock: appended by [io] */
 } ACpuDeliverySource;
 
 /* Any thread: drops what @ret holds. */
@@ -147,46 +159,78 @@ acpu_return_clear (ACpuReturn *ret)
   g_clear_error (&ret->error);
 }
 
-/* [context]: returns the batch's GTasks in order, within DELIVERY_BUDGET_US
- * a dispatch. */
+/* [context]: returns the GTasks in order, within DELIVERY_BUDGET_US a
+ * dispatch; when none is left, takes what the I/O thread appended, or
+ * leaves. */
 static gboolean
 delivery_dispatch (GSource     *source,
                    GSourceFunc  callback,
                    gpointer     user_data)
 {
   ACpuDeliverySource *self = (ACpuDeliverySource *) source;
+  ACpuPoolCore *core = self->core;
   gint64 deadline = g_get_monotonic_time () + DELIVERY_BUDGET_US;
 
-  while (self->next < self->returns->len)
+  for (;;)
     {
-      ACpuReturn *ret = &g_array_index (self->returns, ACpuReturn, self->next++);
-      g_autoptr(GTask) task = g_steal_pointer (&ret->task);
+      while (self->next < self->returns->len)
+        {
+          ACpuReturn *ret = &g_array_index (self->returns, ACpuReturn, self->next++);
+          g_autoptr(GTask) task = g_steal_pointer (&ret->task);
 
-      if (ret->error != NULL)
-        g_task_return_error (task, g_steal_pointer (&ret->error));
-      else
-        g_task_return_pointer (task, g_steal_pointer (&ret->value),
-                               (GDestroyNotify) g_variant_unref);
+          if (ret->error != NULL)
+            g_task_return_error (task, g_steal_pointer (&ret->error));
+          else
+            g_task_return_pointer (task, g_steal_pointer (&ret->value),
+                                   (GDestroyNotify) g_variant_unref);
 
-      if ((self->next & 15) == 0 && self->next < self->returns->len &&
-          g_get_monotonic_time () >= deadline)
-        return G_SOURCE_CONTINUE;
+          if (g_get_monotonic_time () >= deadline)
+            return G_SOURCE_CONTINUE;
+        }
+
+      /* All returned: take what came meanwhile, or go. */
+      g_array_set_size (self->returns, 0);
+      self->next = 0;
+      g_mutex_lock (&core->deliveries_lock);
+      if (self->incoming->len == 0)
+        {
+          if (g_hash_table_lookup (core->deliveries, self->context) == self)
+            g_hash_table_remove (core->deliveries, self->context);
+          g_mutex_unlock (&core->deliveries_lock);
+          return G_SOURCE_REMOVE;
+        }
+      {
+        GArray *swap = self->returns;
+
+        self->returns = self->incoming;
+        self->incoming = swap;
+      }
+      g_mutex_unlock (&core->deliveries_lock);
     }
-
-  return G_SOURCE_REMOVE;
 }
 
 /* [context], or whichever thread drops the last reference of that
- * context. */
+ * context, or of the source. */
 static void
 delivery_finalize (GSource *source)
 {
   ACpuDeliverySource *self = (ACpuDeliverySource *) source;
+  ACpuPoolCore *core = self->core;
 
-  /* Only when the caller's context went away first: nobody is left to call. */
+  g_mutex_lock (&core->deliveries_lock);
+  if (g_hash_table_lookup (core->deliveries, self->context) == self)
+    g_hash_table_remove (core->deliveries, self->context);
+  g_mutex_unlock (&core->deliveries_lock);
+
+  /* Only when the source was destroyed with results left: nobody is left
+   * to call. */
   for (guint i = self->next; i < self->returns->len; i++)
     acpu_return_clear (&g_array_index (self->returns, ACpuReturn, i));
+  for (guint i = 0; i < self->incoming->len; i++)
+    acpu_return_clear (&g_array_index (self->incoming, ACpuReturn, i));
   g_array_unref (self->returns);
+  g_array_unref (self->incoming);
+  acpu_core_unref (core);
 }
 
 static GSourceFuncs delivery_source_funcs = {
@@ -211,12 +255,55 @@ core_returns_check (GSource *source)
   return ((ACpuCoreSource *) source)->core->returns->len > 0;
 }
 
-/* [io]: hands what was gathered to the callers' contexts: one source for
- * each. */
+/* [io]: hands @group, results for @context in order, to @context: appended
+ * to its delivery source if it has one, or in a new one. Takes and
+ * releases core->deliveries_lock. */
+static void
+acpu_core_deliver_to (ACpuPoolCore *core,
+                      GMainContext *context,
+                      GArray       *group)
+{
+  ACpuDeliverySource *delivery;
+
+  g_mutex_lock (&core->deliveries_lock);
+  delivery = g_hash_table_lookup (core->deliveries, context);
+  if (delivery != NULL && !g_source_is_destroyed ((GSource *) delivery))
+    {
+      /* Still attached and ready: its context runs it without being woken. */
+      g_array_append_vals (delivery->incoming, group->data, group->len);
+      g_mutex_unlock (&core->deliveries_lock);
+      g_array_set_size (group, 0);
+      return;
+    }
+
+  delivery = (ACpuDeliverySource *) g_source_new (&delivery_source_funcs,
+                                                  sizeof (ACpuDeliverySource));
+  delivery->core = acpu_core_ref (core);
+  delivery->context = context;
+  delivery->returns = g_array_new (FALSE, FALSE, sizeof (ACpuReturn));
+  delivery->incoming = g_array_new (FALSE, FALSE, sizeof (ACpuReturn));
+  g_array_append_vals (delivery->returns, group->data, group->len);
+  g_array_set_size (group, 0);
+  g_hash_table_replace (core->deliveries, context, delivery);
+  g_mutex_unlock (&core->deliveries_lock);
+
+  /* Once attached, the caller may run it, finish, and drop its context
+   * (a blocking run() does) before we let go of the source: hold the
+   * context until then. */
+  g_main_context_ref (context);
+  g_source_set_static_name ((GSource *) delivery, "[asynccpu-glib] results");
+  g_source_set_ready_time ((GSource *) delivery, 0);
+  g_source_attach ((GSource *) delivery, context);
+  g_source_unref ((GSource *) delivery);
+  g_main_context_unref (context);
+}
+
+/* [io]: hands what was gathered to the callers' contexts. */
 void
 acpu_core_deliver (ACpuPoolCore *core)
 {
   g_autoptr(GArray) returns = NULL;
+  g_autoptr(GArray) group = NULL;
 
   ACPU_ASSERT_IO_THREAD ();
 
@@ -233,40 +320,28 @@ acpu_core_deliver (ACpuPoolCore *core)
                                      sizeof (ACpuReturn), returns->len);
   acpu_core_unlock (core);
 
+  group = g_array_new (FALSE, FALSE, sizeof (ACpuReturn));
   for (guint i = 0; i < returns->len; i++)
     {
       ACpuReturn *ret = &g_array_index (returns, ACpuReturn, i);
       GMainContext *context;
-      ACpuDeliverySource *delivery;
 
       if (ret->task == NULL)
         continue;
 
-      /* Everything for the same context, in order, goes in one source. */
+      /* Everything for the same context, in order, goes together. */
       context = g_task_get_context (ret->task);
-      delivery = (ACpuDeliverySource *) g_source_new (&delivery_source_funcs,
-                                                      sizeof (ACpuDeliverySource));
-      delivery->returns = g_array_new (FALSE, FALSE, sizeof (ACpuReturn));
       for (guint j = i; j < returns->len; j++)
         {
           ACpuReturn *other = &g_array_index (returns, ACpuReturn, j);
 
           if (other->task != NULL && g_task_get_context (other->task) == context)
             {
-              g_array_append_val (delivery->returns, *other);
+              g_array_append_val (group, *other);
               memset (other, 0, sizeof *other);
             }
         }
-
-      /* Once attached, the caller may run it, finish, and drop its context
-       * (a blocking run() does) before we let go of the source: hold the
-       * context until then. */
-      g_main_context_ref (context);
-      g_source_set_static_name ((GSource *) delivery, "[asynccpu-glib] results");
-      g_source_set_ready_time ((GSource *) delivery, 0);
-      g_source_attach ((GSource *) delivery, context);
-      g_source_unref ((GSource *) delivery);
-      g_main_context_unref (context);
+      acpu_core_deliver_to (core, context, group);
     }
 
   /* The reference taken when the first result was gathered. */
@@ -295,6 +370,8 @@ void
 acpu_core_init_delivery (ACpuPoolCore *core)
 {
   core->returns = g_array_new (FALSE, FALSE, sizeof (ACpuReturn));
+  g_mutex_init (&core->deliveries_lock);
+  core->deliveries = g_hash_table_new (NULL, NULL);
   core->returns_source = acpu_core_source_new (core, &returns_source_funcs,
                                                "[asynccpu-glib] gather results");
   g_source_attach (core->returns_source, acpu_io_get_context ());
@@ -305,9 +382,13 @@ void
 acpu_core_clear_delivery (ACpuPoolCore *core)
 {
   g_assert (core->returns->len == 0);
+  /* Every delivery source holds a reference on the core. */
+  g_assert (g_hash_table_size (core->deliveries) == 0);
   g_source_destroy (core->returns_source);
   g_source_unref (core->returns_source);
   g_array_unref (core->returns);
+  g_hash_table_unref (core->deliveries);
+  g_mutex_clear (&core->deliveries_lock);
 }
 
 /* [io]: returns the job's GTask (once; later calls do nothing) and leaves

@@ -59,6 +59,8 @@ G_BEGIN_DECLS
  *
  *   handle input lock  →  core->lock  →  handle output lock
  *
+ * core->deliveries_lock is a leaf, taken with no other lock held.
+ *
  * The handle's input lock is taken inside acpu_worker_proc_read() and
  * acpu_worker_proc_claim_reply(), whose claim function takes core->lock; the
  * output lock inside acpu_worker_proc_send*(), cancel(), flush() and close(),
@@ -243,6 +245,12 @@ struct _ACpuPoolCore
   gint             notify_pending;  /* atomic */
   gint             notify_listened; /* atomic: the pool had notify handlers at the last run_async() */
   GSource         *notify_source;   /* read-only; attached to owner_context */
+
+  /* Results on their way to the callers' contexts (acpu-pool-delivery.c):
+   * the delivery source each context has while results wait there, by
+   * context. A leaf lock: taken with no other lock held. */
+  GMutex           deliveries_lock;
+  GHashTable      *deliveries;  /* GMainContext * → ACpuDeliverySource *, no refs */
 
   /* Guarded by `lock`: take it with acpu_core_lock(), which records the
    * owner for ACPU_ASSERT_LOCKED(). */
