@@ -637,9 +637,9 @@ count_busy_workers (Demo *demo)
   return n;
 }
 
-/* The worker rows show figures read from /proc about once a second: a
- * worker that has done tasks but shows no CPU time yet was read before it
- * ran them. Waits for a refresh, two seconds at most, before the picture. */
+/* The worker rows show figures the pool reads from /proc about once a
+ * second: a worker that has done tasks but shows no CPU time yet was read
+ * before it ran them. */
 static gboolean
 worker_rows_current (Demo *demo)
 {
@@ -805,7 +805,10 @@ test_step_cb (gpointer user_data)
              * the worker rows show what the workers did. */
       if (demo->shot_wait == 0)
         demo->shot_wait = g_get_monotonic_time ();
-      if (!worker_rows_current (demo) && g_get_monotonic_time () - demo->shot_wait < 2 * G_USEC_PER_SEC)
+      /* A refresh of the rows after the last tile (1.1 s), and one that
+       * shows CPU time for every worker that did tasks (3 s at most). */
+      if (g_get_monotonic_time () - demo->shot_wait < 1100 * 1000 ||
+          (!worker_rows_current (demo) && g_get_monotonic_time () - demo->shot_wait < 3 * G_USEC_PER_SEC))
         return G_SOURCE_CONTINUE;
       save_screenshot (demo);
       g_print ("step: retry\n");
