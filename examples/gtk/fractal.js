@@ -178,6 +178,8 @@ class Demo {
         this.testMode = testMode;
         this.lateness = [];
         this.lastFrame = 0;
+        this.late = []; // late frames: [late, on a CPU, waiting]
+        this.lastSched = [0, 0];
         this.stage = 0;
         this.failures = 0;
         this.killed = 0;
@@ -286,11 +288,29 @@ class Demo {
         return GLib.SOURCE_CONTINUE;
     }
 
+    // The main thread's time on a CPU and waiting for one, in µs.
+    static sched() {
+        try {
+            const [, bytes] = GLib.file_get_contents('/proc/thread-self/schedstat');
+            const [run, wait] = new TextDecoder().decode(bytes).split(' ');
+            return [Number(run) / 1000, Number(wait) / 1000];
+        } catch (e) {
+            return [0, 0];
+        }
+    }
+
     afterPaint(clock) {
-        const now = GLib.get_monotonic_time();
-        if (this.lastFrame)
-            this.lateness.push(Math.max(0, now - this.lastFrame - 16667));
+        const now = GLib.get_monotonic_time(), sched = Demo.sched();
+        if (this.lastFrame) {
+            const late = Math.max(0, now - this.lastFrame - 16667);
+            this.lateness.push(late);
+            if (late > 16667) { // where did the time go?
+                this.late.push([late, sched[0] - this.lastSched[0],
+                    sched[1] - this.lastSched[1]]);
+            }
+        }
         this.lastFrame = now;
+        this.lastSched = sched;
     }
 
     start() {
@@ -438,6 +458,13 @@ class Demo {
             print(`frames: ${late.length}; lateness p50 ${ms(late[late.length >> 1])} ms, ` +
                 `p99 ${ms(late[Math.min(late.length - 1, Math.floor(late.length * 0.99))])} ms, ` +
                 `max ${ms(late[late.length - 1])} ms (targets: p99 <= 16.7, max <= 50)`);
+            if (this.late.length) {
+                const n = this.late.length;
+                const [l, run, wait] = [0, 1, 2].map(i =>
+                    ms(this.late.reduce((sum, x) => sum + x[i], 0) / n));
+                print(`late frames (> 16.7 ms late): ${n}, each on average ${l} ms late; ` +
+                    `in its interval the main thread was on a CPU ${run} ms and waited for one ${wait} ms`);
+            }
             print(this.failures ? `FAIL: ${this.failures} checks` : 'PASS');
             this.app.quit();
             return GLib.SOURCE_REMOVE;

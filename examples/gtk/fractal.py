@@ -129,6 +129,7 @@ class Demo:
     def __init__(self, app, test_mode):
         self.app, self.test_mode = app, test_mode
         self.lateness, self.last_frame, self.stage, self.failures = [], 0, 0, 0
+        self.late, self.last_sched = [], (0, 0)  # late frames: (late, on a CPU, waiting)
         self.killed, self.clicking, self.dirty = 0, False, False
         # The pool first: its workers start while the window is built.
         self.pool = ACpu.ProcessTaskPool.new(None, 2)
@@ -218,11 +219,25 @@ class Demo:
                             f'run p50 {s.run_p50 * 1000:.0f} ms · busy {s.utilization:.0%}')
         return True
 
+    @staticmethod
+    def sched():
+        """The main thread's time on a CPU and waiting for one, in µs."""
+        try:
+            with open('/proc/thread-self/schedstat') as f:
+                run, wait = f.read().split()[:2]
+            return int(run) // 1000, int(wait) // 1000
+        except (OSError, ValueError):
+            return 0, 0
+
     def after_paint(self, clock):
-        now = GLib.get_monotonic_time()
+        now, sched = GLib.get_monotonic_time(), self.sched()
         if self.last_frame:
-            self.lateness.append(max(0, now - self.last_frame - 16667))
-        self.last_frame = now
+            late = max(0, now - self.last_frame - 16667)
+            self.lateness.append(late)
+            if late > 16667:  # where did the time go?
+                self.late.append((late, sched[0] - self.last_sched[0],
+                                  sched[1] - self.last_sched[1]))
+        self.last_frame, self.last_sched = now, sched
 
     def on_start(self, button):
         self.clicking = False
@@ -332,6 +347,12 @@ class Demo:
             print(f'frames: {len(late)}; lateness p50 {late[len(late) // 2] / 1000:.1f} ms, '
                   f'p99 {late[min(len(late) - 1, int(len(late) * 0.99))] / 1000:.1f} ms, '
                   f'max {late[-1] / 1000:.1f} ms (targets: p99 <= 16.7, max <= 50)')
+            if self.late:
+                n = len(self.late)
+                late, run, wait = (sum(x[i] for x in self.late) / n / 1000 for i in range(3))
+                print(f'late frames (> 16.7 ms late): {n}, each on average {late:.1f} ms late; '
+                      f'in its interval the main thread was on a CPU {run:.1f} ms '
+                      f'and waited for one {wait:.1f} ms')
             print('PASS' if not self.failures else f'FAIL: {self.failures} checks')
             self.app.quit()
             return False
