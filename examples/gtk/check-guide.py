@@ -125,6 +125,11 @@ class Checker:
             self.app.get_active_window().destroy()
             self.app.activate()
         elif self.stage == 3:
+            if bars and bars[0].get_text() == 'succeeded':
+                # Done between two looks: another window, another task.
+                self.app.get_active_window().destroy()
+                self.app.activate()
+                return True
             if not bars or bars[0].get_text() != 'running':
                 return True
             buttons = [b for b in self.find(Gtk.Button) if b.get_label() == 'Cancel']
