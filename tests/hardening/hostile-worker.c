@@ -45,6 +45,13 @@
  *                   right after sending: the pool must not SIGBUS
  *   memfd-missing   a memfd result with no descriptor
  *   memfd-notmemfd  a memfd result whose descriptor is a pipe
+ *   memfd-sparse    a sealed memfd result of 256 MiB of zeros (ftruncate: it
+ *                   costs the worker nothing) as an `aay`: every element an
+ *                   empty array, a valid value whose check walks 64 Mi
+ *                   elements (seconds)
+ *   memfd-sparse-invalid  the same, 2 MiB, as an `as`: not in normal form (a
+ *                   string needs its nul)
+ *   memfd-sparse-exit  as memfd-sparse, then exits at once (status 3)
  *   log-flood       100000 log records, then the right result
  *   log-evil        log records at every level bit (G_LOG_LEVEL_ERROR and
  *                   G_LOG_FLAG_FATAL included), spoofing ACPU_WORKER_PID and
@@ -348,6 +355,19 @@ misbehave (const char *mode,
     {
       send_memfd_result (id, -1, "ay");
       wait_to_be_killed ();
+    }
+  else if (g_str_has_prefix (mode, "memfd-sparse"))
+    {
+      gboolean valid = !g_str_equal (mode, "memfd-sparse-invalid");
+      int fd = memfd_create ("hostile-sparse", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+      g_assert (fd >= 0);
+      g_assert (ftruncate (fd, valid ? 256 * 1024 * 1024 : 2 * 1024 * 1024) == 0);
+      g_assert (fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) == 0);
+      send_memfd_result (id, fd, valid ? "aay" : "as");
+      close (fd);
+      if (g_str_equal (mode, "memfd-sparse-exit"))
+        _exit (3);
     }
   else if (g_str_equal (mode, "memfd-notmemfd"))
     {
