@@ -29,6 +29,10 @@ G_BEGIN_DECLS
 /* Values at least this large travel in a sealed memfd when the channel can
  * carry descriptors. */
 #define ACPU_WIRE_MEMFD_THRESHOLD   (64 * 1024)
+/* A value in a memfd at least this large is worth a thread of its own to
+ * map and check (acpu_wire_message_load()): the pool's I/O thread, which
+ * all pools share, does not (ACpuWireIn's defer_size). */
+#define ACPU_WIRE_DEFER_SIZE        (1024 * 1024)
 #define ACPU_WIRE_DEFAULT_MAX_SIZE  (G_GUINT64_CONSTANT (1) << 30)
 /* Descriptors received but not yet claimed by a frame. */
 #define ACPU_WIRE_MAX_PENDING_FDS   4
@@ -110,10 +114,17 @@ typedef struct
   guint64       ack_bytes; /* ACK: their bytes (g_variant_get_size()) */
   int           fd;        /* REQUEST read by a worker: the sealed memfd the value
                             * is mapped from, kept open for
-                            * acpu_wire_out_result_reuse(); -1 if none */
+                            * acpu_wire_out_result_reuse(); a deferred RESULT or
+                            * PARTIAL: the sealed memfd its value is in; -1 if none */
+  gboolean      deferred;  /* RESULT, PARTIAL: `value` is NULL, its memfd (fd, at
+                            * least the reader's defer_size bytes) is neither
+                            * mapped nor checked yet: acpu_wire_message_load() */
 } ACpuWireMessage;
 
 void      acpu_wire_message_clear (ACpuWireMessage *msg);
+gboolean  acpu_wire_message_load  (ACpuWireMessage *msg,
+                                   guint64          max_size,
+                                   GError         **error);
 
 /* Outgoing bytes, with the descriptors to send along. */
 typedef struct
@@ -199,6 +210,9 @@ typedef struct
                               * or a poll() first when the fd is not a socket) */
   gboolean        not_socket; /* the fd is a pipe or a tty: read(), no descriptors;
                                * found out by acpu_wire_in_read() */
+  guint64         defer_size; /* a RESULT or PARTIAL value in a memfd at least this
+                               * large comes `deferred`; G_MAXUINT64 (the default):
+                               * never */
 } ACpuWireIn;
 
 void      acpu_wire_in_init       (ACpuWireIn         *in,

@@ -36,7 +36,12 @@
  * for its type, a memfd that is not sealed or is too large, a type string that
  * is not a definite type: each is an ACPU_ERROR_PROTOCOL error, and the
  * caller ends the channel. Memory grows only as bytes really arrive, never by
- * a length the peer claims.
+ * a length the peer claims. Checking a value takes time in proportion to its
+ * elements (seconds for a sparse 1 GiB `aay`), so a reader that must not
+ * spend it in place (the pool's I/O thread) sets defer_size: a RESULT or
+ * PARTIAL value in a memfd that large comes `deferred`, its memfd checked for
+ * seals and size only, and acpu_wire_message_load() maps and checks it later,
+ * on whatever thread the reader gives it.
  *
  * Threads. Nothing here takes a lock or belongs to a thread. An ACpuWireOut
  * or ACpuWireIn is one end of one channel, and its user serializes every
@@ -812,6 +817,7 @@ acpu_wire_in_init (ACpuWireIn     *in,
   in->preamble = 0;
   in->dontwait = FALSE;
   in->not_socket = FALSE;
+  in->defer_size = G_MAXUINT64;
 }
 
 /* Any thread; the caller owns @in. Drops the bytes not parsed and closes
@@ -1049,20 +1055,19 @@ acpu_wire_mapping_free (gpointer user_data)
   g_free (mapping);
 }
 
-/* Any thread, no lock. Maps @fd, a memfd the peer sent, read-only, after
+/* Any thread, no lock. The size of @fd, a memfd the peer sent, after
  * checking that it can no longer change (its seals), that it is a regular
  * file and that it is within @max_size: checked before mmap(), since a
- * memfd truncated under a mapping would SIGBUS its reader. Does not take
- * @fd: the mapping outlives it. */
-static GBytes *
-acpu_wire_map_memfd (int       fd,
-                     guint64   max_size,
-                     GError  **error)
+ * memfd truncated under a mapping would SIGBUS its reader. Cheap: no
+ * mapping, whatever the size. */
+static gboolean
+acpu_wire_memfd_size (int       fd,
+                      guint64   max_size,
+                      gsize    *size,
+                      GError  **error)
 {
   const int required = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
-  ACpuWireMapping *mapping;
   struct stat st;
-  gpointer data;
   int seals;
 
   seals = fcntl (fd, F_GET_SEALS);
@@ -1070,14 +1075,14 @@ acpu_wire_map_memfd (int       fd,
     {
       g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
                            "The peer sent a descriptor that is not a sealed memfd");
-      return NULL;
+      return FALSE;
     }
 
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size < 0)
     {
       g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
                            "The peer sent a memfd that cannot be read");
-      return NULL;
+      return FALSE;
     }
 
   if ((guint64) st.st_size > max_size)
@@ -1086,13 +1091,33 @@ acpu_wire_map_memfd (int       fd,
                    "The peer sent a value of %" G_GUINT64_FORMAT " bytes, over "
                    "max-message-size (%" G_GUINT64_FORMAT " bytes)", (guint64) st.st_size,
                    max_size);
-      return NULL;
+      return FALSE;
     }
 
-  if (st.st_size == 0)
+  *size = st.st_size;
+  return TRUE;
+}
+
+/* Any thread, no lock. Maps @fd, a memfd the peer sent, read-only, after
+ * acpu_wire_memfd_size()'s checks. Does not take @fd: the mapping outlives
+ * it. The pages are read in now (MAP_POPULATE): for a sparse memfd that is
+ * the kernel zeroing them, about as long as a check (ACPU_WIRE_DEFER_SIZE). */
+static GBytes *
+acpu_wire_map_memfd (int       fd,
+                     guint64   max_size,
+                     GError  **error)
+{
+  ACpuWireMapping *mapping;
+  gpointer data;
+  gsize size;
+
+  if (!acpu_wire_memfd_size (fd, max_size, &size, error))
+    return NULL;
+
+  if (size == 0)
     return g_bytes_new (NULL, 0);
 
-  data = mmap (NULL, st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  data = mmap (NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
   if (data == MAP_FAILED)
     {
       int errsv = errno;
@@ -1103,8 +1128,8 @@ acpu_wire_map_memfd (int       fd,
 
   mapping = g_new (ACpuWireMapping, 1);
   mapping->data = data;
-  mapping->size = st.st_size;
-  return g_bytes_new_with_free_func (data, st.st_size, acpu_wire_mapping_free, mapping);
+  mapping->size = size;
+  return g_bytes_new_with_free_func (data, size, acpu_wire_mapping_free, mapping);
 }
 
 /* Any thread, no lock.
@@ -1175,14 +1200,19 @@ acpu_wire_variant_new (const GVariantType  *type,
 /* Any thread; the caller owns @in. The value of a MEMFD frame: its type
  * string from the body (any string: checked here to be a definite type),
  * its bytes from the next descriptor received. With @keep_fd the memfd is
- * handed back open, for acpu_wire_out_result_reuse(); otherwise closed. */
+ * handed back open, for acpu_wire_out_result_reuse(); otherwise closed.
+ * With @defer, a memfd of at least in->defer_size bytes is neither mapped
+ * nor checked: it is handed back in *@defer and the value is NULL with
+ * no error (acpu_wire_message_load() does the rest). */
 static GVariant *
 acpu_wire_in_memfd_value (ACpuWireIn  *in,
                           const char  *type_string,
                           int         *keep_fd,
+                          int         *defer,
                           GError     **error)
 {
   g_autoptr(GBytes) bytes = NULL;
+  gsize size;
   int fd;
 
   if (!g_variant_type_string_is_valid (type_string) ||
@@ -1199,6 +1229,20 @@ acpu_wire_in_memfd_value (ACpuWireIn  *in,
       g_set_error_literal (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL,
                            "The peer sent a memfd frame without a descriptor");
       return NULL;
+    }
+
+  if (defer != NULL)
+    {
+      if (!acpu_wire_memfd_size (fd, in->max_size, &size, error))
+        {
+          close (fd);
+          return NULL;
+        }
+      if (size >= in->defer_size)
+        {
+          *defer = fd;
+          return NULL;
+        }
     }
 
   bytes = acpu_wire_map_memfd (fd, in->max_size, error);
@@ -1334,7 +1378,7 @@ acpu_wire_message_unpack (ACpuWireIn       *in,
           const char *type_string;
 
           g_variant_get (msg->body, "(&s&s)", &msg->name, &type_string);
-          msg->value = acpu_wire_in_memfd_value (in, type_string, &msg->fd, error);
+          msg->value = acpu_wire_in_memfd_value (in, type_string, &msg->fd, NULL, error);
           if (msg->value == NULL)
             return FALSE;
         }
@@ -1345,11 +1389,14 @@ acpu_wire_message_unpack (ACpuWireIn       *in,
     case ACPU_WIRE_RESULT:
     case ACPU_WIRE_PARTIAL:
       if (memfd)
-        msg->value = acpu_wire_in_memfd_value (in, g_variant_get_string (msg->body, NULL), NULL,
-                                               error);
+        {
+          msg->value = acpu_wire_in_memfd_value (in, g_variant_get_string (msg->body, NULL), NULL,
+                                                 &msg->fd, error);
+          msg->deferred = msg->value == NULL && msg->fd >= 0;
+        }
       else
         msg->value = g_variant_get_variant (msg->body);
-      return msg->value != NULL;
+      return msg->value != NULL || msg->deferred;
 
     case ACPU_WIRE_ERROR:
       g_variant_get (msg->body, "(&si&s)", &msg->domain, &msg->code, &msg->message);
@@ -1385,6 +1432,35 @@ acpu_wire_message_unpack (ACpuWireIn       *in,
     default:
       return TRUE;
     }
+}
+
+/* Pool, any thread (a thread of its own: it may take seconds); the caller
+ * owns @msg, which acpu_wire_in_next() returned `deferred`. Maps its memfd
+ * and checks its value as acpu_wire_in_next() does a smaller one, with the
+ * same errors (ACPU_ERROR_PROTOCOL for a value not in normal form): on
+ * success msg->value is set. The memfd is closed and `deferred` cleared
+ * either way. */
+gboolean
+acpu_wire_message_load (ACpuWireMessage  *msg,
+                        guint64           max_size,
+                        GError          **error)
+{
+  g_autoptr(GBytes) bytes = NULL;
+
+  g_return_val_if_fail (msg->deferred && msg->fd >= 0, FALSE);
+
+  bytes = acpu_wire_map_memfd (msg->fd, max_size, error);
+  close (msg->fd);
+  msg->fd = -1;
+  msg->deferred = FALSE;
+  if (bytes == NULL)
+    return FALSE;
+
+  /* The body of a deferred frame is its value's type string, checked to be
+   * a definite type by acpu_wire_in_memfd_value(). */
+  msg->value = acpu_wire_variant_new (G_VARIANT_TYPE (g_variant_get_string (msg->body, NULL)),
+                                      bytes, "a value", error);
+  return msg->value != NULL;
 }
 
 /* Pool, any thread; the caller owns @in.

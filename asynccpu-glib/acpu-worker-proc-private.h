@@ -27,7 +27,11 @@ G_BEGIN_DECLS
  * reads the channel, except what the pool's direct path uses to run a task
  * on an idle worker without the I/O thread (acpu-pool-direct.c):
  * acpu_worker_proc_send_now(), has_task() and get_fd() from a caller's
- * thread, and claim_reply() from a caller's main context.
+ * thread, and claim_reply() from a caller's main context. A value that
+ * comes in a memfd of ACPU_WIRE_DEFER_SIZE bytes or more is mapped and
+ * checked on a short-lived thread of its own, which touches only that
+ * message; the handle holds a reference meanwhile and reads no further on
+ * that channel until the I/O thread has delivered it.
  *
  * Locks. `out_lock` guards the output side (taken inside send(),
  * send_now(), cancel(), flush(), close()); `in_lock` guards the input side

@@ -28,7 +28,11 @@
  * Everything a worker sends is untrusted: its stderr and what it writes
  * before the channel's magic are bytes, not text, and are escaped before
  * they go into a message; forwarding its stderr to ours never blocks the
- * I/O thread, which all pools share.
+ * I/O thread, which all pools share. Nor does a huge value: one that comes
+ * in a memfd of at least ACPU_WIRE_DEFER_SIZE bytes is mapped and checked
+ * on a thread of its own (seconds, for a sparse 1 GiB `aay`), and until it
+ * is delivered the handle neither parses nor reads anything more of that
+ * worker's channel, so its messages keep their order (acpu_worker_proc_load_start()).
  *
  * Threads: everything here runs on the I/O thread unless its comment says
  * otherwise. out_lock guards the output side, in_lock the input side (see
@@ -153,6 +157,11 @@ struct _ACpuWorkerProc
   ACpuWireIn               in;
   gint                     parse_pending;
   GError                  *pending_error;
+  /* A value being mapped and checked on a thread of its own: nothing after
+   * it is parsed, and the channel is not read, until it is delivered. The
+   * I/O thread sets and clears it with in_lock held; claim_reply() reads it
+   * under in_lock. */
+  gboolean                 loading;
   GHashTable              *task_names;
   GHashTable              *task_types;  /* name → GStrv { args type, result type }, "" for
                                          * any; set before ready(), then read-only */
@@ -167,6 +176,9 @@ struct _ACpuWorkerProc
 
 static void acpu_worker_proc_finish_channel (ACpuWorkerProc *self);
 static void acpu_worker_proc_flush_locked   (ACpuWorkerProc *self);
+static void acpu_worker_proc_poll_channel   (ACpuWorkerProc *self,
+                                             gboolean        poll);
+static void acpu_worker_proc_end            (ACpuWorkerProc *self);
 
 /* Any thread, no lock. Appends @len bytes a worker wrote to @out as valid
  * UTF-8: bytes that are not UTF-8, and control characters but tab and
@@ -242,6 +254,7 @@ acpu_worker_proc_new (const char * const            *argv,
   self->fwd_fd = -1;
   self->fwd_source_fd = -1;
   acpu_wire_in_init (&self->in, ACPU_WIRE_READER_POOL, max_size);
+  self->in.defer_size = ACPU_WIRE_DEFER_SIZE;
   acpu_wire_out_init (&self->out, FALSE);
 
   return self;
@@ -1037,7 +1050,115 @@ acpu_worker_proc_watch_stall (ACpuWorkerProc *self,
   g_source_attach (self->stall_timer, self->context);
 }
 
-/* [io]: in in_lock: delivers the messages `in` holds. Returns FALSE when the
+/* A large value on its way: mapped and checked on a thread of its own. */
+typedef struct
+{
+  ACpuWorkerProc  *proc;      /* a reference, given up on the I/O thread */
+  GMainContext    *context;   /* proc's (the I/O thread's), for the way back */
+  ACpuWireMessage  msg;       /* the loading thread's, then the I/O thread's */
+  guint64          max_size;
+  GError          *error;     /* why the value is refused */
+} ACpuWorkerProcLoad;
+
+/* [io], in in_lock, as a message is: the value of @load is loaded and
+ * checked. Delivers it, or ends the worker for it as acpu_worker_proc_parse()
+ * would have, unless the channel ended meanwhile (a kill: a time limit, a
+ * cancel, a shutdown), and then the value is dropped; either way reading
+ * goes on where it stopped. Gives up the load's reference last, here on the
+ * I/O thread, so the handle is never freed elsewhere. */
+static gboolean
+acpu_worker_proc_load_done_cb (gpointer user_data)
+{
+  ACpuWorkerProcLoad *load = user_data;
+  g_autoptr(ACpuWorkerProc) self = load->proc;
+  gboolean end;
+
+  g_mutex_lock (&self->in_lock);
+  self->loading = FALSE;
+  if (!self->channel_done)
+    {
+      if (load->error != NULL)
+        acpu_worker_proc_fail (self, ACPU_ERROR_PROTOCOL, load->error->message);
+      else
+        acpu_worker_proc_handle (self, &load->msg);
+    }
+  acpu_wire_message_clear (&load->msg);
+  g_clear_error (&load->error);
+  g_free (load);
+
+  /* What came after it: the read source parses it, then reads on. */
+  if (!self->channel_done)
+    {
+      acpu_worker_proc_poll_channel (self, TRUE);
+      g_atomic_int_set (&self->parse_pending, 1);
+    }
+  /* The process exited meanwhile: its end waited for this. */
+  end = self->process_done && !self->channel_done;
+  g_mutex_unlock (&self->in_lock);
+
+  if (end)
+    acpu_worker_proc_end (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* The loading thread (or the I/O thread, when no thread could be made):
+ * maps and checks the value, touching nothing but @load, then hands it back
+ * to the I/O thread. */
+static gpointer
+acpu_worker_proc_load_thread (gpointer data)
+{
+  ACpuWorkerProcLoad *load = data;
+  GSource *source;
+
+  acpu_wire_message_load (&load->msg, load->max_size, &load->error);
+
+  source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, acpu_worker_proc_load_done_cb, load, NULL);
+  g_source_set_static_name (source, "[asynccpu-glib] worker value checked");
+  g_source_attach (source, load->context);
+  g_source_unref (source);
+  return NULL;
+}
+
+/* [io], in in_lock: @msg's value is in a memfd too large to map and check
+ * here, on the thread all pools share: a thread of its own does it (a new
+ * one each time: a GThreadPool's threads do not survive a fork(), and a
+ * value this large makes a thread's start cheap) and
+ * acpu_worker_proc_load_done_cb() delivers it. Meanwhile nothing after it
+ * is parsed and the channel is not polled (a hang-up included: its end
+ * waits for the value, acpu_worker_proc_end()), nor read by a caller
+ * (acpu_worker_proc_claim_reply()): the worker's messages keep their order.
+ * Takes @msg's contents. */
+static void
+acpu_worker_proc_load_start (ACpuWorkerProc  *self,
+                             ACpuWireMessage *msg)
+{
+  ACpuWorkerProcLoad *load = g_new0 (ACpuWorkerProcLoad, 1);
+  g_autoptr(GError) error = NULL;
+  GThread *thread;
+
+  load->proc = acpu_worker_proc_ref (self);
+  load->context = self->context;
+  load->msg = *msg;
+  load->max_size = self->max_size;
+  memset (msg, 0, sizeof *msg);
+  msg->fd = -1;
+
+  self->loading = TRUE;
+  /* Not a stalled frame: we stopped reading. */
+  acpu_worker_proc_clear_source (&self->stall_timer);
+  acpu_worker_proc_poll_channel (self, FALSE);
+
+  thread = g_thread_try_new ("acpu-check", acpu_worker_proc_load_thread, load, &error);
+  if (thread != NULL)
+    g_thread_unref (thread);
+  else
+    acpu_worker_proc_load_thread (load);
+}
+
+/* [io]: in in_lock: delivers the messages `in` holds, up to one that must
+ * be loaded first (acpu_worker_proc_load_start()). Returns FALSE when the
  * channel failed. */
 static gboolean
 acpu_worker_proc_parse (ACpuWorkerProc *self)
@@ -1045,10 +1166,14 @@ acpu_worker_proc_parse (ACpuWorkerProc *self)
   g_autoptr(GError) error = NULL;
   ACpuWireMessage msg;
 
-  while (!self->channel_done && acpu_wire_in_next (&self->in, &msg, &error))
+  while (!self->channel_done && !self->loading && acpu_wire_in_next (&self->in, &msg, &error))
     {
       self->n_frames++;
-      acpu_worker_proc_handle (self, &msg);
+      /* (Before the handshake handle() refuses it without looking.) */
+      if (msg.deferred && self->ready)
+        acpu_worker_proc_load_start (self, &msg);
+      else
+        acpu_worker_proc_handle (self, &msg);
       acpu_wire_message_clear (&msg);
     }
 
@@ -1128,6 +1253,10 @@ acpu_worker_proc_read_locked (ACpuWorkerProc *self,
   gboolean new_frame = self->in.buf->len == self->in.head || !self->magic;
   guint64 n_frames = self->n_frames;
 
+  /* A value is being checked: nothing more until it is delivered. */
+  if (self->loading)
+    return;
+
   /* What a caller waiting for a reply read and left to us. */
   if (self->pending_error != NULL)
     {
@@ -1189,6 +1318,10 @@ acpu_worker_proc_read_locked (ACpuWorkerProc *self,
       if (!acpu_worker_proc_parse (self))
         return;
 
+      /* The end of the stream, if this was it, is read again afterwards. */
+      if (self->loading)
+        return;
+
       if (n <= 0)
         {
           acpu_worker_proc_finish_channel (self);
@@ -1231,7 +1364,7 @@ acpu_worker_proc_read_prepare (GSource *source,
 
   self->pfd.events = self->proc->read_paused ? 0 : G_IO_IN;
   *timeout = -1;
-  return g_atomic_int_get (&self->proc->parse_pending) != 0;
+  return !self->proc->loading && g_atomic_int_get (&self->proc->parse_pending) != 0;
 }
 
 /* [io]: as prepare(). */
@@ -1240,7 +1373,8 @@ acpu_worker_proc_read_check (GSource *source)
 {
   ACpuReadSource *self = (ACpuReadSource *) source;
 
-  return self->pfd.revents != 0 || g_atomic_int_get (&self->proc->parse_pending) != 0;
+  return self->pfd.revents != 0 ||
+         (!self->proc->loading && g_atomic_int_get (&self->proc->parse_pending) != 0);
 }
 
 /* Reads at most 16 times, then lets the other sources of the shared I/O
@@ -1259,6 +1393,22 @@ static GSourceFuncs read_source_funcs = {
   .check = acpu_worker_proc_read_check,
   .dispatch = acpu_worker_proc_read_dispatch,
 };
+
+/* [io]: whether the read source polls the channel at all (not even for a
+ * hang-up: acpu_worker_proc_load_start()). */
+static void
+acpu_worker_proc_poll_channel (ACpuWorkerProc *self,
+                               gboolean        poll)
+{
+  ACpuReadSource *source = (ACpuReadSource *) self->read_source;
+
+  if (source == NULL || g_source_is_destroyed (self->read_source))
+    return;
+  if (poll)
+    g_source_add_poll (self->read_source, &source->pfd);
+  else
+    g_source_remove_poll (self->read_source, &source->pfd);
+}
 
 /* [io]: the channel takes more: writes what waits (takes out_lock). */
 static gboolean
@@ -1302,13 +1452,24 @@ acpu_worker_proc_wait_cb (GObject      *object,
   /* Nothing it started outlives it, and its children may hold the channel
    * open: do not wait for them. */
   acpu_worker_proc_kill_leftovers (self);
+  acpu_worker_proc_end (self);
+}
 
+/* [io]: the process has exited: reads what it wrote before, then ends the
+ * channel and reports. A value being checked (self->loading) comes first:
+ * then this waits for it, and acpu_worker_proc_load_done_cb() calls it
+ * again. */
+static void
+acpu_worker_proc_end (ACpuWorkerProc *self)
+{
   /* What it wrote before it died still counts. */
   if (!self->channel_done)
     acpu_worker_proc_read (self, 1024);
 
   self->process_done = TRUE;
   acpu_worker_proc_clear_timer (self);
+  if (self->loading && !self->channel_done)
+    return;
   acpu_worker_proc_finish_channel (self);
   acpu_worker_proc_maybe_report (self);
 }
@@ -1476,9 +1637,9 @@ acpu_worker_proc_get_fd (ACpuWorkerProc *self)
  * after it can overtake it.
  *
  * Anything else — the I/O thread reading this channel now, a log record, a
- * partial frame, a value in a memfd (mapping it may take milliseconds), the
- * end of the stream, a malformed reply, a lost claim — is OTHER and left to
- * the I/O thread: what was read is marked for it to parse (parse_pending)
+ * partial frame, a value in a memfd (mapping it may take milliseconds), a
+ * value being checked before it (self->loading), the end of the stream, a
+ * malformed reply, a lost claim — is OTHER and left to the I/O thread: what was read is marked for it to parse (parse_pending)
  * and its context is woken. NONE: nothing has come yet. */
 ACpuWorkerProcReply
 acpu_worker_proc_claim_reply (ACpuWorkerProc          *self,
@@ -1502,7 +1663,8 @@ acpu_worker_proc_claim_reply (ACpuWorkerProc          *self,
   if (!g_mutex_trylock (&self->in_lock))
     return ACPU_WORKER_PROC_REPLY_OTHER;
 
-  if (self->channel_done || self->pending_error != NULL)
+  /* A value before the reply is being checked: the I/O thread delivers both. */
+  if (self->channel_done || self->pending_error != NULL || self->loading)
     goto out;
 
   n = acpu_wire_in_read (&self->in, self->fd, &read_error);

@@ -399,6 +399,119 @@ test_wire_plain_arrays (void)
   g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
 }
 
+/* A RESULT or PARTIAL of @type whose value is @size zero bytes in a sealed
+ * memfd, read by a pool reader that defers values of @defer_size bytes and
+ * more: the message as acpu_wire_in_next() returned it. */
+static gboolean
+next_memfd_deferred (ACpuWireType     type,
+                     const char      *type_string,
+                     gsize            size,
+                     guint64          defer_size,
+                     ACpuWireMessage *msg,
+                     GError         **error)
+{
+  guint8 frame[24] = { 0 };
+  gsize tlen = strlen (type_string) + 1;
+  ACpuWireIn in;
+  gboolean ok;
+  int fd;
+
+  fd = memfd_create ("test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  g_assert_cmpint (ftruncate (fd, size), ==, 0);
+  g_assert_cmpint (fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), ==, 0);
+
+  acpu_wire_in_init (&in, ACPU_WIRE_READER_POOL, ACPU_WIRE_DEFAULT_MAX_SIZE);
+  g_assert_cmpuint (in.defer_size, ==, G_MAXUINT64);
+  in.defer_size = defer_size;
+  make_header (frame, tlen, type, ACPU_WIRE_FLAG_MEMFD, 7);
+  memcpy (frame + 16, type_string, tlen);
+  acpu_wire_in_feed (&in, frame, sizeof frame);
+  g_assert_true (acpu_wire_in_feed_fd (&in, fd, error));
+  ok = acpu_wire_in_next (&in, msg, error);
+  acpu_wire_in_clear (&in);
+  return ok;
+}
+
+static void
+test_wire_memfd_deferred (void)
+{
+  g_autoptr(GError) error = NULL;
+  ACpuWireMessage msg;
+
+  g_test_summary ("A reader with a defer size gets a memfd value that large unmapped and "
+                  "unchecked, and acpu_wire_message_load() maps and checks it later, with "
+                  "the errors reading it at once would have had");
+
+  /* Zeros as an `aay`: 2-byte framing offsets (under 64 KiB), all 0, so
+   * size / 2 empty arrays. Under the defer size: loaded at once. */
+  g_assert_true (next_memfd_deferred (ACPU_WIRE_RESULT, "aay", 4096, 8192, &msg, &error));
+  g_assert_no_error (error);
+  g_assert_false (msg.deferred);
+  g_assert_cmpint (msg.fd, ==, -1);
+  g_assert_cmpuint (g_variant_n_children (msg.value), ==, 4096 / 2);
+  acpu_wire_message_clear (&msg);
+
+  /* At it: deferred, then loaded. */
+  g_assert_true (next_memfd_deferred (ACPU_WIRE_RESULT, "aay", 8192, 8192, &msg, &error));
+  g_assert_no_error (error);
+  g_assert_true (msg.deferred);
+  g_assert_null (msg.value);
+  g_assert_cmpint (msg.fd, >=, 0);
+  g_assert_cmpuint (msg.type, ==, ACPU_WIRE_RESULT);
+  g_assert_cmpuint (msg.id, ==, 7);
+  g_assert_true (acpu_wire_message_load (&msg, ACPU_WIRE_DEFAULT_MAX_SIZE, &error));
+  g_assert_no_error (error);
+  g_assert_false (msg.deferred);
+  g_assert_cmpint (msg.fd, ==, -1);
+  g_assert_false (g_variant_is_floating (msg.value));
+  g_assert_cmpstr (g_variant_get_type_string (msg.value), ==, "aay");
+  g_assert_cmpuint (g_variant_n_children (msg.value), ==, 8192 / 2);
+  acpu_wire_message_clear (&msg);
+
+  /* A partial value too. */
+  g_assert_true (next_memfd_deferred (ACPU_WIRE_PARTIAL, "ay", 8192, 8192, &msg, &error));
+  g_assert_true (msg.deferred);
+  g_assert_true (acpu_wire_message_load (&msg, ACPU_WIRE_DEFAULT_MAX_SIZE, &error));
+  g_assert_cmpuint (g_variant_get_size (msg.value), ==, 8192);
+  acpu_wire_message_clear (&msg);
+
+  /* Not in normal form (a string needs its nul): refused by the load. */
+  g_assert_true (next_memfd_deferred (ACPU_WIRE_RESULT, "as", 8192, 8192, &msg, &error));
+  g_assert_true (msg.deferred);
+  g_assert_false (acpu_wire_message_load (&msg, ACPU_WIRE_DEFAULT_MAX_SIZE, &error));
+  g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
+  g_assert_cmpint (msg.fd, ==, -1);
+  g_assert_null (msg.value);
+  g_clear_error (&error);
+  acpu_wire_message_clear (&msg);
+
+  /* A message cleared unloaded closes its memfd (the fd counts would tell). */
+  g_assert_true (next_memfd_deferred (ACPU_WIRE_RESULT, "aay", 8192, 8192, &msg, &error));
+  g_assert_true (msg.deferred);
+  acpu_wire_message_clear (&msg);
+  g_assert_cmpint (msg.fd, ==, -1);
+  g_assert_false (msg.deferred);
+
+  /* Over max-message-size: refused when read, not deferred. */
+  {
+    guint8 frame[24] = { 0 };
+    ACpuWireIn in;
+    int fd = memfd_create ("test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+    g_assert_cmpint (ftruncate (fd, 1 << 20), ==, 0);
+    g_assert_cmpint (fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), ==, 0);
+    acpu_wire_in_init (&in, ACPU_WIRE_READER_POOL, 4096);
+    in.defer_size = 8192;
+    make_header (frame, 4, ACPU_WIRE_RESULT, ACPU_WIRE_FLAG_MEMFD, 1);
+    memcpy (frame + 16, "aay", 4);
+    acpu_wire_in_feed (&in, frame, sizeof frame);
+    g_assert_true (acpu_wire_in_feed_fd (&in, fd, &error));
+    g_assert_false (acpu_wire_in_next (&in, &msg, &error));
+    g_assert_error (error, ACPU_ERROR, ACPU_ERROR_PROTOCOL);
+    acpu_wire_in_clear (&in);
+  }
+}
+
 static void
 test_wire_error_domains (void)
 {
@@ -594,6 +707,7 @@ main (int   argc,
   g_test_add_func ("/acpu/wire/memfd-shapes", test_wire_memfd_shapes);
   g_test_add_func ("/acpu/wire/memfd-unsealed", test_wire_memfd_unsealed);
   g_test_add_func ("/acpu/wire/plain-arrays", test_wire_plain_arrays);
+  g_test_add_func ("/acpu/wire/memfd-deferred", test_wire_memfd_deferred);
   g_test_add_func ("/acpu/wire/magic", test_wire_magic);
   g_test_add_func ("/acpu/wire/error-domains", test_wire_error_domains);
   g_test_add_func ("/acpu/wire/pipe", test_wire_pipe);
