@@ -113,6 +113,7 @@ class Terminated(WorkerDied):
 
 
 _TASK_VT = GLib.VariantType.new("(ssav)")
+_new_cancellable = Gio.Cancellable.new
 _ACPU_DOMAIN = GLib.quark_to_string(ACpu.error_quark())
 _IO_DOMAIN = GLib.quark_to_string(Gio.io_error_quark())
 
@@ -883,7 +884,7 @@ class ProcessTaskPoolExecutor:
                 burst = self._direct > 0
                 self._direct += 1
             fut = loop.create_future()
-            cancellable = Gio.Cancellable.new()
+            cancellable = _new_cancellable()
             task, payload = self._request(payload)
 
             def on_cancel(f):

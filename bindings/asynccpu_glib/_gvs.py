@@ -147,8 +147,13 @@ def _tagged(tag, ts, data):
     return _entry(tag, data + b"\0" + ts)
 
 
+# Bound once: each GLib.X lookup goes through PyGObject's module proxy.
+_new_from_bytes = GLib.Variant.new_from_bytes
+_bytes_new = GLib.Bytes.new
+
+
 def _make(vtype, data):
-    return GLib.Variant.new_from_bytes(vtype, GLib.Bytes.new(data), False)
+    return _new_from_bytes(vtype, _bytes_new(data), False)
 
 
 def request_bytes(module, qualname, args):
