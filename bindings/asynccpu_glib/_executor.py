@@ -491,7 +491,11 @@ class _LoopBridge:
         self._push(ptr)
         try:
             for pool, task, payload, cancellable, callback, data in calls:
-                pool.run_async(task, payload, cancellable, callback, data)
+                try:
+                    pool.run_async(task, payload, cancellable, callback, data)
+                except Exception as e:  # noqa: BLE001
+                    # Its future must settle all the same.
+                    callback.__self__._submit_failed(data, e)
         finally:
             self._pop(ptr)
         return False
@@ -809,6 +813,19 @@ class ProcessTaskPoolExecutor:
         try:
             _settle(fut, ok, value)
         except RuntimeError:  # its loop is closed (pumped at exit): nobody waits
+            pass
+
+    def _submit_failed(self, data, exc):
+        """The loop's thread: a call of a burst that the pool refused with
+        an exception (not through its callback)."""
+        fut, on_cancel = data
+        with self._lock:
+            self._direct -= 1
+        fut.remove_done_callback(on_cancel)
+        try:
+            _settle(fut, False, AsyncCpuGlibError("the task could not be handed to the pool "
+                                                  "(%s: %s)" % (type(exc).__name__, exc)))
+        except RuntimeError:
             pass
 
     def _handle_records(self, records):

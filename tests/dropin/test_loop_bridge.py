@@ -167,3 +167,33 @@ def test_a_burst_still_waiting_runs_before_the_shutdown():
             futs = [ex.create_process_task(T.add, i, 1) for i in range(50)]
         return await asyncio.gather(*futs)
     assert run(main()) == [i + 1 for i in range(50)]
+
+
+def test_a_burst_call_the_pool_refuses_still_settles(executor, monkeypatch):
+    async def main():
+        loop = asyncio.get_running_loop()
+        slow = executor.create_process_task(T.sleep_then_return, 0.5, "slow")
+        bridge = _executor._bridge_for(loop)
+        real_submit = bridge._submit_burst
+
+        class Refusing:
+            def __init__(self, pool):
+                self.pool = pool
+
+            def run_async(self, *args):
+                raise TypeError("refused")
+        calls = []
+
+        def refusing_submit(*a):
+            calls.extend(bridge._burst)
+            bridge._burst[:] = [(Refusing(c[0]),) + c[1:] for c in bridge._burst]
+            return real_submit(*a)
+        monkeypatch.setattr(bridge, "_submit_burst", refusing_submit)
+        # In flight already: this one waits in the burst list.
+        fut = executor.create_process_task(T.add, 1, 2)
+        with pytest.raises(Exception, match="refused"):
+            await fut
+        monkeypatch.undo()
+        return calls, await slow, executor._direct
+    calls, slow, direct = run(main())
+    assert len(calls) == 1 and slow == "slow" and direct == 0
