@@ -820,18 +820,21 @@ test_sandbox_no_bwrap (void)
   g_test_trap_assert_stderr ("*through the bwrap sandbox*bubblewrap (bwrap) is not installed*");
 }
 
-/* bwrap that cannot create namespaces (inside another sandbox, a container
- * without user namespaces: firejail #6906, AppImages): run the pool inside
- * a bwrap that forbids new user namespaces (--disable-userns), so that the
- * preset's bwrap fails for real. A clear ACPU_ERROR_WORKER_START that names
- * the launcher and says what is wrong; never an unsandboxed worker. */
+/* bwrap that cannot create namespaces (inside another sandbox, a container:
+ * firejail #6906, AppImages, Docker's root without CAP_SYS_ADMIN): run the
+ * pool inside a bwrap that forbids new user namespaces (--disable-userns)
+ * and drops every capability, so that the preset's bwrap fails for real (as
+ * root: "Creating new namespace failed: Operation not permitted"; as a user:
+ * no user namespace to make the others in). A clear ACPU_ERROR_WORKER_START
+ * that names the launcher and says what is wrong; never an unsandboxed
+ * worker. */
 static void
 test_sandbox_no_namespaces (void)
 {
   g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
   const char *argv[] = {
-    "bwrap", "--unshare-user", "--uid", "1000", "--gid", "1000", "--disable-userns",
-    "--dev-bind", "/", "/", "--setenv", "HOME", "/tmp",
+    "bwrap", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
+    "--dev-bind", "/", "/",
     "--", self, "--sandbox-child", NULL
   };
   g_autofree char *out = NULL;
@@ -847,11 +850,11 @@ test_sandbox_no_namespaces (void)
   g_assert_no_error (error);
   g_test_message ("stdout: %s", out);
   g_test_message ("stderr: %s", err);
-  /* An older bwrap (no --disable-userns), or a build tree user 1000 cannot
-   * read (under a private home): the machine's limit, not the library's. */
-  if (strstr (err, "disable-userns") != NULL || strstr (err, "bwrap: execvp") != NULL)
+  /* An older bwrap (no --disable-userns), or no user namespace for the
+   * outer one: the machine's limit, not the library's. */
+  if (*out == '\0' && g_str_has_prefix (err, "bwrap:"))
     {
-      g_test_skip_printf ("cannot run a pool as a user in a sandbox without user namespaces here: %s",
+      g_test_skip_printf ("cannot run a pool in a sandbox without namespaces here: %s",
                           err);
       return;
     }
