@@ -25,8 +25,11 @@
  * empty again. Reads are serialized by in_lock, so who reads a given byte
  * does not matter.
  *
- * Replies are batched: the main thread flushes when its queue is empty, so a
- * pipelined burst of small tasks costs a few writes, not one per task.
+ * Replies are batched, but never past the start of another task function:
+ * the main thread writes what is pending before it runs one (and when its
+ * queue is empty), so a task that crashes the worker takes only its own
+ * reply with it. Answers that need no task function (an unknown task,
+ * arguments of the wrong type, a cancel) wait for the next write.
  */
 
 #include "config.h"
@@ -1154,6 +1157,17 @@ acpu_worker_finish_job (ACpuWorker    *self,
   acpu_worker_job_free (job);
 }
 
+/* Main thread, takes out_lock. Writes the replies batched so far, if any:
+ * one write for all of them, none when there are none. */
+static void
+acpu_worker_flush_replies (ACpuWorker *self)
+{
+  g_rec_mutex_lock (&self->out_lock);
+  if (acpu_wire_out_pending (&self->out) > 0)
+    acpu_worker_flush_locked (self);
+  g_rec_mutex_unlock (&self->out_lock);
+}
+
 /* Runs @job; returns FALSE when it is an asynchronous task still running. */
 static gboolean
 acpu_worker_run_job (ACpuWorker    *self,
@@ -1183,6 +1197,10 @@ acpu_worker_run_job (ACpuWorker    *self,
                                            g_variant_get_type_string (job->args)));
       return TRUE;
     }
+
+  /* What the tasks before this one answered goes now, before code that may
+   * crash the process runs: a crash takes only its own task with it. */
+  acpu_worker_flush_replies (self);
 
   self->current_name = job->name;
   g_clear_error (&self->task_error);

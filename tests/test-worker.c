@@ -3,7 +3,7 @@
  * other by hand with the channel code (acpu-wire-private.h), so every frame
  * the worker writes is looked at: the magic and the hello, a request and
  * its reply, an unknown task, a GError crossing with its domain, code and
- * message, a cancel of a running task, a log record, and the end of the
+ * message, the replies of a pipelined burst before a crash in it, a cancel of a running task, a log record, and the end of the
  * channel (idle, while a task runs, in the middle of a frame, before the
  * pool's greeting, an empty pipe with an inherited ACPU_WORKER=1), and a
  * worker whose parent is gone while the channel stays open.
@@ -673,6 +673,55 @@ test_worker_orphaned_children (void)
   acpu_wire_out_clear (&peer.out);
 }
 
+/* Before: the worker held the replies of a pipelined burst until its queue
+ * was empty; the crash came first and took all eight with it (the pool
+ * then failed the first with ACPU_ERROR_WORKER_DIED and ran the others
+ * again). */
+static void
+test_worker_replies_before_crash (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) names = NULL;
+  ACpuWireMessage msg;
+  Peer peer;
+  int status = 0;
+
+  g_test_summary ("Requests pipelined in one write, the last one crashing the worker: the "
+                  "answer of every task that finished is on the channel before the crash");
+  peer_start (&peer);
+  names = peer_hello (&peer);
+
+  for (guint64 id = 1; id <= 8; id++)
+    g_assert_true (acpu_wire_out_request (&peer.out, id, "echo", g_variant_new ("(t)", id),
+                                          G_MAXUINT32, &error));
+  g_assert_true (acpu_wire_out_request (&peer.out, 9, "crash", g_variant_new ("(s)", "kill"),
+                                        G_MAXUINT32, &error));
+  g_assert_no_error (error);
+  peer_flush (&peer);
+
+  for (guint64 id = 1; id <= 8; id++)
+    {
+      g_autoptr(GVariant) value = NULL;
+      guint64 got;
+
+      g_assert_true (peer_next (&peer, &msg));
+      g_assert_cmpint (msg.type, ==, ACPU_WIRE_RESULT);
+      g_assert_cmpuint (msg.id, ==, id);
+      value = g_variant_ref (msg.value);
+      acpu_wire_message_clear (&msg);
+      g_variant_get (value, "(t)", &got);
+      g_assert_cmpuint (got, ==, id);
+    }
+  /* Then nothing: request 9 killed it. */
+  g_assert_false (peer_next (&peer, &msg));
+  close (peer.fd);
+  g_assert_cmpint (waitpid (peer.pid, &status, 0), ==, peer.pid);
+  g_assert_true (WIFSIGNALED (status));
+  g_assert_cmpint (WTERMSIG (status), ==, SIGKILL);
+  acpu_wire_in_clear (&peer.in);
+  acpu_wire_out_clear (&peer.out);
+}
+
 static void
 test_worker_eof_busy (void)
 {
@@ -726,6 +775,7 @@ main (int argc, char **argv)
   g_test_add_func ("/acpu/worker/gerror", test_worker_gerror);
   g_test_add_func ("/acpu/worker/cancel", test_worker_cancel);
   g_test_add_func ("/acpu/worker/log", test_worker_log);
+  g_test_add_func ("/acpu/worker/replies-before-crash", test_worker_replies_before_crash);
   g_test_add_func ("/acpu/worker/eof/idle", test_worker_eof_idle);
   g_test_add_func ("/acpu/worker/eof/before-pool", test_worker_eof_before_pool);
   g_test_add_func ("/acpu/worker/eof/empty-pipe", test_worker_empty_pipe);
