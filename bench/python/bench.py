@@ -14,7 +14,9 @@ Prints, one per line:
   ppe_asyncio_rtt_us     for context: that round trip awaited through
                          loop.run_in_executor (what asynccpu itself does)
   rtt_ratio, throughput_ratio  py over ppe (targets: <= 0.5 and >= 2)
-Options: --workers N (2), --tasks N (10000), --rtt N (500), --rounds N (3), --quick.
+Options: --workers N (2), --tasks N (10000), --rtt N (500), --rounds N (3), --quick,
+--quickstart-rounds N (1: serial and parallel quick starts in turn, medians).
+Lines starting with # are comments (the load average before and after).
 
 Run from a build tree with PYTHONPATH=<src>/bindings,
 GI_TYPELIB_PATH and LD_LIBRARY_PATH=<build>/asynccpu-glib.
@@ -121,15 +123,28 @@ async def main_async(args):
     out["rtt_ratio"] = out["py_rtt_us"] / out["ppe_rtt_us"]
     out["throughput_ratio"] = out["py_throughput_per_s"] / out["ppe_throughput_per_s"]
     if not args.quick:
-        t = time.perf_counter()
-        for x in range(10):
-            process_cpu_bound_sync(x)
-        serial = time.perf_counter() - t
-        parallel = await quickstart(2)
-        out["quickstart_serial_s"] = serial
-        out["quickstart_2workers_s"] = parallel
-        out["quickstart_speedup"] = serial / parallel
+        # Serial and parallel in turn, --quickstart-rounds times (the load
+        # of a shared machine changes between two phases of 10 s).
+        serial, parallel, ratios = [], [], []
+        for _ in range(args.quickstart_rounds):
+            t = time.perf_counter()
+            for x in range(10):
+                process_cpu_bound_sync(x)
+            serial.append(time.perf_counter() - t)
+            parallel.append(await quickstart(2))
+            ratios.append(serial[-1] / parallel[-1])
+        out["quickstart_serial_s"] = statistics.median(serial)
+        out["quickstart_2workers_s"] = statistics.median(parallel)
+        out["quickstart_speedup"] = statistics.median(ratios)
     return out
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().strip()
+    except OSError:
+        return "unknown"
 
 
 def main():
@@ -139,8 +154,11 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--rtt", type=int, default=500)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--quickstart-rounds", type=int, default=1)
     args = p.parse_args()
+    print("# load at start: " + loadavg())
     out = asyncio.run(main_async(args))
+    print("# load at end: " + loadavg())
     for k, v in out.items():
         print("%s: %.3f" % (k, v) if isinstance(v, float) else "%s: %s" % (k, v))
     sys.stdout.flush()
