@@ -216,7 +216,8 @@ class Demo {
             buttons.append(button);
             this.buttons[name] = button;
         }
-        // Spins while workers start or tiles run; its ticks keep frames
+        // Spins while workers start or tiles run. Its tick makes the
+        // picture anew once per frame, and in --test-mode keeps frames
         // coming, so each one's lateness is measured.
         this.spinner = new Gtk.Spinner({spinning: true});
         this.spinner.add_tick_callback(w => {
@@ -224,7 +225,8 @@ class Demo {
                 this.dirty = false;
                 this.updatePicture();
             }
-            w.queue_draw();
+            if (this.testMode)
+                w.queue_draw();
             return GLib.SOURCE_CONTINUE;
         });
         buttons.append(this.spinner);

@@ -200,11 +200,13 @@ class Demo:
         update()
 
     def tick(self, widget, clock):
-        # Keeps frames coming, so each one's lateness is measured.
+        # The picture anew once per frame; in --test-mode, frames keep
+        # coming, so each one's lateness is measured.
         if self.dirty:
             self.dirty = False
             self.update_picture()
-        widget.queue_draw()
+        if self.test_mode:
+            widget.queue_draw()
         return True
 
     def update_picture(self):
