@@ -35,6 +35,9 @@ G_BEGIN_DECLS
  *   acpu-pool-delivery.c      results back to each caller's context, and
  *                             the counters to the pool's
  *   acpu-pool-job.c           a job's states and their transitions
+ *   acpu-pool-stats.c         the counters and summaries (ACpuPoolStats),
+ *                             cancel-all
+ *   acpu-pool-workers.c       the worker table and the pool's worker model
  *   acpu-task.c               a task handle (ACpuTask) and its feed: what
  *                             the I/O thread hears of a job (it runs, its
  *                             progress, its partial values) for the
@@ -98,7 +101,7 @@ typedef struct
   ACpuSamples run;              /* from sent to answered, of those that were */
 } ACpuPoolStatsData;
 
-/* One worker as the worker model shows it (acpu-pool-stats.c): published
+/* One worker as the worker model shows it (acpu-pool-workers.c): published
  * by the I/O thread (and the direct path) under core->lock. */
 typedef struct
 {
@@ -521,16 +524,18 @@ void          acpu_core_stats_job_ended_locked (ACpuPoolCore *core,
 void          acpu_core_stats_worker_started (ACpuPoolCore *core);
 void          acpu_core_stats_worker_ended   (ACpuPoolCore *core,
                                               gboolean      died);
-/* [io], takes core->lock when someone watches: publishes the workers' states. */
-void          acpu_core_publish_workers   (ACpuPoolCore  *core);
-/* Any thread, with core->lock held: the direct path changed @slot. */
-void          acpu_core_publish_direct_locked (ACpuPoolCore *core,
-                                               ACpuSlot     *slot);
 /* [io]: cancels the jobs with ids up to @upto, leaving the workers be. */
 void          acpu_core_cancel_upto       (ACpuPoolCore  *core,
                                            guint64        upto);
 /* Any thread, from the last acpu_core_unref(). */
 void          acpu_core_clear_stats       (ACpuPoolCore  *core);
+
+/* acpu-pool-workers.c. */
+/* [io], takes core->lock when someone watches: publishes the workers' states. */
+void          acpu_core_publish_workers   (ACpuPoolCore  *core);
+/* Any thread, with core->lock held: the direct path changed @slot. */
+void          acpu_core_publish_direct_locked (ACpuPoolCore *core,
+                                               ACpuSlot     *slot);
 /* [owner]: brings the pool's worker model up to date; or stops it. */
 void          acpu_process_task_pool_sync_workers  (ACpuProcessTaskPool *self);
 void          acpu_process_task_pool_clear_workers (ACpuProcessTaskPool *self);
