@@ -23,6 +23,8 @@ G_BEGIN_DECLS
  *
  *   acpu-process-task-pool.c  the GObject: construction, properties, the
  *                             notifications of the counters
+ *   acpu-pool-settings.c      the settings' getters and setters
+ *                             (acpu-pool-props-private.h)
  *   acpu-pool-submit.c        run/run_async and shutdown: handing work and
  *                             requests to the core
  *   acpu-pool-core.c          the core on the I/O thread: handing over,
