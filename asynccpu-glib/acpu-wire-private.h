@@ -240,6 +240,20 @@ gboolean  acpu_wire_in_next       (ACpuWireIn         *in,
                                    ACpuWireMessage    *msg,
                                    GError            **error);
 
+/* Between the wire's own files (acpu-wire-read.c calls acpu-wire-message.c). */
+gboolean            acpu_wire_type_allowed   (ACpuWireReader      reader,
+                                              guint               type);
+const GVariantType *acpu_wire_body_type      (ACpuWireType        type,
+                                              gboolean            memfd);
+GVariant           *acpu_wire_variant_new    (const GVariantType *type,
+                                              GBytes             *bytes,
+                                              const char         *what,
+                                              GError            **error);
+gboolean            acpu_wire_message_unpack (ACpuWireIn         *in,
+                                              ACpuWireMessage    *msg,
+                                              gboolean            memfd,
+                                              GError            **error);
+
 /* Errors across the wire. */
 GError   *acpu_wire_error_new     (const char         *domain,
                                    gint32              code,

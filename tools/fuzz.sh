@@ -44,7 +44,8 @@ GLIB_CFLAGS=$(pkg-config --cflags gio-2.0 gio-unix-2.0)
 GLIB_LIBS=$(pkg-config --libs gio-2.0 gio-unix-2.0)
 # The channel's sources, compiled with fuzz/config.h; nothing else of the
 # library is linked, so these targets depend on no meson build directory.
-SRCS="asynccpu-glib/acpu-wire.c asynccpu-glib/acpu-error.c"
+SRCS="asynccpu-glib/acpu-wire.c asynccpu-glib/acpu-wire-read.c asynccpu-glib/acpu-wire-message.c
+  asynccpu-glib/acpu-error.c"
 COMMON="-g -O1 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror
   -Ifuzz -Iasynccpu-glib -DACPU_COMPILATION -DG_LOG_DOMAIN=\"ACpu\"
   -DGLIB_VERSION_MIN_REQUIRED=GLIB_VERSION_2_74 -DGLIB_VERSION_MAX_ALLOWED=GLIB_VERSION_2_74
