@@ -23,7 +23,7 @@
  * whatever its tasks started too. The group is killed whenever the worker
  * ends, however it ends; and the worker is told (PR_SET_PDEATHSIG) to die
  * with the I/O thread, which lives as long as the process (ACpuWorker then
- * takes its group along, acpu-worker.c).
+ * takes its group along, acpu-worker-control.c).
  *
  * Everything a worker sends is untrusted: its stderr and what it writes
  * before the channel's magic are bytes, not text, and are escaped before
@@ -812,7 +812,7 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
 
   /* The pool speaks first: an empty ACK, which any worker ignores, tells a
    * worker whose input ends later that a pool was there (an input that ends
-   * before any frame is a program run by hand, acpu-worker.c). */
+   * before any frame is a program run by hand, acpu-worker-channel.c). */
   g_mutex_lock (&self->out_lock);
   acpu_wire_out_ack (&self->out, 0, 0, 0);
   acpu_worker_proc_flush_locked (self);
