@@ -900,16 +900,23 @@ class ProcessTaskPoolExecutor:
                     raise RuntimeError("cannot schedule new futures after shutdown")
                 burst = self._direct > 0
                 self._direct += 1
-            fut = loop.create_future()
-            cancellable = _new_cancellable()
-            task, payload = self._request(payload)
+            try:
+                fut = loop.create_future()
+                cancellable = _new_cancellable()
+                task, payload = self._request(payload)
 
-            def on_cancel(f):
-                if f.cancelled():
-                    cancellable.cancel()
-            fut.add_done_callback(on_cancel)
-            bridge.run_async(self._pool, payload, cancellable, self._on_done_direct,
-                             (fut, on_cancel), task, burst)
+                def on_cancel(f):
+                    if f.cancelled():
+                        cancellable.cancel()
+                fut.add_done_callback(on_cancel)
+                bridge.run_async(self._pool, payload, cancellable, self._on_done_direct,
+                                 (fut, on_cancel), task, burst)
+            except BaseException:
+                # Not handed over: its callback will never come to count
+                # it out, and shutdown() would wait for it.
+                with self._lock:
+                    self._direct -= 1
+                raise
             return fut
         sink = self._sinks.get(loop)
         if sink is None:
