@@ -167,6 +167,58 @@ test_other_pool_served (void)
 }
 
 static void
+test_order_kept (void)
+{
+  guint fds_before = acpu_test_count_fds ();
+  ACpuProcessTaskPool *pool = sparse_pool_new ("memfd-sparse");
+  Ordered big = { 0 }, small = { 0 };
+  const char *text;
+
+  g_test_summary ("A worker's messages keep their order while its huge memfd value is "
+                  "checked: the small result it sends right after that value (the pool "
+                  "sends it both requests at once) comes second");
+  g_test_bug ("15");
+
+  /* A burst first: the pool measures its worker's service time and then
+   * sends it more than one request at a time (on a machine so slow that it
+   * still sends one at a time, the order holds trivially: the check is
+   * there for the usual case, where a handle that read on past the value
+   * fails it). */
+  {
+    AcpuTestResult burst[16] = { 0 };
+
+    for (guint i = 0; i < G_N_ELEMENTS (burst); i++)
+      acpu_process_task_pool_run_async (pool, "echo", g_variant_new ("(s)", "up"), NULL,
+                                        acpu_test_result_cb, &burst[i]);
+    for (guint i = 0; i < G_N_ELEMENTS (burst); i++)
+      {
+        acpu_test_result_wait (&burst[i]);
+        g_assert_no_error (burst[i].error);
+        acpu_test_result_clear (&burst[i]);
+      }
+  }
+  seq = 0;
+  acpu_process_task_pool_run_async (pool, "bad", NULL, NULL, ordered_cb, &big);
+  acpu_process_task_pool_run_async (pool, "echo", g_variant_new ("(s)", "after"), NULL,
+                                    ordered_cb, &small);
+  while (big.r.n_calls == 0 || small.r.n_calls == 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_assert_no_error (big.r.error);
+  assert_sparse_value (big.r.value);
+  g_assert_no_error (small.r.error);
+  g_variant_get (small.r.value, "(&s)", &text);
+  g_assert_cmpstr (text, ==, "after");
+  g_assert_cmpuint (big.seq, <, small.seq);
+
+  acpu_test_result_clear (&big.r);
+  acpu_test_result_clear (&small.r);
+  shutdown_pool (pool);
+  g_object_unref (pool);
+  assert_clean (fds_before);
+}
+
+static void
 test_invalid (void)
 {
   guint fds_before = acpu_test_count_fds ();
@@ -307,6 +359,7 @@ main (int    argc,
   }
 
   g_test_add_func ("/acpu/hardening/memfd-check/other-pool-served", test_other_pool_served);
+  g_test_add_func ("/acpu/hardening/memfd-check/order-kept", test_order_kept);
   g_test_add_func ("/acpu/hardening/memfd-check/invalid", test_invalid);
   g_test_add_func ("/acpu/hardening/memfd-check/worker-exits", test_worker_exits);
   g_test_add_func ("/acpu/hardening/memfd-check/timeout", test_timeout_while_checking);
