@@ -59,6 +59,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -683,6 +684,7 @@ typedef struct
   guint64 memory_limit;
   int     priority;
   int     death_signal;
+  pid_t  *pid_cell;     /* shared with the parent (MAP_SHARED), or NULL */
 } ACpuChildSetup;
 
 /* In the child, between fork and exec, on the spawning thread's behalf:
@@ -691,6 +693,9 @@ static void
 acpu_worker_proc_child_setup (gpointer user_data)
 {
   const ACpuChildSetup *setup = user_data;
+
+  if (setup->pid_cell != NULL)
+    *setup->pid_cell = getpid ();
 
   /* A session of its own: no controlling terminal (a task cannot open
    * /dev/tty nor push input into the user's terminal with TIOCSTI), and a
@@ -738,7 +743,9 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *max_size = NULL;
-  ACpuChildSetup setup = { getpid (), self->memory_limit, self->priority, SIGKILL };
+  ACpuChildSetup setup = { getpid (), self->memory_limit, self->priority, SIGKILL, NULL };
+  pid_t child_pid = 0;
+  void *pid_cell;
   g_auto(GStrv) launch_argv = NULL;
   int extra_fd = -1;
   int fds[2];
@@ -784,6 +791,12 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
   g_subprocess_launcher_take_stdout_fd (launcher, fcntl (fds[1], F_DUPFD_CLOEXEC, 3));
   if (extra_fd >= 0)
     g_subprocess_launcher_take_fd (launcher, extra_fd, 3);
+  /* The child says its pid in a page shared with us: a GSubprocess's
+   * identifier is NULL once GLib has reaped the process, which may be
+   * before spawnv() returns when a launcher exits at once, and the pid
+   * names the worker in errors and its process group for kill (-pid). */
+  pid_cell = mmap (NULL, sizeof (pid_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  setup.pid_cell = pid_cell != MAP_FAILED ? pid_cell : NULL;
   /* The launcher calls it synchronously, in the child, during spawnv(). */
   g_subprocess_launcher_set_child_setup (launcher, acpu_worker_proc_child_setup, &setup, NULL);
 
@@ -794,6 +807,11 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
                                                    &error);
   /* Drops our copies of the child's end, so its death is an end of stream. */
   g_clear_object (&launcher);
+  if (setup.pid_cell != NULL)
+    {
+      child_pid = *setup.pid_cell;
+      munmap (pid_cell, sizeof (pid_t));
+    }
 
   if (self->subprocess == NULL)
     {
@@ -804,7 +822,7 @@ acpu_worker_proc_start (ACpuWorkerProc *self)
       goto failed;
     }
 
-  /* NULL when the process has already exited and been reaped. */
+  self->pid = child_pid;
   if (g_subprocess_get_identifier (self->subprocess) != NULL)
     self->pid = g_ascii_strtoll (g_subprocess_get_identifier (self->subprocess), NULL, 10);
   self->fd = fds[0];

@@ -645,6 +645,36 @@ test_source_unreachable (void)
   pool_shutdown (pool);
 }
 
+/* A launcher that exits at once: GLib may reap it before the pool has read
+ * its pid from the GSubprocess, which used to leave the pool without one —
+ * "worker process 0" in the message, and no process group to clean up. The
+ * child says its pid itself now: every message names a real one. */
+static void
+test_source_exits_at_once (void)
+{
+  const char * const prefix[] = { "/bin/sh", "-c", "exit 3", "sh", NULL };
+  g_autoptr(ACpuLauncher) launcher = acpu_launcher_new (prefix);
+
+  for (guint i = 0; i < 50; i++)
+    {
+      g_autoptr(ACpuProcessTaskPool) pool = launcher_pool_new (launcher, 1);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) value = NULL;
+      const char *at;
+      gint64 pid;
+
+      value = acpu_process_task_pool_run (pool, "echo", g_variant_new ("(s)", "x"), NULL, &error);
+      g_assert_error (error, ACPU_ERROR, ACPU_ERROR_WORKER_START);
+      at = strstr (error->message, "process ");
+      g_assert_nonnull (at);
+      pid = g_ascii_strtoll (at + strlen ("process "), NULL, 10);
+      if (i == 0)
+        g_test_message ("%s", error->message);
+      g_assert_cmpint (pid, >, 1);
+      pool_shutdown (pool);
+    }
+}
+
 /* A source that cannot start does not stall a pool that has another: the
  * tasks all run here, and the failure is logged. */
 static void
@@ -979,6 +1009,7 @@ main (int   argc,
   g_test_add_func ("/launchers/source/unreachable", test_source_unreachable);
   g_test_add_func ("/launchers/source/fallback", test_source_fallback);
   g_test_add_func ("/launchers/source/frozen", test_source_frozen);
+  g_test_add_func ("/launchers/source/exits-at-once", test_source_exits_at_once);
 
   return g_test_run ();
 }
