@@ -181,12 +181,22 @@ acpu_test_settle (void)
     }
 }
 
+/* Shuts @pool down, cancelling what is left. */
+static inline void
+acpu_test_shutdown (ACpuProcessTaskPool *pool)
+{
+  g_autoptr(GError) error = NULL;
+
+  acpu_process_task_pool_set_cancel_tasks_when_shutdown (pool, TRUE);
+  g_assert_true (acpu_process_task_pool_shutdown (pool, NULL, &error));
+  g_assert_no_error (error);
+}
+
 /* Shuts @pool down, cancelling what is left, and checks no child is left. */
 static inline void
 acpu_test_shutdown_and_check (ACpuProcessTaskPool *pool)
 {
-  acpu_process_task_pool_set_cancel_tasks_when_shutdown (pool, TRUE);
-  g_assert_true (acpu_process_task_pool_shutdown (pool, NULL, NULL));
+  acpu_test_shutdown (pool);
   g_assert_cmpuint (acpu_test_count_children (), ==, 0);
 }
 

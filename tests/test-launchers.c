@@ -200,13 +200,6 @@ launcher_pool_new (ACpuLauncher *launcher,
   return pool;
 }
 
-static void
-pool_shutdown (ACpuProcessTaskPool *pool)
-{
-  acpu_process_task_pool_set_cancel_tasks_when_shutdown (pool, TRUE);
-  g_assert_true (acpu_process_task_pool_shutdown (pool, NULL, NULL));
-}
-
 static gint32
 run_pid (ACpuProcessTaskPool *pool)
 {
@@ -262,7 +255,7 @@ test_results (gconstpointer data)
   g_assert_null (value);
 
   g_assert_cmpint (run_pid (pool), !=, getpid ());
-  pool_shutdown (pool);
+  acpu_test_shutdown (pool);
 }
 
 /* A 16 MiB value, every byte value, there and back: in sealed memfds where
@@ -299,7 +292,7 @@ test_big (gconstpointer data)
   back = g_variant_get_fixed_array (inner, &n, 1);
   g_assert_cmpuint (n, ==, size);
   g_assert_true (memcmp (back, bytes, size) == 0);
-  pool_shutdown (pool);
+  acpu_test_shutdown (pool);
 }
 
 /* A worker that crashes behind a launcher is ACPU_ERROR_WORKER_DIED, and
@@ -322,7 +315,7 @@ test_crash (gconstpointer data)
   g_assert_error (error, ACPU_ERROR, ACPU_ERROR_WORKER_DIED);
   g_assert_null (value);
   run_pid (pool);
-  pool_shutdown (pool);
+  acpu_test_shutdown (pool);
 }
 
 /* Cancel and task-timeout kill a task that never looks at its
@@ -373,7 +366,7 @@ test_cancel (gconstpointer data)
 
   acpu_process_task_pool_set_task_timeout (pool, 0);
   run_pid (pool);
-  pool_shutdown (pool);
+  acpu_test_shutdown (pool);
 }
 
 /* The kill matrix ---------------------------------------------------------- */
@@ -534,7 +527,7 @@ test_kill_launcher (gconstpointer data)
   /* Once the pool has seen it go, the next task gets a new worker. */
   ACPU_TEST_WAIT_FOR (acpu_process_task_pool_get_n_workers (pool) == 0, GONE_BOUND_S);
   g_assert_cmpint (run_pid (pool), !=, pid);
-  pool_shutdown (pool);
+  acpu_test_shutdown (pool);
 }
 
 /* srun alone SIGKILLed (its shepherd lives): the shepherd would end the
@@ -564,7 +557,7 @@ test_kill_srun_only (void)
   ACPU_TEST_WAIT_FOR (!slurm_job_runs (job), GONE_BOUND_S);
   ACPU_TEST_WAIT_FOR (acpu_process_task_pool_get_n_workers (pool) == 0, GONE_BOUND_S);
   g_assert_cmpint (run_pid (pool), !=, pid);
-  pool_shutdown (pool);
+  acpu_test_shutdown (pool);
 }
 
 /* The ssh session's sshd child, the worker's parent, killed: the channel
@@ -591,7 +584,7 @@ test_kill_session (gconstpointer data)
   /* Once the pool has seen it go, the next task gets a new worker. */
   ACPU_TEST_WAIT_FOR (acpu_process_task_pool_get_n_workers (pool) == 0, GONE_BOUND_S);
   g_assert_cmpint (run_pid (pool), !=, pid);
-  pool_shutdown (pool);
+  acpu_test_shutdown (pool);
 }
 
 /* Sources ------------------------------------------------------------------ */
@@ -642,7 +635,7 @@ test_source_unreachable (void)
   g_assert_error (error, ACPU_ERROR, ACPU_ERROR_WORKER_START);
   g_assert_nonnull (strstr (error->message, "through ssh to 127.0.0.1"));
   g_test_message ("%s", error->message);
-  pool_shutdown (pool);
+  acpu_test_shutdown (pool);
 }
 
 /* A launcher that exits at once: GLib may reap it before the pool has read
@@ -671,7 +664,7 @@ test_source_exits_at_once (void)
       if (i == 0)
         g_test_message ("%s", error->message);
       g_assert_cmpint (pid, >, 1);
-      pool_shutdown (pool);
+      acpu_test_shutdown (pool);
     }
 }
 
@@ -707,7 +700,7 @@ test_source_fallback (void)
       g_assert_no_error (r[i].error);
       acpu_test_result_clear (&r[i]);
     }
-  pool_shutdown (pool);
+  acpu_test_shutdown (pool);
 
   g_log_remove_handler ("ACpu", handler);
   g_mutex_lock (&log_lock);
@@ -736,7 +729,7 @@ test_source_frozen (void)
       g_test_assert_expected_messages ();
     }
   g_assert_cmpstr (acpu_launcher_get_host (launcher), ==, "cluster");
-  pool_shutdown (pool);
+  acpu_test_shutdown (pool);
 }
 
 /* The sandbox ---------------------------------------------------------------- */
@@ -779,7 +772,7 @@ test_sandbox_confinement (void)
     g_assert_false (tty);
   }
   g_clear_pointer (&value, g_variant_unref);
-  pool_shutdown (local);
+  acpu_test_shutdown (local);
 
   launcher = acpu_launcher_new_bwrap_sandbox ();
   pool = launcher_pool_new (launcher, 1);
@@ -789,7 +782,7 @@ test_sandbox_confinement (void)
   g_assert_no_error (error);
   /* read the planted file, AF_INET, the parent's pid, a terminal, AF_INET6 */
   acpu_test_assert_prints (value, "(false, false, false, false, false)");
-  pool_shutdown (pool);
+  acpu_test_shutdown (pool);
 }
 
 /* The worker-memory-limit holds inside the sandbox. */
@@ -821,7 +814,7 @@ test_sandbox_memory_limit (void)
   value = acpu_process_task_pool_run (pool, "bytes", g_variant_new ("(t)", (guint64) 1 << 30), NULL, &error);
   g_assert_error (error, ACPU_ERROR, ACPU_ERROR_WORKER_DIED);
   g_assert_null (value);
-  pool_shutdown (pool);
+  acpu_test_shutdown (pool);
 }
 
 /* No bwrap: a clear ACPU_ERROR_WORKER_START, never an unsandboxed worker. */
@@ -841,7 +834,7 @@ test_sandbox_no_bwrap (void)
       g_assert_error (error, ACPU_ERROR, ACPU_ERROR_WORKER_START);
       g_assert_null (value);
       g_printerr ("%s\n", error->message);
-      pool_shutdown (pool);
+      acpu_test_shutdown (pool);
       return;
     }
 

@@ -39,16 +39,6 @@ g_source_remove_tick (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static void
-shutdown_pool (ACpuProcessTaskPool *pool)
-{
-  g_autoptr(GError) error = NULL;
-
-  acpu_process_task_pool_set_cancel_tasks_when_shutdown (pool, TRUE);
-  g_assert_true (acpu_process_task_pool_shutdown (pool, NULL, &error));
-  g_assert_no_error (error);
-}
-
 /* The sum that every snapshot must keep. */
 static void
 assert_stats_consistent (ACpuPoolStats *stats)
@@ -146,7 +136,7 @@ test_stats_counters (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (results); i++)
     acpu_test_result_clear (&results[i]);
-  shutdown_pool (pool);
+  acpu_test_shutdown (pool);
 }
 
 typedef struct
@@ -225,7 +215,7 @@ test_stats_consistent (void)
   g_test_message ("%u snapshots, %u with tasks both queued and running", data.n_snapshots,
                   data.n_moving);
   g_assert_cmpuint (data.n_snapshots, >, 0);
-  shutdown_pool (pool);
+  acpu_test_shutdown (pool);
 }
 
 static void
@@ -267,7 +257,7 @@ test_cancel_all (void)
   for (guint i = 0; i < G_N_ELEMENTS (results); i++)
     acpu_test_result_clear (&results[i]);
   acpu_test_result_clear (&later);
-  shutdown_pool (pool);
+  acpu_test_shutdown (pool);
 }
 
 /* The item of @model with @pid, or NULL. */
@@ -357,7 +347,7 @@ test_workers_model (void)
       g_assert_cmpint (kill (acpu_worker_info_get_pid (item), 0), ==, 0);
     }
 
-  shutdown_pool (pool);
+  acpu_test_shutdown (pool);
   ITERATE_UNTIL (g_list_model_get_n_items (workers) == 0);
 
   acpu_test_result_clear (&busy);
@@ -417,7 +407,7 @@ test_worker_priority (void)
       if (cases[i].nice >= 0)
         g_assert_cmpint (proc_stat_field (pid, 19), ==, cases[i].nice);
       g_assert_cmpint (proc_stat_field (pid, 41), ==, cases[i].policy);
-      shutdown_pool (pool);
+      acpu_test_shutdown (pool);
     }
 }
 

@@ -99,11 +99,7 @@ assert_clean (guint fds_before)
 static void
 shutdown_pool (ACpuProcessTaskPool *pool)
 {
-  g_autoptr(GError) error = NULL;
-
-  acpu_process_task_pool_set_cancel_tasks_when_shutdown (pool, TRUE);
-  g_assert_true (acpu_process_task_pool_shutdown (pool, NULL, &error));
-  g_assert_no_error (error);
+  acpu_test_shutdown (pool);
   g_assert_cmpuint (acpu_process_task_pool_get_n_workers (pool), ==, 0);
 }
 
