@@ -43,7 +43,13 @@ struct _ACpuWorkerInfo
   guint            tasks_done;
   double           cpu_time;
   guint64          rss;
+  gint64           read_time;  /* when /proc was last read, monotonic µs */
 };
+
+/* A worker that finished tasks shows their CPU time at once, rather than
+ * at the pool's next once-a-second read, but /proc is read at most this
+ * often for it. */
+#define READ_AFTER_TASKS_US (100 * 1000)
 
 enum {
   PROP_0,
@@ -199,7 +205,9 @@ acpu_worker_info_new (GPid pid)
   return self;
 }
 
-/* [owner]: sets what changed, and notifies it. */
+/* [owner]: sets what changed, and notifies it; when tasks were done since
+ * the last look, reads /proc again too (at most every
+ * READ_AFTER_TASKS_US). */
 void
 acpu_worker_info_update (ACpuWorkerInfo  *self,
                          ACpuWorkerState  state,
@@ -222,6 +230,8 @@ acpu_worker_info_update (ACpuWorkerInfo  *self,
     {
       self->tasks_done = tasks_done;
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TASKS_DONE]);
+      if (g_get_monotonic_time () - self->read_time >= READ_AFTER_TASKS_US)
+        acpu_worker_info_read_proc (self);
     }
   g_object_thaw_notify (G_OBJECT (self));
 }
@@ -241,6 +251,7 @@ acpu_worker_info_read_proc (ACpuWorkerInfo *self)
   if (self->pid <= 0)
     return;
 
+  self->read_time = g_get_monotonic_time ();
   g_snprintf (path, sizeof path, "/proc/%d/stat", (int) self->pid);
   if (g_file_get_contents (path, &stat, NULL, NULL) && (p = strrchr (stat, ')')) != NULL)
     {

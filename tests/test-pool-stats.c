@@ -287,6 +287,49 @@ items_changed_cb (GListModel *model,
   *thread = g_thread_self ();
 }
 
+/* A worker that has done a task shows its CPU time when its tasks-done
+ * count changes, not only at the model's once-a-second read (a fresh
+ * worker's row said "1 done, 0.00 s"). The task burns a few tenths of a
+ * second of CPU, so the read at the worker's start is older than the
+ * 100 ms limit by then. (The model's timer fires 1 s after the model is
+ * made: on a machine slow enough to take that long, this passes either
+ * way.) */
+/* The tasks done by the first worker of @workers, which goes to @info (0
+ * without one). */
+static guint
+first_worker_tasks_done (GListModel      *workers,
+                         ACpuWorkerInfo **info)
+{
+  g_clear_object (info);
+  if (g_list_model_get_n_items (workers) == 0)
+    return 0;
+  *info = g_list_model_get_item (workers, 0);
+  return acpu_worker_info_get_tasks_done (*info);
+}
+
+static void
+test_workers_cpu_after_task (void)
+{
+  g_autoptr(ACpuProcessTaskPool) pool = acpu_test_pool_new (1);
+  g_autoptr(GListModel) workers = acpu_process_task_pool_get_workers (pool);
+  g_autoptr(ACpuWorkerInfo) info = NULL;
+  AcpuTestResult r = { 0 };
+  gint64 start = g_get_monotonic_time ();
+
+  acpu_process_task_pool_run_async (pool, "burn",
+                                    g_variant_new ("(ut)", 150 * 1000 * 1000,
+                                                   (guint64) 88172645463325252),
+                                    NULL, acpu_test_result_cb, &r);
+  acpu_test_result_wait (&r);
+  g_assert_no_error (r.error);
+  acpu_test_result_clear (&r);
+  ITERATE_UNTIL (first_worker_tasks_done (workers, &info) == 1);
+  g_test_message ("after %.2f s: %.2f s of CPU", (g_get_monotonic_time () - start) / 1e6,
+                  acpu_worker_info_get_cpu_time (info));
+  g_assert_cmpfloat (acpu_worker_info_get_cpu_time (info), >, 0.0);
+  acpu_test_shutdown (pool);
+}
+
 static void
 test_workers_model (void)
 {
@@ -421,6 +464,7 @@ main (int   argc,
   g_test_add_func ("/acpu/pool/stats/consistent", test_stats_consistent);
   g_test_add_func ("/acpu/pool/cancel-all", test_cancel_all);
   g_test_add_func ("/acpu/pool/workers/model", test_workers_model);
+  g_test_add_func ("/acpu/pool/workers/cpu-after-task", test_workers_cpu_after_task);
   g_test_add_func ("/acpu/pool/worker-priority", test_worker_priority);
 
   return g_test_run ();
