@@ -43,6 +43,7 @@ acpu_worker_flush_locked (ACpuWorker *self)
     }
 }
 
+/* Either thread; takes out_lock: answers request @id with @error. */
 static void
 acpu_worker_send_error (ACpuWorker   *self,
                         guint64       id,
@@ -54,6 +55,9 @@ acpu_worker_send_error (ACpuWorker   *self,
   g_rec_mutex_unlock (&self->out_lock);
 }
 
+/* Any thread that logs, no lock held (takes lock, then out_lock): the
+ * process's GLib log writer while a worker runs; a record goes to the pool
+ * over the channel, or to the default writer when there is none. */
 GLogWriterOutput
 acpu_worker_log_writer (GLogLevelFlags   log_level,
                         const GLogField *fields,

@@ -99,6 +99,7 @@ acpu_worker_kill_group_members (void)
 
 /* Control thread ----------------------------------------------------------- */
 
+/* Control thread, no lock: empties the eventfd @fd after a wakeup. */
 static void
 acpu_worker_drain (int fd)
 {

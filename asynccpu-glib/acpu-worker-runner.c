@@ -20,8 +20,9 @@
 
 /* Main thread -------------------------------------------------------------- */
 
-/* Sends the job's reply and frees it. Takes @result (a full or floating
- * reference) and @error. */
+/* Main thread, no lock held (the reply takes out_lock): sends the job's
+ * reply and frees it. Takes @result (a full or floating reference) and
+ * @error. */
 void
 acpu_worker_finish_job (ACpuWorker    *self,
                         ACpuWorkerJob *job,
@@ -110,7 +111,8 @@ acpu_worker_flush_replies (ACpuWorker *self)
   g_rec_mutex_unlock (&self->out_lock);
 }
 
-/* Runs @job; returns FALSE when it is an asynchronous task still running. */
+/* Main thread, no lock: runs @job; returns FALSE when it is an
+ * asynchronous task still running. */
 static gboolean
 acpu_worker_run_job (ACpuWorker    *self,
                      ACpuWorkerJob *job)
@@ -189,6 +191,7 @@ acpu_worker_jobs_ready (ACpuWorker *self)
   return ready;
 }
 
+/* Main thread, the jobs source: reads the channel itself only while idle. */
 static gboolean
 acpu_worker_jobs_prepare (GSource *source,
                           gint    *timeout)
@@ -202,12 +205,14 @@ acpu_worker_jobs_prepare (GSource *source,
   return acpu_worker_jobs_ready (self);
 }
 
+/* Main thread, the jobs source. */
 static gboolean
 acpu_worker_jobs_check (GSource *source)
 {
   return acpu_worker_jobs_ready (((ACpuWorkerSource *) source)->worker);
 }
 
+/* Main thread, the jobs source: reads what came, then runs the queued jobs. */
 static gboolean
 acpu_worker_jobs_dispatch (GSource     *source,
                            GSourceFunc  callback,
