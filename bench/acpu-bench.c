@@ -902,33 +902,6 @@ bench_throughput (void)
 
 /* echo64 ------------------------------------------------------------------- */
 
-static double
-echo_project_trial (ACpuProcessTaskPool *pool, GBytes *bytes)
-{
-  Counter c = { .pending = 1 };
-  GVariant *args;
-  gint64 start;
-  gsize n;
-
-  /* Built outside the clock: the caller has its data already. */
-  args = g_variant_ref_sink (g_variant_new ("(@ay)",
-                                            g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE)));
-  start = now_us ();
-  acpu_process_task_pool_run_async (pool, "echo", args, NULL, counter_cb, &c);
-  iterate_until (&c.done);
-  if (c.errors > 0 || c.last_value == NULL)
-    g_error ("echo failed");
-  {
-    g_autoptr(GVariant) ay = g_variant_get_child_value (c.last_value, 0);
-    n = g_variant_get_size (ay);
-  }
-  if (n != ECHO_SIZE)
-    g_error ("echo returned %" G_GSIZE_FORMAT " bytes", n);
-  counter_clear (&c);
-  g_variant_unref (args);
-  return (double) (c.last_time - start) / 1000.0;
-}
-
 /* One echo of @bytes (any size) there and back, in ms. */
 static double
 echo_sized_trial (ACpuProcessTaskPool *pool, GBytes *bytes)
@@ -938,6 +911,7 @@ echo_sized_trial (ACpuProcessTaskPool *pool, GBytes *bytes)
   gint64 start;
   gsize n;
 
+  /* Built outside the clock: the caller has its data already. */
   args = g_variant_ref_sink (g_variant_new ("(@ay)",
                                             g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE)));
   start = now_us ();
@@ -1007,7 +981,7 @@ bench_echo (void)
   bytes = g_bytes_new_static (data, ECHO_SIZE);
 
   pool_run_many (pool, "trivial", NULL, 1);
-  echo_project_trial (pool, bytes);
+  echo_sized_trial (pool, bytes);
   echo_floor_trial (data, back);
 
   for (guint t = 0; t < trials; t++)
@@ -1015,7 +989,7 @@ bench_echo (void)
       gint64 start;
 
       add (floor_, echo_floor_trial (data, back));
-      add (project, echo_project_trial (pool, bytes));
+      add (project, echo_sized_trial (pool, bytes));
       start = now_us ();
       memcpy (back, data, ECHO_SIZE);
       add (memcpy_, (double) (now_us () - start) / 1000.0);
