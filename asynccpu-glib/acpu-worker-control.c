@@ -189,6 +189,32 @@ acpu_worker_control_thread (gpointer data)
   return NULL;
 }
 
+/* Main thread, at start-up. A pool that starts its own program runs
+ * `/proc/self/exe` (see acpu_core_self_argv()), and the kernel names the
+ * process after that path's last part: every worker of a GTK application
+ * would be "exe" in ps, top and the system monitor. Give it the name of the
+ * file it runs instead, as the program itself has. */
+void
+acpu_worker_name_self (void)
+{
+  g_autofree char *comm = NULL;
+  g_autofree char *exe = NULL;
+  g_autofree char *base = NULL;
+  char *deleted;
+
+  if (!g_file_get_contents ("/proc/self/comm", &comm, NULL, NULL) ||
+      strcmp (g_strchomp (comm), "exe") != 0 ||
+      (exe = g_file_read_link ("/proc/self/exe", NULL)) == NULL)
+    return;
+  /* A file deleted or replaced since it started is "path (deleted)". */
+  deleted = g_strrstr (exe, " (deleted)");
+  if (deleted != NULL && deleted[strlen (" (deleted)")] == '\0')
+    *deleted = '\0';
+  base = g_path_get_basename (exe);
+  if (strcmp (base, "exe") != 0 && base[0] != '/' && base[0] != '.')
+    prctl (PR_SET_NAME, base);  /* truncated to 15 bytes, as exec does */
+}
+
 /* The signal the kernel sends when the pool dies (PR_SET_PDEATHSIG), once
  * acpu_worker_die_with_parent() has taken it over. */
 #define PARENT_DEATH_SIGNAL (SIGRTMAX - 3)

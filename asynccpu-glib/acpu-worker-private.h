@@ -139,6 +139,7 @@ void      acpu_worker_arm_control          (ACpuWorker      *self);
 void      acpu_worker_kill_group_members   (void);
 gpointer  acpu_worker_control_thread       (gpointer         data);
 void      acpu_worker_die_with_parent      (void);
+void      acpu_worker_name_self            (void);
 
 /* acpu-worker-stdio.c */
 gboolean  acpu_worker_take_stdio           (ACpuWorker      *self,

@@ -795,6 +795,7 @@ acpu_worker_run (ACpuWorker *worker)
 
   self->parent = getppid ();
   acpu_worker_die_with_parent ();
+  acpu_worker_name_self ();
   self->context = g_main_context_ref_thread_default ();
   self->loop = g_main_loop_new (self->context, FALSE);
   acpu_wire_in_init (&self->in, ACPU_WIRE_READER_WORKER, self->max_size);

@@ -1,11 +1,13 @@
 /* acpu-self-worker.c — a one-file program: client and worker in one binary,
  * run by test-self-exec from a copy it then deletes or replaces.
  *
- *   acpu-self-worker delete|replace|unguarded
+ *   acpu-self-worker delete|replace|unguarded|name
  *
  * delete, replace: makes a pool of itself, removes (or replaces with a
  *   script that exits 3) its own file, then runs a task: it must run in a
  *   worker of this very image. Prints the worker's answer.
+ * name: runs a task, and prints whether its worker has this process's name
+ *   (ps, top), not "exe" after the `/proc/self/exe` it was started as.
  * unguarded: runs the client code in its workers too (no
  *   acpu_worker_is_worker_process() guard): the chain must stop at once.
  *
@@ -22,10 +24,23 @@
 /* Set at build time: which image a worker runs. */
 #define IMAGE_TAG "image-1"
 
+/* What the kernel calls this process (ps -o comm). */
+static char *
+comm_of_self (void)
+{
+  char *comm = NULL;
+
+  if (!g_file_get_contents ("/proc/self/comm", &comm, NULL, NULL))
+    return g_strdup ("?");
+  return g_strchomp (comm);
+}
+
 static GVariant *
 task_whoami (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
 {
-  return g_variant_new ("(si)", IMAGE_TAG, (gint32) getpid ());
+  g_autofree char *comm = comm_of_self ();
+
+  return g_variant_new ("(sis)", IMAGE_TAG, (gint32) getpid (), comm);
 }
 
 static int
@@ -60,11 +75,15 @@ client (const char *mode)
       return 1;
     }
   {
-    const char *tag;
+    const char *tag, *comm;
     gint32 pid;
+    g_autofree char *own = comm_of_self ();
 
-    g_variant_get (result, "(&si)", &tag, &pid);
-    printf ("%s %s\n", tag, pid != getpid () ? "other-process" : "same-process");
+    g_variant_get (result, "(&si&s)", &tag, &pid, &comm);
+    if (strcmp (mode, "name") == 0)
+      printf ("%s (worker) %s (client)\n", comm, own);
+    else
+      printf ("%s %s\n", tag, pid != getpid () ? "other-process" : "same-process");
   }
   if (!acpu_process_task_pool_shutdown (pool, NULL, &error))
     return 2;

@@ -78,6 +78,20 @@ test_self_exec_replaced (void)
 }
 
 static void
+test_self_exec_name (void)
+{
+  g_autofree char *out = NULL, *err = NULL;
+
+  g_test_summary ("A worker of a program that made a pool of itself has the program's name "
+                  "in ps, top and the system monitor; before, each was called \"exe\", after "
+                  "the /proc/self/exe it is started as");
+
+  g_assert_cmpint (run_copy ("name", &out, &err), ==, 0);
+  /* The copy's name, as exec() truncates it: 15 bytes. */
+  g_assert_cmpstr (out, ==, "one-file-progra (worker) one-file-progra (client)\n");
+}
+
+static void
 test_self_exec_unguarded (void)
 {
   g_autofree char *out = NULL, *err = NULL;
@@ -100,6 +114,7 @@ main (int   argc,
 
   g_test_add_func ("/acpu/self-exec/deleted", test_self_exec_deleted);
   g_test_add_func ("/acpu/self-exec/replaced", test_self_exec_replaced);
+  g_test_add_func ("/acpu/self-exec/name", test_self_exec_name);
   g_test_add_func ("/acpu/self-exec/unguarded", test_self_exec_unguarded);
 
   return g_test_run ();
