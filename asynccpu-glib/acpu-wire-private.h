@@ -197,6 +197,11 @@ gboolean  acpu_wire_out_flush     (ACpuWireOut        *out,
 /* Whether @fd is an AF_UNIX socket: the only channel that carries memfds. */
 gboolean  acpu_wire_fd_is_unix_socket (int            fd);
 
+/* write() that never raises SIGPIPE: a reader gone is EPIPE. */
+gssize    acpu_wire_write_no_sigpipe  (int            fd,
+                                       const void    *data,
+                                       gsize          len);
+
 /* Incoming bytes and descriptors, parsed into validated messages. */
 typedef struct
 {

@@ -64,6 +64,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -655,13 +657,45 @@ acpu_wire_out_consume (ACpuWireOut *out,
     }
 }
 
+/* Any thread, no lock. write() of @len bytes at @data to @fd once, without
+ * SIGPIPE: a reader gone is EPIPE. The signal such a write raises is sent to
+ * the writing thread, so blocking it there and taking it back afterwards
+ * leaves the process's disposition alone (a handler or SIG_IGN would be
+ * inherited by what tasks start, SIG_IGN even across exec). */
+gssize
+acpu_wire_write_no_sigpipe (int         fd,
+                            const void *data,
+                            gsize       len)
+{
+  sigset_t pipe_set, old_set;
+  gssize n;
+  int errsv;
+
+  sigemptyset (&pipe_set);
+  sigaddset (&pipe_set, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &pipe_set, &old_set);
+  n = write (fd, data, len);
+  errsv = errno;
+  if (n < 0 && errsv == EPIPE && !sigismember (&old_set, SIGPIPE))
+    {
+      struct timespec zero = { 0, 0 };
+
+      /* The SIGPIPE the write raised, pending for this thread: taken back. */
+      sigtimedwait (&pipe_set, NULL, &zero);
+    }
+  pthread_sigmask (SIG_SETMASK, &old_set, NULL);
+  errno = errsv;
+  return n;
+}
+
 /* Writes @len bytes at @data to @fd once, with @pass_fd (or -1) on the first
  * byte: sendmsg() on a socket, so that a peer gone away is EPIPE and never
  * SIGPIPE; write() on a pipe or a tty (a launcher's relay), found out by
- * sendmsg()'s ENOTSOCK and remembered in @out. A worker writing to a pipe
- * whose reader is gone gets SIGPIPE unless it ignores it, and dies of it:
- * what a worker whose pool is gone should do anyway. Any thread; the caller
- * holds whatever lock serializes writes to @out. */
+ * sendmsg()'s ENOTSOCK and remembered in @out, without SIGPIPE too. A worker
+ * whose reader is gone must not die of the signal: it would end before it
+ * has taken its tasks' children along (its channel's end does that, see
+ * acpu_worker_hang_up()). Any thread; the caller holds whatever lock
+ * serializes writes to @out. */
 static gssize
 acpu_wire_out_write (ACpuWireOut  *out,
                      int           fd,
@@ -684,7 +718,7 @@ acpu_wire_out_write (ACpuWireOut  *out,
           errno = ENOTSOCK;
           return -1;
         }
-      return write (fd, data, len);
+      return acpu_wire_write_no_sigpipe (fd, data, len);
     }
 
   iov.iov_base = (gpointer) data;

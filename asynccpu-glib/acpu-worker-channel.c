@@ -17,8 +17,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -183,22 +181,10 @@ void
 acpu_worker_say (const char *text)
 {
   struct pollfd pfd = { .fd = 2, .events = POLLOUT };
-  sigset_t pipe_set, old_set;
 
   if (poll (&pfd, 1, 0) != 1 || pfd.revents != POLLOUT)
     return;
-  sigemptyset (&pipe_set);
-  sigaddset (&pipe_set, SIGPIPE);
-  pthread_sigmask (SIG_BLOCK, &pipe_set, &old_set);
-  if (write (2, text, strlen (text)) < 0 && errno == EPIPE &&
-      !sigismember (&old_set, SIGPIPE))
-    {
-      struct timespec zero = { 0, 0 };
-
-      /* The SIGPIPE the write raised, sent to this thread: taken back. */
-      sigtimedwait (&pipe_set, NULL, &zero);
-    }
-  pthread_sigmask (SIG_SETMASK, &old_set, NULL);
+  acpu_wire_write_no_sigpipe (2, text, strlen (text));
 }
 
 /* Either thread, with in_lock held (it reads in_messages). Says on stderr

@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -137,33 +136,6 @@ acpu_worker_proc_stderr_tail (ACpuWorkerProc *self)
  * holds it), so a pipe or terminal is opened anew through /proc/self/fd/2,
  * non-blocking, for us alone. */
 
-/* No lock. Writes @len bytes to @fd without SIGPIPE: a reader gone is EPIPE
- * (the signal the write raises is taken back; it is sent to this thread). */
-static gssize
-acpu_worker_proc_write_no_sigpipe (int         fd,
-                                   const void *data,
-                                   gsize       len)
-{
-  sigset_t pipe_set, old_set;
-  gssize n;
-  int errsv;
-
-  sigemptyset (&pipe_set);
-  sigaddset (&pipe_set, SIGPIPE);
-  pthread_sigmask (SIG_BLOCK, &pipe_set, &old_set);
-  n = write (fd, data, len);
-  errsv = errno;
-  if (n < 0 && errsv == EPIPE && !sigismember (&old_set, SIGPIPE))
-    {
-      struct timespec zero = { 0, 0 };
-
-      sigtimedwait (&pipe_set, NULL, &zero);
-    }
-  pthread_sigmask (SIG_SETMASK, &old_set, NULL);
-  errno = errsv;
-  return n;
-}
-
 /* [io]: writes what it can of @data to fd 2 at once. Returns how much was taken,
  * or -1 when fd 2 takes nothing any more (closed, no reader). */
 static gssize
@@ -200,7 +172,7 @@ acpu_worker_proc_write_stderr (ACpuWorkerProc *self,
           self->fwd_ino = st.st_ino;
         }
       if (self->fwd_fd >= 0)
-        n = acpu_worker_proc_write_no_sigpipe (self->fwd_fd, data, len);
+        n = acpu_wire_write_no_sigpipe (self->fwd_fd, data, len);
       else
         {
           /* No /proc, or a pipe without a reader (ENXIO): a pipe with room
@@ -211,7 +183,7 @@ acpu_worker_proc_write_stderr (ACpuWorkerProc *self,
             return 0;
           if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))
             return -1;
-          n = acpu_worker_proc_write_no_sigpipe (2, data, MIN (len, PIPE_BUF));
+          n = acpu_wire_write_no_sigpipe (2, data, MIN (len, PIPE_BUF));
         }
     }
 

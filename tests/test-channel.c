@@ -603,6 +603,83 @@ test_channel_orphan_busy (void)
   run_orphan (TRUE);
 }
 
+/* Waits up to @ms for @pid (our child) to end; returns its wait status, or
+ * -1 if it still runs. */
+static int
+wait_status_for (GPid pid,
+                 guint ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
+  int status;
+
+  do
+    {
+      GPid got = waitpid (pid, &status, WNOHANG);
+
+      g_assert_cmpint (got, >=, 0);
+      if (got == pid)
+        return status;
+      g_usleep (5000);
+    }
+  while (g_get_monotonic_time () < end);
+  return -1;
+}
+
+static void
+test_channel_reader_gone (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) child = NULL;
+  gint32 grandchild;
+  Chan chan;
+  int status;
+
+  g_test_summary ("A worker on pipes (ssh's relay) whose output nobody reads any more does "
+                  "not die of SIGPIPE when it answers: it ends when its input does, and "
+                  "takes what its tasks started along; before, SIGPIPE ended it at once "
+                  "and a task's child was left behind");
+
+  chan_start (&chan, CHAN_PIPES, NULL);
+  chan_hello (&chan);
+  {
+    ACpuWireMessage msg;
+
+    g_assert_true (acpu_wire_out_request (&chan.out, 1, "grandchild", g_variant_new ("()"), G_MAXUINT32,
+                                          &error));
+    g_assert_true (chan_next (&chan, &msg));
+    g_assert_cmpint (msg.type, ==, ACPU_WIRE_RESULT);
+    child = g_variant_ref (msg.value);
+    acpu_wire_message_clear (&msg);
+  }
+  g_variant_get (child, "(i)", &grandchild);
+  g_assert_true (acpu_test_pid_alive (grandchild));
+
+  /* The reader of the worker's output goes; a task's answer finds it gone. */
+  close (chan.from_fd);
+  chan.from_fd = -1;
+  g_assert_true (acpu_wire_out_request (&chan.out, 2, "echo", g_variant_new ("(s)", "x"),
+                                        G_MAXUINT32, &error));
+  g_assert_true (acpu_wire_out_flush (&chan.out, chan.to_fd, &error));
+  g_assert_no_error (error);
+
+  /* Still there a second later (SIGPIPE took it within milliseconds). */
+  status = wait_status_for (chan.pid, 1000);
+  if (status != -1 && WIFSIGNALED (status))
+    g_error ("the worker died of signal %d (%s) when it answered", WTERMSIG (status),
+             g_strsignal (WTERMSIG (status)));
+  g_assert_cmpint (status, ==, -1);
+
+  /* Its input ends: it hangs up, with what its task started. */
+  close (chan.to_fd);
+  chan.to_fd = -1;
+  status = wait_status_for (chan.pid, PATIENCE_S * 1000);
+  chan.pid = 0;
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (wait_gone (grandchild), >=, 0);
+  acpu_wire_in_clear (&chan.in);
+  acpu_wire_out_clear (&chan.out);
+}
+
 /* Through a real launcher (tests/engines/run.sh sets it up): the hello, the
  * values, and no worker left after the launcher is SIGKILLed. */
 static void
@@ -676,6 +753,7 @@ main (int   argc,
   g_test_add_func ("/acpu/channel/not-a-channel", test_channel_not_a_channel);
   g_test_add_func ("/acpu/channel/orphan-idle", test_channel_orphan_idle);
   g_test_add_func ("/acpu/channel/orphan-busy", test_channel_orphan_busy);
+  g_test_add_func ("/acpu/channel/reader-gone", test_channel_reader_gone);
   g_test_add_func ("/acpu/engines/launcher", test_engines_launcher);
 
   return g_test_run ();
