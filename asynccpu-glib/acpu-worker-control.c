@@ -23,6 +23,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <glib/gstdio.h>
+
 #include "acpu-worker-private.h"
 
 /* Either thread, no lock: wakes the control thread (wake_fd). */
@@ -192,27 +194,42 @@ acpu_worker_control_thread (gpointer data)
 /* Main thread, at start-up. A pool that starts its own program runs
  * `/proc/self/exe` (see acpu_core_self_argv()), and the kernel names the
  * process after that path's last part: every worker of a GTK application
- * would be "exe" in ps, top and the system monitor. Give it the name of the
- * file it runs instead, as the program itself has. */
+ * would be "exe" in ps, top and the system monitor. Give it its pool's
+ * name when the pool runs the same file (a script run by its #! line has
+ * the script's name there, not the interpreter's), else the name of the
+ * file it runs. */
 void
 acpu_worker_name_self (void)
 {
   g_autofree char *comm = NULL;
-  g_autofree char *exe = NULL;
-  g_autofree char *base = NULL;
-  char *deleted;
+  g_autofree char *name = NULL;
+  g_autofree char *parent_exe = g_strdup_printf ("/proc/%d/exe", (int) getppid ());
+  g_autofree char *parent_comm = g_strdup_printf ("/proc/%d/comm", (int) getppid ());
+  GStatBuf st_self, st_parent;
 
   if (!g_file_get_contents ("/proc/self/comm", &comm, NULL, NULL) ||
-      strcmp (g_strchomp (comm), "exe") != 0 ||
-      (exe = g_file_read_link ("/proc/self/exe", NULL)) == NULL)
+      strcmp (g_strchomp (comm), "exe") != 0 || g_stat ("/proc/self/exe", &st_self) != 0)
     return;
-  /* A file deleted or replaced since it started is "path (deleted)". */
-  deleted = g_strrstr (exe, " (deleted)");
-  if (deleted != NULL && deleted[strlen (" (deleted)")] == '\0')
-    *deleted = '\0';
-  base = g_path_get_basename (exe);
-  if (strcmp (base, "exe") != 0 && base[0] != '/' && base[0] != '.')
-    prctl (PR_SET_NAME, base);  /* truncated to 15 bytes, as exec does */
+
+  if (g_stat (parent_exe, &st_parent) == 0 && st_parent.st_dev == st_self.st_dev &&
+      st_parent.st_ino == st_self.st_ino &&
+      g_file_get_contents (parent_comm, &name, NULL, NULL))
+    g_strchomp (name);
+  else
+    {
+      g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+      char *deleted;
+
+      if (exe == NULL)
+        return;
+      /* A file deleted or replaced since it started is "path (deleted)". */
+      deleted = g_strrstr (exe, " (deleted)");
+      if (deleted != NULL && deleted[strlen (" (deleted)")] == '\0')
+        *deleted = '\0';
+      name = g_path_get_basename (exe);
+    }
+  if (*name != '\0' && strcmp (name, "exe") != 0 && strcmp (name, "/") != 0)
+    prctl (PR_SET_NAME, name);  /* truncated to 15 bytes, as exec does */
 }
 
 /* The signal the kernel sends when the pool dies (PR_SET_PDEATHSIG), once
