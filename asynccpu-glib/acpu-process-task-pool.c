@@ -581,6 +581,13 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    * it is set; set it before the first task (or with
    * [property@ACpu.ProcessTaskPool:min-workers], before that).
    *
+   * Workers stay in the application's session, so where the kernel groups
+   * processes by session for scheduling (autogroup), they are scheduled in
+   * the application's group and this priority counts against its threads.
+   * A worker that starts a session of its own (the bubblewrap sandbox of
+   * [ctor@ACpu.Launcher.new_bwrap_sandbox] does, against TIOCSTI) is a
+   * group of its own there: its priority counts only inside it.
+   *
    * Since: 0.1
    */
   acpu_pool_props[PROP_WORKER_PRIORITY] =

@@ -18,9 +18,10 @@
  * read and delivered, so a reply sent just before a crash is not lost. Only
  * then does exited() run, once, with a GError that says what happened.
  *
- * Each worker leads a session of its own (setsid()): no controlling
- * terminal, and a process group of its own, so that killing the group kills
- * whatever its tasks started too. The group is killed whenever the worker
+ * Each worker leads a process group of its own, so that killing the group
+ * kills whatever its tasks started too, and has no controlling terminal; it
+ * stays in the pool's session, so that the kernel schedules it within the
+ * application's group (acpu_worker_proc_child_setup()). The group is killed whenever the worker
  * ends, however it ends; and the worker is told (PR_SET_PDEATHSIG) to die
  * with the I/O thread, which lives as long as the process (ACpuWorker then
  * takes its group along, acpu-worker-control.c).
@@ -59,6 +60,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -697,11 +699,25 @@ acpu_worker_proc_child_setup (gpointer user_data)
   if (setup->pid_cell != NULL)
     *setup->pid_cell = getpid ();
 
-  /* A session of its own: no controlling terminal (a task cannot open
-   * /dev/tty nor push input into the user's terminal with TIOCSTI), and a
-   * process group of its own whose id is its pid, for kill (-pid). */
-  if (setsid () < 0)
-    setpgid (0, 0);
+  /* A process group of its own whose id is its pid, for kill (-pid), and no
+   * controlling terminal: a task can neither open /dev/tty nor push input
+   * into the user's terminal with TIOCSTI. Not a session of its own
+   * (setsid ()): with the kernel's autogroups, each new session is a
+   * scheduling group of its own, which weighs as much as the whole
+   * application, so the workers' priority below would count only among
+   * themselves, and a GUI's thread would wait for them. In the pool's
+   * session they share its group, as its threads do. TIOCNOTTY from a
+   * process that does not lead its session only lets go of the terminal. */
+  setpgid (0, 0);
+  {
+    int tty = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+    if (tty >= 0)
+      {
+        ioctl (tty, TIOCNOTTY);
+        close (tty);
+      }
+  }
   prctl (PR_SET_PDEATHSIG, setup->death_signal);
   if (getppid () != setup->parent)
     _exit (127);

@@ -61,8 +61,9 @@
  *   stderr-latin1   writes "caf\xe9" (Latin-1, not UTF-8) to stderr, then
  *                   SIGKILLs itself
  *   stderr-flood    writes 1 MiB to stderr, then the right result
- *   session         answers (iii): getsid (0), getpid () and the errno of
- *                   open ("/dev/tty") (0 if it opened)
+ *   session         answers (iiiis): getsid (0), getpid (), the errno of
+ *                   open ("/dev/tty") (0 if it opened), getpgid (0) and
+ *                   /proc/self/autogroup ("" where there is none)
  *   dribble         a result frame one byte every 250 ms (about 10 s in all)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -464,10 +465,14 @@ misbehave (const char *mode,
       int tty = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
       int err = tty < 0 ? errno : 0;
 
+      g_autofree char *autogroup = NULL;
+
       if (tty >= 0)
         close (tty);
-      send_result (id, g_variant_new ("(iii)", (gint32) getsid (0), (gint32) getpid (),
-                                      (gint32) err));
+      if (!g_file_get_contents ("/proc/self/autogroup", &autogroup, NULL, NULL))
+        autogroup = g_strdup ("");
+      send_result (id, g_variant_new ("(iiiis)", (gint32) getsid (0), (gint32) getpid (),
+                                      (gint32) err, (gint32) getpgid (0), autogroup));
     }
   else if (g_str_equal (mode, "dribble"))
     {

@@ -1,8 +1,9 @@
 /* test-containment.c — what a worker cannot do to the rest of the process
  * (issue 15, points 1, 4 and 5).
  *
- *   no-terminal        workers run in a session of their own, without the
- *                      parent's controlling terminal
+ *   no-terminal        workers run without the parent's controlling
+ *                      terminal, in a process group of their own, in its
+ *                      session (and so its autogroup)
  *   children/...       whatever a task started dies with its worker: after a
  *                      clean shutdown, a crash, and a SIGKILL of the parent
  *   stderr-full        the parent's stderr a full pipe nobody reads: a worker
@@ -53,8 +54,11 @@ pool_destroy (ACpuProcessTaskPool *pool)
 
 /* Point 1 -------------------------------------------------------------------- */
 
-/* Before: the worker shared the test's session (getsid () was the test's)
- * and opened /dev/tty, the pty the test made its controlling terminal. */
+/* Before: the worker shared the test's controlling terminal and opened
+ * /dev/tty, the pty the test made its controlling terminal; then (issue 15)
+ * it led a session of its own, which with the kernel's autogroups is a
+ * scheduling group of its own too: its worker-priority counted only among
+ * the workers, and a GUI's thread waited for workers at SCHED_IDLE. */
 static void
 test_no_terminal (void)
 {
@@ -62,9 +66,11 @@ test_no_terminal (void)
     {
       g_autoptr(GError) error = NULL;
       g_autoptr(GVariant) value = NULL;
+      g_autofree char *own_autogroup = NULL;
+      const char *autogroup;
       ACpuProcessTaskPool *pool;
       int master, slave, tty;
-      gint32 sid, pid, err;
+      gint32 sid, pid, err, pgid;
 
       /* A terminal of our own, made our controlling terminal, so that a
        * worker that kept it would show. */
@@ -82,11 +88,16 @@ test_no_terminal (void)
       pool = hostile_pool_new ("session", 1);
       value = acpu_process_task_pool_run (pool, "bad", NULL, NULL, &error);
       g_assert_no_error (error);
-      g_variant_get (value, "(iii)", &sid, &pid, &err);
-      g_test_message ("worker %d: session %d (ours: %d), open (\"/dev/tty\"): %s",
-                      pid, sid, (int) getsid (0), err ? g_strerror (err) : "opened");
-      g_assert_cmpint (sid, ==, pid);
+      g_variant_get (value, "(iiii&s)", &sid, &pid, &err, &pgid, &autogroup);
+      g_test_message ("worker %d: session %d (ours: %d), process group %d, open "
+                      "(\"/dev/tty\"): %s, autogroup %s", pid, sid, (int) getsid (0), pgid,
+                      err ? g_strerror (err) : "opened", autogroup);
+      /* No terminal, a group of its own, and the scheduling group of ours. */
       g_assert_cmpint (err, ==, ENXIO);
+      g_assert_cmpint (pgid, ==, pid);
+      g_assert_cmpint (sid, ==, getsid (0));
+      if (g_file_get_contents ("/proc/self/autogroup", &own_autogroup, NULL, NULL))
+        g_assert_cmpstr (autogroup, ==, own_autogroup);
       pool_destroy (pool);
       /* Hanging up our own terminal would SIGHUP us, its session leader. */
       signal (SIGHUP, SIG_IGN);
@@ -95,8 +106,10 @@ test_no_terminal (void)
       return;
     }
 
-  g_test_summary ("A worker leads a session of its own and has no controlling terminal, "
-                  "even when the parent has one");
+  g_test_summary ("A worker has no controlling terminal, even when the parent has one, and "
+                  "a process group of its own, in the parent's session: the kernel "
+                  "schedules it in the application's group (autogroup), where its "
+                  "worker-priority counts against the application's own threads");
   g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDOUT);
   g_test_trap_assert_passed ();
 }
