@@ -21,10 +21,10 @@
  * Each worker leads a process group of its own, so that killing the group
  * kills whatever its tasks started too, and has no controlling terminal; it
  * stays in the pool's session, so that the kernel schedules it within the
- * application's group (acpu_worker_proc_child_setup()). The group is killed whenever the worker
- * ends, however it ends; and the worker is told (PR_SET_PDEATHSIG) to die
- * with the I/O thread, which lives as long as the process (ACpuWorker then
- * takes its group along, acpu-worker-control.c).
+ * application's group (acpu_worker_proc_child_setup()). The group is killed
+ * whenever the worker ends, however it ends; and the worker is told
+ * (PR_SET_PDEATHSIG) to die with the I/O thread, which lives as long as the
+ * process (ACpuWorker then takes its group along, acpu-worker-control.c).
  *
  * Everything a worker sends is untrusted: its stderr and what it writes
  * before the channel's magic are bytes, not text, and are escaped before
