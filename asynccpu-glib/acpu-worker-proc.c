@@ -710,7 +710,8 @@ acpu_worker_proc_child_setup (gpointer user_data)
    * process that does not lead its session only lets go of the terminal. */
   setpgid (0, 0);
   {
-    int tty = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    /* O_NONBLOCK: a serial line without carrier would block the open. */
+    int tty = open ("/dev/tty", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 
     if (tty >= 0)
       {
