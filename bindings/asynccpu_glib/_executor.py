@@ -315,6 +315,8 @@ class _LoopBridge:
         glib.g_main_context_dispatch.argtypes = [ctypes.c_void_p]
         glib.g_main_context_iteration.argtypes = [ctypes.c_void_p, ctypes.c_int]
         glib.g_main_context_iteration.restype = ctypes.c_int
+        glib.g_main_context_pending.argtypes = [ctypes.c_void_p]
+        glib.g_main_context_pending.restype = ctypes.c_int
         glib.g_main_context_push_thread_default.argtypes = [ctypes.c_void_p]
         glib.g_main_context_pop_thread_default.argtypes = [ctypes.c_void_p]
 
@@ -351,6 +353,8 @@ class _LoopBridge:
             raise RuntimeError("unexpected descriptors in a new GMainContext")
         self.fd = fds[0]
         self._iterate = glib.g_main_context_iteration
+        self._is_pending = glib.g_main_context_pending
+        self._pump_soon = False
         self._push = glib.g_main_context_push_thread_default
         self._pop = glib.g_main_context_pop_thread_default
         self.loop = weakref.ref(loop)
@@ -418,8 +422,17 @@ class _LoopBridge:
     def watch(self):
         """Mirrors the descriptors the context polls now in the epoll set
         (the pool adds one while this thread waits for a reply it reads
-        itself); drops those it no longer polls."""
+        itself); drops those it no longer polls. A source that is still
+        ready after _query()'s one dispatch (the pool's delivery source
+        stops after its time budget and stays ready, and results added to
+        it wake nobody: GLib runs a ready source at the next iteration)
+        has the loop pump the context soon: no descriptor would wake it."""
         want = self._query()
+        if not self._pump_soon and self._is_pending(self.ptr):
+            loop = self.loop()
+            if loop is not None and not loop.is_closed():
+                self._pump_soon = True
+                loop.call_soon(self.pump)
         watched = self.watched
         for fd in want:
             if fd not in watched or fd != self.fd:
@@ -433,8 +446,12 @@ class _LoopBridge:
                 watched.discard(fd)
 
     def pump(self):
-        """The loop's thread, when the epoll set is readable: dispatches the
-        context until nothing is ready."""
+        """The loop's thread, when the epoll set is readable (or watch()
+        saw a source still ready): dispatches the context until nothing is
+        ready."""
+        self._pump_soon = False
+        if self.epoll is None:  # closed meanwhile
+            return
         iterate, ptr = self._iterate, self.ptr
         n = 0
         while iterate(ptr, 0):

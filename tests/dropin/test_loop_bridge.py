@@ -10,6 +10,7 @@ import signal
 
 import gi
 import pytest
+from gi.repository import GLib
 
 import dropin_tasks as T
 from asynccpu_glib import ProcessTaskPoolExecutor, WorkerDied
@@ -129,6 +130,37 @@ def test_a_descriptor_the_context_no_longer_polls_does_not_spin_the_loop(executo
         finally:
             os.close(r)
             os.close(w)
+    run(main())
+
+
+def test_a_source_still_ready_after_a_watch_is_dispatched(executor):
+    """GLib runs a source that stays ready at the next iteration, without a
+    wakeup: the pool's delivery source does so when its time budget runs
+    out, and the results the I/O thread adds to it wake nobody. watch()
+    dispatches once; before, a source still ready after that waited for an
+    unrelated wakeup (a crash, a cancel and a third task under a CPU hog:
+    the third task's result waited until the test's 60 s ran out)."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        assert await executor.create_process_task(T.add, 1, 1) == 2
+        bridge = _executor._bridge_for(loop)
+        assert bridge is not None
+        runs = []
+
+        def twice(*_):
+            runs.append(1)
+            return len(runs) < 2  # ready again after its first dispatch
+        # Attached by the context's owner: GLib signals no wakeup.
+        source = GLib.idle_source_new()
+        source.set_callback(twice)
+        source.attach(bridge.ctx)
+        bridge.watch()  # dispatches it once
+        assert len(runs) == 1
+        for _ in range(100):
+            if len(runs) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(runs) == 2, "a source still ready was not dispatched again"
     run(main())
 
 
