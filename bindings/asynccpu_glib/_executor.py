@@ -432,7 +432,7 @@ class _LoopBridge:
             loop = self.loop()
             if loop is not None and not loop.is_closed():
                 self._pump_soon = True
-                loop.call_soon(self.pump)
+                loop.call_soon(self._pump_ready)
         watched = self.watched
         for fd in want:
             if fd not in watched or fd != self.fd:
@@ -445,13 +445,18 @@ class _LoopBridge:
                     pass
                 watched.discard(fd)
 
-    def pump(self):
-        """The loop's thread, when the epoll set is readable (or watch()
-        saw a source still ready): dispatches the context until nothing is
-        ready."""
+    def _pump_ready(self):
+        """The loop's thread, soon after watch() saw a source still ready:
+        dispatches the context until nothing is. Not a wakeup of the epoll
+        set, so it does not count as an idle one if another pump was first."""
         self._pump_soon = False
-        if self.epoll is None:  # closed meanwhile
-            return
+        if self.epoll is not None:  # not closed meanwhile
+            while self._iterate(self.ptr, 0):
+                pass
+
+    def pump(self):
+        """The loop's thread, when the epoll set is readable: dispatches the
+        context until nothing is ready."""
         iterate, ptr = self._iterate, self.ptr
         n = 0
         while iterate(ptr, 0):
