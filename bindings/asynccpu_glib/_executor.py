@@ -824,10 +824,21 @@ class ProcessTaskPoolExecutor:
 
     def _on_done_direct(self, pool, result, data):
         # On the loop's thread, through its bridge.
+        ok, value = self._safe_outcome(pool, result)
+        self._finish_direct(data, ok, value)
+
+    def _submit_failed(self, data, exc):
+        """The loop's thread: a call of a burst that the pool refused with
+        an exception (not through its callback)."""
+        self._finish_direct(data, False, AsyncCpuGlibError(
+            "the task could not be handed to the pool (%s: %s)" % (type(exc).__name__, exc)))
+
+    def _finish_direct(self, data, ok, value):
+        """The loop's thread: a call through the loop bridge is done; its
+        future gets @value."""
         fut, on_cancel = data
         with self._lock:
             self._direct -= 1
-        ok, value = self._safe_outcome(pool, result)
         # Done with the task: its cancellable is not needed any more, and a
         # done-callback left on the future would cost the loop one more
         # handle to run.
@@ -835,19 +846,6 @@ class ProcessTaskPoolExecutor:
         try:
             _settle(fut, ok, value)
         except RuntimeError:  # its loop is closed (pumped at exit): nobody waits
-            pass
-
-    def _submit_failed(self, data, exc):
-        """The loop's thread: a call of a burst that the pool refused with
-        an exception (not through its callback)."""
-        fut, on_cancel = data
-        with self._lock:
-            self._direct -= 1
-        fut.remove_done_callback(on_cancel)
-        try:
-            _settle(fut, False, AsyncCpuGlibError("the task could not be handed to the pool "
-                                                  "(%s: %s)" % (type(exc).__name__, exc)))
-        except RuntimeError:
             pass
 
     def _handle_records(self, records):
