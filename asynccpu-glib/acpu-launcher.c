@@ -240,8 +240,7 @@ acpu_launcher_new_srun (const char * const *srun_options)
  *
  * Creates a launcher that runs each worker in a bubblewrap sandbox, the way
  * glycin runs image loaders: new user, pid, network, IPC, UTS and cgroup
- * namespaces, a session of its own (no controlling terminal), death with
- * the pool, an environment of its own (the pool's locale and library paths
+ * namespaces, no controlling terminal, death with the pool, an environment of its own (the pool's locale and library paths
  * only), the system's `/usr` read-only, a private tmpfs home and `/tmp`,
  * and the worker's own program and libraries, and the files and directories
  * named on its command line, read-only; when the library
@@ -824,6 +823,29 @@ sandbox_seccomp_fd (GError **error)
 }
 #endif
 
+/* Any thread: whether the workers this process starts are sure to have no
+ * controlling terminal: it has none (ENXIO), or it has one that it can open,
+ * which the child setup (acpu-worker-proc.c) opens to let go of it
+ * (TIOCNOTTY). A worker that leads no session can never get one back, so it
+ * cannot push input into the user's terminal (TIOCSTI), and bwrap's
+ * --new-session is not needed for that. It has a price: a session of its
+ * own is a scheduling group (autogroup) of its own, which weighs as much as
+ * the whole application, and the pool's worker-priority would count only
+ * inside it. When this cannot be told (any other error), bwrap makes the
+ * session anyway. */
+static gboolean
+workers_lose_terminal (void)
+{
+  int fd = open ("/dev/tty", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+
+  if (fd >= 0)
+    {
+      close (fd);
+      return TRUE;
+    }
+  return errno == ENXIO;
+}
+
 /* Any thread: `bwrap …` (or `flatpak-spawn --sandbox …` inside Flatpak) for
  * @worker_argv. */
 static gboolean
@@ -887,8 +909,10 @@ sandbox_argv (GStrvBuilder        *out,
                              "--unshare-uts", "--unshare-cgroup-try", NULL);
   else
     g_strv_builder_add_many (out, bwrap, "--unshare-all", NULL);
-  g_strv_builder_add_many (out, "--die-with-parent", "--new-session",
-                           "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
+  g_strv_builder_add_many (out, "--die-with-parent", NULL);
+  if (!workers_lose_terminal ())
+    g_strv_builder_add (out, "--new-session");
+  g_strv_builder_add_many (out, "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
                            "--setenv", "HOME", home, NULL);
   for (guint i = 0; worker_env[i] != NULL; i++)
     {

@@ -583,10 +583,11 @@ acpu_process_task_pool_class_init (ACpuProcessTaskPoolClass *klass)
    *
    * Workers stay in the application's session, so where the kernel groups
    * processes by session for scheduling (autogroup), they are scheduled in
-   * the application's group and this priority counts against its threads.
-   * A worker that starts a session of its own (the bubblewrap sandbox of
-   * [ctor@ACpu.Launcher.new_bwrap_sandbox] does, against TIOCSTI) is a
-   * group of its own there: its priority counts only inside it.
+   * the application's group and this priority counts against its threads;
+   * so do the workers of [ctor@ACpu.Launcher.new_bwrap_sandbox], unless the
+   * pool cannot tell whether they will be rid of its controlling terminal
+   * (then bubblewrap gives each a session of its own, a group of its own
+   * there, in which its priority counts only against itself).
    *
    * Since: 0.1
    */

@@ -609,6 +609,23 @@ task_confinement (GVariant *args, GCancellable *cancellable, gpointer user_data,
   return g_variant_new ("(bbbbb)", read_file, inet, sees_parent, tty, inet6);
 }
 
+/* session: where the worker stands towards terminals and scheduling:
+ * (iis) the errno of opening /dev/tty (0: it opened), whether it leads its
+ * session, and /proc/self/autogroup ("" where there is none). */
+static GVariant *
+task_session (GVariant *args, GCancellable *cancellable, gpointer user_data, GError **error)
+{
+  g_autofree char *autogroup = NULL;
+  int fd = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  int err = fd < 0 ? errno : 0;
+
+  if (fd >= 0)
+    close (fd);
+  if (!g_file_get_contents ("/proc/self/autogroup", &autogroup, NULL, NULL))
+    autogroup = g_strdup ("");
+  return g_variant_new ("(iis)", (gint32) err, (gint32) (getsid (0) == getpid ()), autogroup);
+}
+
 /* (x) → (x): declared so; the worker checks both before and after. */
 static GVariant *
 task_square (GVariant      *args,
@@ -632,6 +649,7 @@ main (int   argc,
 
   acpu_worker_register (worker, "echo", task_echo, NULL, NULL);
   acpu_worker_register (worker, "confinement", task_confinement, NULL, NULL);
+  acpu_worker_register (worker, "session", task_session, NULL, NULL);
   acpu_worker_register (worker, "pid", task_pid, NULL, NULL);
   acpu_worker_register (worker, "progress", task_progress, NULL, NULL);
   acpu_worker_register (worker, "stream", task_stream, NULL, NULL);

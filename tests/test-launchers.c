@@ -18,7 +18,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -785,6 +787,67 @@ test_sandbox_confinement (void)
   acpu_test_shutdown (pool);
 }
 
+/* Before: bwrap's --new-session gave each sandboxed worker a session of its
+ * own, which with the kernel's autogroups is a scheduling group of its own:
+ * its worker-priority counted only against itself, not against the
+ * application's threads. Now it stays in the application's session and
+ * group, with no terminal all the same: the parent has one here (a pty of
+ * its own), and the worker cannot open it. */
+static void
+test_sandbox_session (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(ACpuLauncher) launcher = NULL;
+      g_autoptr(ACpuProcessTaskPool) pool = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GVariant) value = NULL;
+      g_autofree char *own_autogroup = NULL;
+      const char *autogroup;
+      int master, slave, tty;
+      gint32 err, leads;
+
+      if (!engine_ready ("sandbox"))
+        return;
+      master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
+      g_assert_cmpint (master, >=, 0);
+      g_assert_cmpint (grantpt (master), ==, 0);
+      g_assert_cmpint (unlockpt (master), ==, 0);
+      g_assert_cmpint (setsid (), >, 0);
+      slave = open (ptsname (master), O_RDWR | O_CLOEXEC);
+      g_assert_cmpint (slave, >=, 0);
+      tty = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+      g_assert_cmpint (tty, >=, 0);
+      close (tty);
+
+      launcher = acpu_launcher_new_bwrap_sandbox ();
+      pool = launcher_pool_new (launcher, 1);
+      value = acpu_process_task_pool_run (pool, "session", NULL, NULL, &error);
+      g_assert_no_error (error);
+      g_variant_get (value, "(ii&s)", &err, &leads, &autogroup);
+      g_test_message ("sandboxed worker: open (\"/dev/tty\"): %s, leads its session: %d, "
+                      "autogroup %s", err ? g_strerror (err) : "opened", leads, autogroup);
+      g_assert_cmpint (err, ==, ENXIO);
+      g_assert_false (leads);
+      if (g_file_get_contents ("/proc/self/autogroup", &own_autogroup, NULL, NULL))
+        g_assert_cmpstr (autogroup, ==, own_autogroup);
+      acpu_test_shutdown (pool);
+      g_clear_object (&pool);
+      signal (SIGHUP, SIG_IGN);
+      close (slave);
+      close (master);
+      return;
+    }
+
+  if (!engine_ready ("sandbox"))
+    return;
+  g_test_summary ("A sandboxed worker has no controlling terminal, even when the parent has "
+                  "one, and stays in the application's session and scheduling group "
+                  "(autogroup), where its worker-priority counts");
+  g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDOUT);
+  g_test_trap_assert_passed ();
+}
+
 /* The worker-memory-limit holds inside the sandbox. */
 static void
 test_sandbox_memory_limit (void)
@@ -995,6 +1058,7 @@ main (int   argc,
   g_test_add_data_func ("/launchers/sandbox/big", "sandbox", test_big);
   g_test_add_data_func ("/launchers/sandbox/crash", "sandbox", test_crash);
   g_test_add_func ("/launchers/sandbox/confinement", test_sandbox_confinement);
+  g_test_add_func ("/launchers/sandbox/session", test_sandbox_session);
   g_test_add_func ("/launchers/sandbox/memory-limit", test_sandbox_memory_limit);
   g_test_add_func ("/launchers/sandbox/no-bwrap", test_sandbox_no_bwrap);
   g_test_add_func ("/launchers/sandbox/no-namespaces", test_sandbox_no_namespaces);
