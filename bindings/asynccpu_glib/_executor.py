@@ -32,7 +32,7 @@ import gi
 gi.require_version("ACpu", "1.0")
 from gi.repository import ACpu, Gio, GLib  # noqa: E402
 
-from . import _gvs, _refs, _values  # noqa: E402
+from . import _fast, _gvs, _refs, _values  # noqa: E402
 from ._worker import INIT_TASK_NAME, TASK_NAME  # noqa: E402
 
 __all__ = ["ProcessTaskPoolExecutor", "AsyncCpuGlibError", "RemoteError", "RemoteTraceback",
@@ -114,6 +114,7 @@ class Terminated(WorkerDied):
 
 _TASK_VT = GLib.VariantType.new("(ssav)")
 _new_cancellable = Gio.Cancellable.new
+_TASK_NAME_C = TASK_NAME.encode("ascii")
 _ACPU_DOMAIN = GLib.quark_to_string(ACpu.error_quark())
 _IO_DOMAIN = GLib.quark_to_string(Gio.io_error_quark())
 
@@ -131,15 +132,21 @@ def _worker_died(message, facts):
 
 def _translate_glib_error(e, facts=None):
     domain = e.domain if isinstance(e.domain, str) else GLib.quark_to_string(e.domain)
-    if domain == _ACPU_DOMAIN and e.code == ACpu.Error.WORKER_DIED:
+    return _translate_error(domain, e.code, e.message, facts)
+
+
+def _translate_error(domain, code, message, facts=None):
+    """The exception for a GError of the pool (@facts: how the worker
+    ended, an ACpu.WorkerExit or what _fast reads of one)."""
+    if domain == _ACPU_DOMAIN and code == ACpu.Error.WORKER_DIED:
         if facts is not None:
-            return _worker_died(e.message, facts)
-        return WorkerDied(e.message)
-    if domain == _IO_DOMAIN and e.code == Gio.IOErrorEnum.CANCELLED:
+            return _worker_died(message, facts)
+        return WorkerDied(message)
+    if domain == _IO_DOMAIN and code == Gio.IOErrorEnum.CANCELLED:
         return asyncio.CancelledError()
-    if domain == _ACPU_DOMAIN and e.code == ACpu.Error.CLOSED:
+    if domain == _ACPU_DOMAIN and code == ACpu.Error.CLOSED:
         return RuntimeError("cannot schedule new futures after shutdown")
-    return AsyncCpuGlibError("%s (%s, %d)" % (e.message, domain, e.code))
+    return AsyncCpuGlibError("%s (%s, %d)" % (message, domain, code))
 
 
 def _find_class(module, qualname):
@@ -484,8 +491,15 @@ class _LoopBridge:
         from inside a dispatch of the context, where the pool wakes its I/O
         thread once for all of them rather than once per call (see
         acpu_core_wake_for_locked()), and watched once."""
+        self.submit(lambda: pool.run_async(task, payload, cancellable, callback, data),
+                    lambda e: callback.__self__._submit_failed(data, e), burst)
+
+    def submit(self, call, failed, burst=False):
+        """run_async() for any call(): a pool's run_async() made by
+        call() (no argument), with failed(exception) for a burst's call that
+        raises (a call alone raises to its caller)."""
         if burst:
-            self._burst.append((pool, task, payload, cancellable, callback, data))
+            self._burst.append((call, failed))
             if len(self._burst) == 1:
                 # Dispatched by whichever iteration of the context comes
                 # first: the loop's flush just below, a pump, a shutdown.
@@ -500,7 +514,7 @@ class _LoopBridge:
         ptr = self.ptr
         self._push(ptr)
         try:
-            pool.run_async(task, payload, cancellable, callback, data)
+            call()
         finally:
             self._pop(ptr)
         self.watch()
@@ -512,12 +526,12 @@ class _LoopBridge:
         ptr = self.ptr
         self._push(ptr)
         try:
-            for pool, task, payload, cancellable, callback, data in calls:
+            for call, failed in calls:
                 try:
-                    pool.run_async(task, payload, cancellable, callback, data)
+                    call()
                 except Exception as e:  # noqa: BLE001
                     # Its future must settle all the same.
-                    callback.__self__._submit_failed(data, e)
+                    failed(e)
         finally:
             self._pop(ptr)
         return False
@@ -533,7 +547,7 @@ class _LoopBridge:
 
 # The PyGObject release whose wrapper layout _LoopBridge may read (3.42.2,
 # Debian 12); on any other, the bridge asks GLib for the pointer instead.
-_LAYOUT_CHECKED = (3, 42)
+_LAYOUT_CHECKED = _fast.LAYOUT_CHECKED
 # ASYNCCPU_GLIB_LOOP_BRIDGE: "fallback" forces the thread-default way (the
 # test suite runs the drop-in tests both ways), "off" means no bridge at all.
 _bridge_choice = os.environ.get("ASYNCCPU_GLIB_LOOP_BRIDGE", "")
@@ -688,6 +702,13 @@ class ProcessTaskPoolExecutor:
         self._in_flight = 0
         self._direct = 0
         self._bridge_ok = True
+        # The loop bridge's calls through C where PyGObject's layout is known
+        # (see _fast); with an initializer, through gi as its (v(ssav)) is.
+        lib = _fast.load() if initializer is None else None
+        try:
+            self._fast = _fast.Caller(lib, self._pool) if lib is not None else None
+        except RuntimeError:
+            self._fast = None
         self._sinks = weakref.WeakKeyDictionary()
         self._context = GLib.MainContext.new()
         self._thread = threading.Thread(target=self._thread_main, name="asynccpu_glib",
@@ -797,8 +818,12 @@ class ProcessTaskPoolExecutor:
         if reply is None or reply.get_type_string() != "(yvav)":
             return False, AsyncCpuGlibError("the worker replied %s, not (yvav)"
                                             % (reply and reply.get_type_string()))
+        return self._reply_outcome(_gvs.unpack_reply, reply, True)
+
+    def _reply_outcome(self, unpack, *args):
+        """(ok, value) of a worker's reply that unpack(*args) decodes."""
         try:
-            status, value, records = _gvs.unpack_reply(reply, True)
+            status, value, records = unpack(*args)
         except Exception as e:  # noqa: BLE001
             return False, AsyncCpuGlibError("cannot decode the worker's reply: %s" % e)
         if records:
@@ -825,6 +850,25 @@ class ProcessTaskPoolExecutor:
     def _on_done_direct(self, pool, result, data):
         # On the loop's thread, through its bridge.
         ok, value = self._safe_outcome(pool, result)
+        self._finish_direct(data, ok, value)
+
+    def _on_done_fast(self, data, ok, value, facts):
+        """The loop's thread, through its bridge: a call of _fast.Caller is
+        done with the reply's bytes, or the pool's (domain, code, message)
+        and the worker's end, or an exception."""
+        try:
+            if ok:
+                ok, value = self._reply_outcome(_gvs.unpack_reply_bytes, value)
+            elif isinstance(value, BaseException):
+                value = AsyncCpuGlibError("the outcome of the task cannot be read (%s: %s)"
+                                          % (type(value).__name__, value))
+            elif value[0] == "asynccpu_glib":
+                value = AsyncCpuGlibError(value[2])
+            else:
+                value = _translate_error(*value, facts)
+        except BaseException as e:  # noqa: BLE001
+            ok, value = False, AsyncCpuGlibError("the outcome of the task cannot be read "
+                                                 "(%s: %s)" % (type(e).__name__, e))
         self._finish_direct(data, ok, value)
 
     def _submit_failed(self, data, exc):
@@ -922,6 +966,26 @@ class ProcessTaskPoolExecutor:
                 self._direct += 1
             try:
                 fut = loop.create_future()
+                fast = self._fast
+                if fast is not None and type(payload) is bytes:
+                    data = [fut, None]
+                    key = fast.new_call(self._on_done_fast, data)
+
+                    def on_cancel(f):
+                        if f.cancelled():
+                            fast.cancel(key)
+                    data[1] = on_cancel
+                    fut.add_done_callback(on_cancel)
+                    def failed(e):
+                        fast.drop(key)
+                        self._submit_failed(data, e)
+                    try:
+                        bridge.submit(lambda: fast.submit(key, _TASK_NAME_C, payload), failed,
+                                      burst)
+                    except BaseException:
+                        fast.drop(key)
+                        raise
+                    return fut
                 cancellable = _new_cancellable()
                 task, payload = self._request(payload)
 

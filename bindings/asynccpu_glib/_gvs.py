@@ -14,7 +14,8 @@ from gi.repository import GLib
 
 from . import _values
 
-__all__ = ["pack_request", "unpack_request", "pack_reply", "unpack_reply", "ENABLED"]
+__all__ = ["pack_request", "unpack_request", "unpack_request_bytes", "pack_reply",
+           "reply_bytes", "unpack_reply", "unpack_reply_bytes", "ENABLED"]
 
 ENABLED = sys.byteorder == "little"
 
@@ -187,18 +188,26 @@ def pack_request(module, qualname, args):
                                   _values.encode_args(args))
 
 
-def pack_reply(status, value, records):
-    """``(yvav)``."""
+def reply_bytes(status, value, records):
+    """The serialised ``(yvav)`` in pure Python, or None when the slow path
+    must be taken."""
     if ENABLED:
         try:
             v = _ser_var(value, 0)
             av = _ser_av(records, 1)
             end_v = 8 + len(v)
             pad = -end_v & 7
-            return _make(_VT_REPLY, _frame([bytes((status,)), b"\0" * 7, v, _ZEROS[:pad], av],
-                                           [end_v]))
+            return _frame([bytes((status,)), b"\0" * 7, v, _ZEROS[:pad], av], [end_v])
         except (_Fallback, UnicodeEncodeError, RecursionError):
             pass
+    return None
+
+
+def pack_reply(status, value, records):
+    """``(yvav)``."""
+    data = reply_bytes(status, value, records)
+    if data is not None:
+        return _make(_VT_REPLY, data)
     return GLib.Variant.new_tuple(GLib.Variant.new_byte(status), _values.encode(value),
                                   _values.encode_args(records))
 
@@ -295,11 +304,11 @@ def _data(variant):
     return bytes(variant.get_data_as_bytes().get_data())
 
 
-def unpack_request(variant):
-    """(module, qualname, args list) from a ``(ssav)``."""
+def _request_from(buf):
+    """(module, qualname, args list) from the bytes of a ``(ssav)``, or None
+    when the slow path must be taken."""
     if ENABLED:
         try:
-            buf = _data(variant)
             e = len(buf)
             size = _osz(e)
             end1 = _rd(buf, e - size, size)
@@ -310,16 +319,14 @@ def unpack_request(variant):
             return module, qualname, args
         except (_Fallback, UnicodeDecodeError, ValueError, IndexError, struct.error):
             pass
-    return (variant.get_child_value(0).get_string(), variant.get_child_value(1).get_string(),
-            _values.decode_args(variant.get_child_value(2)))
+    return None
 
 
-def unpack_reply(variant, checked=False):
-    """(status, value, records) from a ``(yvav)`` (@checked: the caller has
-    checked its type already)."""
-    if ENABLED and (checked or variant.get_type_string() == "(yvav)"):
+def _reply_from(buf):
+    """(status, value, records) from the bytes of a ``(yvav)``, or None when
+    the slow path must be taken."""
+    if ENABLED:
         try:
-            buf = _data(variant)
             e = len(buf)
             size = _osz(e)
             end_v = _rd(buf, e - size, size)
@@ -329,5 +336,38 @@ def unpack_reply(variant, checked=False):
             return status, value, records
         except (_Fallback, UnicodeDecodeError, ValueError, IndexError, struct.error):
             pass
+    return None
+
+
+def unpack_request(variant):
+    """(module, qualname, args list) from a ``(ssav)``."""
+    out = _request_from(_data(variant)) if ENABLED else None
+    if out is not None:
+        return out
+    return (variant.get_child_value(0).get_string(), variant.get_child_value(1).get_string(),
+            _values.decode_args(variant.get_child_value(2)))
+
+
+def unpack_request_bytes(buf):
+    """unpack_request() for the serialised bytes of a ``(ssav)`` (whatever
+    they hold: a request is data from another process)."""
+    out = _request_from(buf)
+    return out if out is not None else unpack_request(_make(_VT_REQUEST, buf))
+
+
+def unpack_reply(variant, checked=False):
+    """(status, value, records) from a ``(yvav)`` (@checked: the caller has
+    checked its type already)."""
+    if ENABLED and (checked or variant.get_type_string() == "(yvav)"):
+        out = _reply_from(_data(variant))
+        if out is not None:
+            return out
     return (variant.get_child_value(0).get_byte(), _values.decode(variant.get_child_value(1)),
             _values.decode_args(variant.get_child_value(2)))
+
+
+def unpack_reply_bytes(buf):
+    """unpack_reply() for the serialised bytes of a ``(yvav)`` (data from a
+    worker: anything at all)."""
+    out = _reply_from(buf)
+    return out if out is not None else unpack_reply(_make(_VT_REPLY, buf), True)

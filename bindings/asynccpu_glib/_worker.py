@@ -168,16 +168,23 @@ def _run_coroutine(coro, cancellable):
         except RuntimeError:
             pass
 
-    from gi.repository import GObject
-    # GObject's connect: Gio.Cancellable.connect is g_cancellable_connect().
-    handler = GObject.Object.connect(cancellable, "cancelled", on_cancelled) if cancellable else 0
+    if cancellable is None:
+        connect = disconnect = None
+    elif hasattr(cancellable, "connect_cancelled"):  # through C (_fast)
+        connect, disconnect = cancellable.connect_cancelled, cancellable.disconnect
+    else:
+        from gi.repository import GObject
+        # GObject's connect: Gio.Cancellable.connect is g_cancellable_connect().
+        connect = lambda handler: GObject.Object.connect(cancellable, "cancelled", handler)  # noqa: E731
+        disconnect = lambda hid: GObject.Object.disconnect(cancellable, hid)  # noqa: E731
+    handler = connect(lambda *_: on_cancelled(None)) if connect else 0
     try:
         if cancellable is not None and cancellable.is_cancelled():
             task.cancel()
         return _loop.run_until_complete(task)
     finally:
         if handler:
-            GObject.Object.disconnect(cancellable, handler)
+            disconnect(handler)
 
 
 def _allowed(module):
@@ -233,13 +240,41 @@ _PLAIN_RESULTS = frozenset((type(None), bool, int, float, str, bytes, list, tupl
 
 
 def _call(args, cancellable):
-    global _current_cancellable
+    """The task asynccpu_glib.call through gi: a GLib.Variant in and out."""
     # Imported once, not on each call (importlib's _handle_fromlist was one
     # of the larger items of a trivial task's profile).
+    _gvs = (_modules or _import_modules())[0]
+    return _serve(_gvs.unpack_request, args, cancellable, False)
+
+
+def _call_bytes(data, cancellable):
+    """The same task through C (_fast): the request's serialised bytes in,
+    the reply's bytes and type string out."""
+    _gvs = (_modules or _import_modules())[0]
+    return _serve(_gvs.unpack_request_bytes, data, cancellable, True)
+
+
+def _pack(as_bytes, status, value, records):
+    """The reply: a GLib.Variant, or (@as_bytes) its bytes and type string."""
+    _gvs = _modules[0]
+    if as_bytes:
+        data = _gvs.reply_bytes(status, value, records)
+        if data is not None:
+            return data, b"(yvav)"
+    reply = _gvs.pack_reply(status, value, records)
+    if as_bytes:  # what only GLib's own GVariant code encodes
+        return _gvs._data(reply), reply.get_type_string().encode("ascii")  # noqa: SLF001
+    return reply
+
+
+def _serve(unpack, request, cancellable, as_bytes):
+    """Main thread: runs the call that unpack(request) gives and returns its
+    reply, _pack(as_bytes, ...); never raises (an error is a reply)."""
+    global _current_cancellable
     _gvs, _refs = _modules or _import_modules()
 
     try:
-        module, qualname, fargs = _gvs.unpack_request(args)
+        module, qualname, fargs = unpack(request)
         if _config.get("allowed_modules") is not None:
             _check_allowed(module, qualname)
         if not _configured or _configure_error is not None:
@@ -259,13 +294,13 @@ def _call(args, cancellable):
         finally:
             _current_cancellable = None
         records = _take_records() if _records else []
-        return _gvs.pack_reply(0, result, records)
+        return _pack(as_bytes, 0, result, records)
     except BaseException as exc:  # noqa: BLE001
         records = _take_records()
         try:
-            return _gvs.pack_reply(1, _error_description(exc), records)
+            return _pack(as_bytes, 1, _error_description(exc), records)
         except BaseException as exc2:  # noqa: BLE001
-            return _gvs.pack_reply(1, {"type": type(exc2).__qualname__, "module": "builtins",
+            return _pack(as_bytes, 1, {"type": type(exc2).__qualname__, "module": "builtins",
                                        "message": str(exc2), "args": None, "traceback": ""}, [])
 
 
@@ -333,7 +368,11 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: None)
 
     _worker = ACpu.Worker.new()
-    _worker.register(TASK_NAME, _call)
+    # Through C where PyGObject's layout is known (see _fast), else gi.
+    from . import _fast
+    lib = _fast.load()
+    if lib is None or not _fast.register_worker_task(lib, _worker, TASK_NAME, _call_bytes):
+        _worker.register(TASK_NAME, _call)
     _worker.register(INIT_TASK_NAME, _call_init)
     status = _worker.run()
     sys.stdout.flush()

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import time
 
 import asynccpu_glib
@@ -157,6 +158,12 @@ def cafe_then_crash():
     time.sleep(10)
 
 
+def registered_through_c():
+    """Whether this worker serves its tasks through asynccpu_glib._fast."""
+    fast = sys.modules.get("asynccpu_glib._fast")
+    return bool(fast is not None and fast._tasks)
+
+
 def hand_made_reply(status, value):
     """This task's reply is (status, value) made by hand, as a buggy or hostile
     worker could send it: the worker's own encoder is bypassed once."""
@@ -164,15 +171,18 @@ def hand_made_reply(status, value):
 
     from asynccpu_glib import _gvs
 
-    real = _gvs.pack_reply
+    real, real_bytes = _gvs.pack_reply, _gvs.reply_bytes
 
     def fake(*_args):
-        _gvs.pack_reply = real
+        _gvs.pack_reply, _gvs.reply_bytes = real, real_bytes
         if status is None:
             return GLib.Variant("(s)", ("not (yvav)",))
         return GLib.Variant.new_tuple(GLib.Variant.new_byte(status), asynccpu_glib.encode(value),
                                       GLib.Variant.new_array(GLib.VariantType.new("v"), []))
-    _gvs.pack_reply = fake
+    # Through gi, the worker packs its reply with pack_reply(); through C
+    # (asynccpu_glib._fast), with reply_bytes(), or pack_reply() when that
+    # gives None.
+    _gvs.pack_reply, _gvs.reply_bytes = fake, lambda *_args: None
 
 
 class TwoArgError(Exception):

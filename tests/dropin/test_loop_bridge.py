@@ -7,6 +7,7 @@ once with ASYNCCPU_GLIB_LOOP_BRIDGE=fallback (tests/dropin/meson.build)."""
 import asyncio
 import os
 import signal
+import time
 
 import gi
 import pytest
@@ -14,7 +15,7 @@ from gi.repository import GLib
 
 import dropin_tasks as T
 from asynccpu_glib import ProcessTaskPoolExecutor, WorkerDied
-from asynccpu_glib import _executor
+from asynccpu_glib import _executor, _fast
 
 FORCED = os.environ.get("ASYNCCPU_GLIB_LOOP_BRIDGE", "")
 
@@ -207,17 +208,14 @@ def test_a_burst_call_the_pool_refuses_still_settles(executor, monkeypatch):
         bridge = _executor._bridge_for(loop)
         real_submit = bridge._submit_burst
 
-        class Refusing:
-            def __init__(self, pool):
-                self.pool = pool
-
-            def run_async(self, *args):
-                raise TypeError("refused")
+        def refuse():
+            raise TypeError("refused")
         calls = []
 
         def refusing_submit(*a):
+            # Each waiting call is (call, failed): the pool refuses the call.
             calls.extend(bridge._burst)
-            bridge._burst[:] = [(Refusing(c[0]),) + c[1:] for c in bridge._burst]
+            bridge._burst[:] = [(refuse, failed) for _call, failed in bridge._burst]
             return real_submit(*a)
         monkeypatch.setattr(bridge, "_submit_burst", refusing_submit)
         # In flight already: this one waits in the burst list.
@@ -228,3 +226,48 @@ def test_a_burst_call_the_pool_refuses_still_settles(executor, monkeypatch):
         return calls, await slow, executor._direct
     calls, slow, direct = run(main())
     assert len(calls) == 1 and slow == "slow" and direct == 0
+    assert not _fast._calls  # through C: the refused call is forgotten
+
+
+# The hot path through C (asynccpu_glib._fast) ---------------------------------
+
+def _through_c_expected():
+    return (_executor._pointer_source() == "layout"
+            and os.environ.get("ASYNCCPU_GLIB_FAST", "1") != "0")
+
+
+def test_the_hot_path_calls_c_where_the_layout_is_known(executor):
+    """Where the bridge reads PyGObject's layout (its checked release), the
+    executor and its workers call the library through C, with no gi
+    marshalling on a round trip; anywhere else, or with the fallback
+    forced, through gi.repository.ACpu."""
+    expected = _through_c_expected()
+    assert (executor._fast is not None) == expected
+
+    async def main():
+        return await executor.create_process_task(T.registered_through_c)
+    assert run(main()) == expected
+
+
+def test_a_cancel_that_comes_after_the_reply_touches_nothing(executor):
+    """The future's cancel callback is scheduled for the next loop turn; when
+    the reply is dispatched in this one, the call is over when it runs. It
+    must then find nothing to cancel (through C, the call's GCancellable is
+    gone by then), and no call may stay in the table of calls on their way."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        await executor.create_process_task(T.add, 0, 0)
+        bridge = _executor._bridge_for(loop)
+        fut = executor.create_process_task(T.add, 1, 2)
+        deadline = time.monotonic() + 30
+        # The reply arrives while the loop is kept from reading it.
+        while not fut.done() and not bridge._is_pending(bridge.ptr) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        fut.cancel()
+        bridge.pump()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return fut.cancelled(), await executor.create_process_task(T.add, 2, 3)
+    cancelled, after = run(main())
+    assert cancelled and after == 5
+    assert not _fast._calls
