@@ -24,6 +24,7 @@ handlers on the worker's control thread.
 """
 
 import ctypes
+import itertools
 import os
 
 import gi
@@ -149,11 +150,12 @@ class WorkerExit:
         return self
 
 
-# Calls on their way, by the key their callback gets as user data. The
-# callback is made once and never freed: a pool may call it as late as its
-# own finalization.
+# Calls on their way, by the key their callback gets as user data (loops
+# on several threads may share an executor: next() of a count and the
+# dict's operations are atomic under the GIL). The callback is made once and
+# never freed: a pool may call it as late as its own finalization.
 _calls = {}
-_next_key = 0
+_keys = itertools.count(1)
 
 
 def _ready(pool, result, key):
@@ -211,7 +213,8 @@ def _finish(lib, pool, result):
 
 
 class Caller:
-    """Runs the drop-in's task on one pool through C. Loop bridge's thread."""
+    """Runs the drop-in's task on one pool through C. A call's methods are
+    used on one loop bridge's thread, the one that made it."""
 
     def __init__(self, lib, pool):
         self.lib = lib
@@ -225,10 +228,9 @@ class Caller:
         own: its key. done(data, ok, value, facts) gets (True, reply bytes,
         None), or False and the pool's (domain, code, message) or an
         exception, and the worker's end or None."""
-        global _next_key
-        _next_key += 1
-        _calls[_next_key] = (self.lib, self.lib.cancellable_new(), done, data)
-        return _next_key
+        key = next(_keys)
+        _calls[key] = (self.lib, self.lib.cancellable_new(), done, data)
+        return key
 
     def submit(self, key, task, data):
         """Hands the call of @key to the pool: the task @task (bytes), the

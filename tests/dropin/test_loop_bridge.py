@@ -271,3 +271,30 @@ def test_a_cancel_that_comes_after_the_reply_touches_nothing(executor):
     cancelled, after = run(main())
     assert cancelled and after == 5
     assert not _fast._calls
+
+
+def test_loops_on_two_threads_share_one_executor(executor):
+    """Each loop has its own bridge, and its calls come back to it: every
+    result to the thread that asked, none left on its way."""
+    import threading
+
+    results = {}
+
+    def one_thread(n):
+        async def main():
+            got = [await executor.create_process_task(T.add, n, i) for i in range(200)]
+            got += await asyncio.gather(*(executor.create_process_task(T.add, n, i)
+                                          for i in range(200)))
+            return got, _executor._bridge_for(asyncio.get_running_loop()).thread
+        results[n] = run(main())
+
+    threads = [threading.Thread(target=one_thread, args=(n,)) for n in (1000, 2000)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for n, t in zip((1000, 2000), threads):
+        got, bridge_thread = results[n]
+        assert got == [n + i for i in range(200)] * 2
+        assert bridge_thread == t.ident
+    assert not _fast._calls
