@@ -6,6 +6,7 @@
 #pragma once
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +180,39 @@ acpu_test_settle (void)
       last = now;
       g_usleep (10 * 1000);
     }
+}
+
+/* In a g_test_trap_subprocess() child: makes a new pty this process's
+ * controlling terminal (in a session of its own), so that a worker that
+ * kept it would show. Returns the master's descriptor; *slave gets the
+ * other end's. Give both to acpu_test_drop_terminal() at the end. */
+static inline int
+acpu_test_take_terminal (int *slave)
+{
+  int master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
+  int tty;
+
+  g_assert_cmpint (master, >=, 0);
+  g_assert_cmpint (grantpt (master), ==, 0);
+  g_assert_cmpint (unlockpt (master), ==, 0);
+  g_assert_cmpint (setsid (), >, 0);
+  *slave = open (ptsname (master), O_RDWR | O_CLOEXEC);
+  g_assert_cmpint (*slave, >=, 0);
+  tty = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  g_assert_cmpint (tty, >=, 0);
+  close (tty);
+  return master;
+}
+
+/* Closes what acpu_test_take_terminal() opened. Hanging up our own terminal
+ * would SIGHUP us, its session leader. */
+static inline void
+acpu_test_drop_terminal (int master,
+                         int slave)
+{
+  signal (SIGHUP, SIG_IGN);
+  close (slave);
+  close (master);
 }
 
 /* Shuts @pool down, cancelling what is left. */

@@ -18,9 +18,7 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -804,21 +802,12 @@ test_sandbox_session (void)
       g_autoptr(GVariant) value = NULL;
       g_autofree char *own_autogroup = NULL;
       const char *autogroup;
-      int master, slave, tty;
+      int master, slave;
       gint32 err, leads;
 
       if (!engine_ready ("sandbox"))
         return;
-      master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
-      g_assert_cmpint (master, >=, 0);
-      g_assert_cmpint (grantpt (master), ==, 0);
-      g_assert_cmpint (unlockpt (master), ==, 0);
-      g_assert_cmpint (setsid (), >, 0);
-      slave = open (ptsname (master), O_RDWR | O_CLOEXEC);
-      g_assert_cmpint (slave, >=, 0);
-      tty = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-      g_assert_cmpint (tty, >=, 0);
-      close (tty);
+      master = acpu_test_take_terminal (&slave);
 
       launcher = acpu_launcher_new_bwrap_sandbox ();
       pool = launcher_pool_new (launcher, 1);
@@ -833,9 +822,7 @@ test_sandbox_session (void)
         g_assert_cmpstr (autogroup, ==, own_autogroup);
       acpu_test_shutdown (pool);
       g_clear_object (&pool);
-      signal (SIGHUP, SIG_IGN);
-      close (slave);
-      close (master);
+      acpu_test_drop_terminal (master, slave);
       return;
     }
 

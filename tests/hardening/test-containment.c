@@ -69,21 +69,12 @@ test_no_terminal (void)
       g_autofree char *own_autogroup = NULL;
       const char *autogroup;
       ACpuProcessTaskPool *pool;
-      int master, slave, tty;
+      int master, slave;
       gint32 sid, pid, err, pgid;
 
       /* A terminal of our own, made our controlling terminal, so that a
        * worker that kept it would show. */
-      master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
-      g_assert_cmpint (master, >=, 0);
-      g_assert_cmpint (grantpt (master), ==, 0);
-      g_assert_cmpint (unlockpt (master), ==, 0);
-      g_assert_cmpint (setsid (), >, 0);
-      slave = open (ptsname (master), O_RDWR | O_CLOEXEC);
-      g_assert_cmpint (slave, >=, 0);
-      tty = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-      g_assert_cmpint (tty, >=, 0);
-      close (tty);
+      master = acpu_test_take_terminal (&slave);
 
       pool = hostile_pool_new ("session", 1);
       value = acpu_process_task_pool_run (pool, "bad", NULL, NULL, &error);
@@ -99,10 +90,7 @@ test_no_terminal (void)
       if (g_file_get_contents ("/proc/self/autogroup", &own_autogroup, NULL, NULL))
         g_assert_cmpstr (autogroup, ==, own_autogroup);
       pool_destroy (pool);
-      /* Hanging up our own terminal would SIGHUP us, its session leader. */
-      signal (SIGHUP, SIG_IGN);
-      close (slave);
-      close (master);
+      acpu_test_drop_terminal (master, slave);
       return;
     }
 
