@@ -4,7 +4,8 @@
 Threads. create_process_task() on a running asyncio loop: the loop's thread
 calls the pool itself with a private GLib.MainContext of its own pushed as
 thread-default, and the loop watches that context's wakeup descriptor, so
-the pool's callbacks run on the loop's thread (_LoopBridge). Otherwise
+the pool's callbacks run on the loop's thread (_LoopBridge); on PyGObject
+3.42 those calls go through C (_fast), not gi. Otherwise
 (submit(), or no bridge): the caller's thread only serialises the call and
 appends it to a list; a daemon thread of the executor owns another private
 GLib.MainContext, hands the calls to the pool, decodes the replies and hands
