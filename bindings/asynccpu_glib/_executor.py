@@ -4,13 +4,13 @@
 Threads. create_process_task() on a running asyncio loop: the loop's thread
 calls the pool itself with a private GLib.MainContext of its own pushed as
 thread-default, and the loop watches that context's wakeup descriptor, so
-the pool's callbacks run on the loop's thread (_LoopBridge); on PyGObject
-3.42 those calls go through C (_fast), not gi. Otherwise
+the pool's callbacks run on the loop's thread (_LoopBridge). Otherwise
 (submit(), or no bridge): the caller's thread only serialises the call and
 appends it to a list; a daemon thread of the executor owns another private
 GLib.MainContext, hands the calls to the pool, decodes the replies and hands
 each outcome back (loop.call_soon_threadsafe() or a concurrent future).
-Nothing on the caller's side waits for a worker.
+Nothing on the caller's side waits for a worker. On PyGObject 3.42 both
+ways call the pool through C (_fast), not gi.
 """
 
 import asyncio
@@ -786,8 +786,20 @@ class ProcessTaskPoolExecutor:
             if job.cancelled:
                 job.sink(False, asyncio.CancelledError())
                 continue
-            task, payload = self._request(job.payload)
-            job.payload = None
+            payload, job.payload = job.payload, None
+            fast = self._fast
+            if fast is not None and type(payload) is bytes:
+                key = fast.new_call(self._on_done_fast_job, job, cancellable)
+                self._in_flight += 1
+                try:
+                    fast.submit(key, _TASK_NAME_C, payload)
+                except Exception as e:  # noqa: BLE001
+                    self._in_flight -= 1
+                    job.sink(False, AsyncCpuGlibError(
+                        "the task could not be handed to the pool (%s: %s)"
+                        % (type(e).__name__, e)))
+                continue
+            task, payload = self._request(payload)
             self._in_flight += 1
             pool.run_async(task, payload, cancellable, self._on_done, job)
 
@@ -855,8 +867,19 @@ class ProcessTaskPoolExecutor:
 
     def _on_done_fast(self, data, ok, value, facts):
         """The loop's thread, through its bridge: a call of _fast.Caller is
-        done with the reply's bytes, or the pool's (domain, code, message)
-        and the worker's end, or an exception."""
+        done (see _fast_outcome())."""
+        ok, value = self._fast_outcome(ok, value, facts)
+        self._finish_direct(data, ok, value)
+
+    def _on_done_fast_job(self, job, ok, value, facts):
+        """The executor's thread: _on_done() for a call of _fast.Caller."""
+        self._in_flight -= 1
+        job.sink(*self._fast_outcome(ok, value, facts))
+
+    def _fast_outcome(self, ok, value, facts):
+        """(ok, value) of a call of _fast.Caller, done with the reply's bytes,
+        or the pool's (domain, code, message) and the worker's end, or an
+        exception; never raises."""
         try:
             if ok:
                 ok, value = self._reply_outcome(_gvs.unpack_reply_bytes, value)
@@ -870,7 +893,7 @@ class ProcessTaskPoolExecutor:
         except BaseException as e:  # noqa: BLE001
             ok, value = False, AsyncCpuGlibError("the outcome of the task cannot be read "
                                                  "(%s: %s)" % (type(e).__name__, e))
-        self._finish_direct(data, ok, value)
+        return ok, value
 
     def _submit_failed(self, data, exc):
         """The loop's thread: a call of a burst that the pool refused with

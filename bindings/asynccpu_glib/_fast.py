@@ -158,19 +158,27 @@ _calls = {}
 _keys = itertools.count(1)
 
 
+def _release(call):
+    """Lets go of a call's cancellable: its reference, or the Python
+    wrapper that holds one."""
+    lib, cancellable, wrapper = call[:3]
+    if wrapper is None:
+        lib.object_unref(cancellable)
+
+
 def _ready(pool, result, key):
-    # The loop bridge's thread, in its context's dispatch. Never raises (an
-    # exception would be printed and lost, and the future never settled).
+    # The thread that made the call, in its context's dispatch. Never raises
+    # (an exception would be printed and lost, and the future never settled).
     call = _calls.pop(key, None)
     if call is None:
         return
-    lib, cancellable, done, data = call
+    lib, done, data = call[0], call[3], call[4]
     try:
         outcome = _finish(lib, pool, result)
     except BaseException as e:  # noqa: BLE001
         outcome = (False, e, None)
     finally:
-        lib.object_unref(cancellable)
+        _release(call)
     try:
         done(data, *outcome)
     except BaseException:  # noqa: BLE001
@@ -214,7 +222,8 @@ def _finish(lib, pool, result):
 
 class Caller:
     """Runs the drop-in's task on one pool through C. A call's methods are
-    used on one loop bridge's thread, the one that made it."""
+    used on the thread that made it (a loop bridge's, or the executor's own
+    thread for submit()), where the pool calls back."""
 
     def __init__(self, lib, pool):
         self.lib = lib
@@ -223,19 +232,28 @@ class Caller:
             raise RuntimeError("cannot find the pool's pointer")
         self._keep = pool  # the pointer is valid while the wrapper holds a ref
 
-    def new_call(self, done, data):
-        """A call that submit() hands to the pool, with a cancellable of its
-        own: its key. done(data, ok, value, facts) gets (True, reply bytes,
-        None), or False and the pool's (domain, code, message) or an
-        exception, and the worker's end or None."""
+    def new_call(self, done, data, cancellable=None):
+        """A call that submit() hands to the pool: its key. Its cancellable is
+        @cancellable (a Gio.Cancellable, which any thread may cancel), or
+        one of its own that cancel() cancels. done(data, ok, value, facts)
+        gets (True, reply bytes, None), or False and the pool's (domain,
+        code, message) or an exception, and the worker's end or None."""
+        if cancellable is None:
+            entry = (self.lib, self.lib.cancellable_new(), None, done, data)
+        else:
+            ptr = pointer(cancellable)
+            if ptr is None:
+                raise RuntimeError("cannot find the cancellable's pointer")
+            entry = (self.lib, ptr, cancellable, done, data)
         key = next(_keys)
-        _calls[key] = (self.lib, self.lib.cancellable_new(), done, data)
+        _calls[key] = entry
         return key
 
     def submit(self, key, task, data):
         """Hands the call of @key to the pool: the task @task (bytes), the
-        serialised ``(ssav)`` @data, from the thread-default context (pushed
-        by the bridge), where done() will run."""
+        serialised ``(ssav)`` @data, from the thread-default context (the
+        bridge's, pushed, or the executor's thread's), where done() will
+        run."""
         lib = self.lib
         try:
             args = lib.variant_new(b"(ssav)", data)
@@ -246,16 +264,16 @@ class Caller:
 
     @staticmethod
     def drop(key):
-        """The bridge's thread: forgets the call of @key, which the pool never
-        got (its done() will not run)."""
+        """The thread that made the call: forgets the call of @key, which the
+        pool never got (its done() will not run)."""
         call = _calls.pop(key, None)
         if call is not None:
-            call[0].object_unref(call[1])
+            _release(call)
 
     @staticmethod
     def cancel(key):
-        """The bridge's thread: cancels the call of @key, if it is still on
-        its way (its cancellable lives as long as it is)."""
+        """The thread that made the call (the only one that may free its own
+        cancellable): cancels the call of @key, if it is still on its way."""
         call = _calls.get(key)
         if call is not None:
             call[0].cancellable_cancel(call[1])

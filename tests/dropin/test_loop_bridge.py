@@ -298,3 +298,14 @@ def test_loops_on_two_threads_share_one_executor(executor):
         assert got == [n + i for i in range(200)] * 2
         assert bridge_thread == t.ident
     assert not _fast._calls
+
+
+def test_submit_calls_c_too(executor):
+    """submit() goes through the executor's own thread, and from there
+    through C as well where the layout is known (its cancellable a
+    Gio.Cancellable, which any thread may cancel)."""
+    first = next(_fast._keys)
+    assert executor.submit(T.add, 1, 2).result(timeout=60) == 3
+    taken = next(_fast._keys) - first - 1
+    assert taken == (1 if _through_c_expected() else 0)
+    assert not _fast._calls
