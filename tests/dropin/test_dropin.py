@@ -2,7 +2,6 @@
 """The asynccpu drop-in (asynccpu_glib), with real worker processes."""
 
 import asyncio
-import concurrent.futures
 import enum
 import functools
 import logging
