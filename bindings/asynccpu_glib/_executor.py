@@ -788,8 +788,13 @@ class ProcessTaskPoolExecutor:
                 continue
             payload, job.payload = job.payload, None
             fast = self._fast
+            key = None
             if fast is not None and type(payload) is bytes:
-                key = fast.new_call(self._on_done_fast_job, job, cancellable)
+                try:
+                    key = fast.new_call(self._on_done_fast_job, job, cancellable)
+                except RuntimeError:  # no pointer for it: through gi
+                    pass
+            if key is not None:
                 self._in_flight += 1
                 try:
                     fast.submit(key, _TASK_NAME_C, payload)
