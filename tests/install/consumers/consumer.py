@@ -14,6 +14,7 @@
 
 import asyncio
 import math
+import os
 import sys
 
 import gi
@@ -57,6 +58,12 @@ async def dropin():
 
     expect(ValueError, lambda: ProcessTaskPoolExecutor(max_workers=-1), 'max_workers', '-1')
     with ProcessTaskPoolExecutor(max_workers=1) as executor:
+        # Where PyGObject's layout is the checked one, the installed drop-in
+        # calls the installed library through C (asynccpu_glib._fast): its
+        # ctypes must find that library, not fall back to gi without a word.
+        if tuple(gi.version_info[:2]) == (3, 42) and \
+                os.environ.get('ASYNCCPU_GLIB_LOOP_BRIDGE', '') == '':
+            assert executor._fast is not None, "the drop-in's C path is off in this install"
         return await executor.create_process_task(math.factorial, 5)
 
 
