@@ -150,6 +150,18 @@ def _translate_error(domain, code, message, facts=None):
     return AsyncCpuGlibError("%s (%s, %d)" % (message, domain, code))
 
 
+def _refused(exc):
+    """The error of a call the pool would not take (run_async() raised)."""
+    return AsyncCpuGlibError("the task could not be handed to the pool (%s: %s)"
+                             % (type(exc).__name__, exc))
+
+
+def _unreadable(exc):
+    """The error of a task whose outcome could not be read."""
+    return AsyncCpuGlibError("the outcome of the task cannot be read (%s: %s)"
+                             % (type(exc).__name__, exc))
+
+
 def _find_class(module, qualname):
     """The exception class a worker named, if this process has it: the module
     must be imported already (nothing is imported, no code runs) and the
@@ -336,7 +348,7 @@ class _LoopBridge:
         try:
             pushed = glib.g_main_context_get_thread_default()
             if how == "layout":
-                ptr = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
+                ptr = _fast.layout_pointer(ctx)
             else:
                 ptr = pushed
             if not ptr or pushed != ptr:
@@ -557,9 +569,7 @@ _bridge_choice = os.environ.get("ASYNCCPU_GLIB_LOOP_BRIDGE", "")
 def _pointer_source():
     """How _LoopBridge finds a GMainContext's C pointer: "layout" or
     "thread-default" (see _LoopBridge)."""
-    if _bridge_choice == "fallback" or tuple(gi.version_info[:2]) != _LAYOUT_CHECKED:
-        return "thread-default"
-    return "layout"
+    return "layout" if _fast.layout_known(_bridge_choice) else "thread-default"
 
 
 _bridges = weakref.WeakKeyDictionary()
@@ -800,9 +810,7 @@ class ProcessTaskPoolExecutor:
                     fast.submit(key, _TASK_NAME_C, payload)
                 except Exception as e:  # noqa: BLE001
                     self._in_flight -= 1
-                    job.sink(False, AsyncCpuGlibError(
-                        "the task could not be handed to the pool (%s: %s)"
-                        % (type(e).__name__, e)))
+                    job.sink(False, _refused(e))
                 continue
             task, payload = self._request(payload)
             self._in_flight += 1
@@ -857,8 +865,7 @@ class ProcessTaskPoolExecutor:
         try:
             return self._outcome(pool, result)
         except BaseException as e:  # noqa: BLE001
-            return False, AsyncCpuGlibError("the outcome of the task cannot be read (%s: %s)"
-                                            % (type(e).__name__, e))
+            return False, _unreadable(e)
 
     def _on_done(self, pool, result, job):
         self._in_flight -= 1
@@ -889,22 +896,19 @@ class ProcessTaskPoolExecutor:
             if ok:
                 ok, value = self._reply_outcome(_gvs.unpack_reply_bytes, value)
             elif isinstance(value, BaseException):
-                value = AsyncCpuGlibError("the outcome of the task cannot be read (%s: %s)"
-                                          % (type(value).__name__, value))
-            elif value[0] == "asynccpu_glib":
-                value = AsyncCpuGlibError(value[2])
+                value = _unreadable(value)
+            elif isinstance(value, str):
+                value = AsyncCpuGlibError(value)
             else:
                 value = _translate_error(*value, facts)
         except BaseException as e:  # noqa: BLE001
-            ok, value = False, AsyncCpuGlibError("the outcome of the task cannot be read "
-                                                 "(%s: %s)" % (type(e).__name__, e))
+            ok, value = False, _unreadable(e)
         return ok, value
 
     def _submit_failed(self, data, exc):
         """The loop's thread: a call of a burst that the pool refused with
         an exception (not through its callback)."""
-        self._finish_direct(data, False, AsyncCpuGlibError(
-            "the task could not be handed to the pool (%s: %s)" % (type(exc).__name__, exc)))
+        self._finish_direct(data, False, _refused(exc))
 
     def _finish_direct(self, data, ok, value):
         """The loop's thread: a call through the loop bridge is done; its
@@ -1005,6 +1009,7 @@ class ProcessTaskPoolExecutor:
                             fast.cancel(key)
                     data[1] = on_cancel
                     fut.add_done_callback(on_cancel)
+
                     def failed(e):
                         fast.drop(key)
                         self._submit_failed(data, e)

@@ -108,13 +108,25 @@ _lib = None
 _tried = False
 
 
+def layout_known(choice):
+    """Any thread: whether wrappers may be read by their layout, given the
+    ASYNCCPU_GLIB_LOOP_BRIDGE @choice ("fallback" forbids it)."""
+    return choice != "fallback" and tuple(gi.version_info[:2]) == LAYOUT_CHECKED
+
+
+def layout_pointer(obj):
+    """Any thread: the C pointer a PyGObject wrapper holds right after
+    PyObject_HEAD (a GObject's, a boxed type's), on the checked release."""
+    return ctypes.c_void_p.from_address(id(obj) + object.__basicsize__).value
+
+
 def load():
     """Any thread: the C functions, or None when the fast path is off here."""
     global _lib, _tried
     if not _tried:
         _tried = True
         choice = os.environ.get("ASYNCCPU_GLIB_LOOP_BRIDGE", "")
-        if (tuple(gi.version_info[:2]) == LAYOUT_CHECKED and choice not in ("fallback", "off")
+        if (layout_known(choice) and choice != "off"
                 and os.environ.get("ASYNCCPU_GLIB_FAST", "1") != "0"):
             try:
                 _lib = _Lib()
@@ -124,9 +136,9 @@ def load():
 
 
 def pointer(obj):
-    """Any thread: the GObject pointer of a PyGObject wrapper (right after
-    PyObject_HEAD on the checked release), or None unless hash() agrees."""
-    ptr = ctypes.c_void_p.from_address(id(obj) + object.__basicsize__).value
+    """Any thread: the GObject pointer of a PyGObject wrapper
+    (layout_pointer()), or None unless hash() agrees."""
+    ptr = layout_pointer(obj)
     if not ptr or ptr != hash(obj) & ((1 << (8 * ctypes.sizeof(ctypes.c_void_p))) - 1):
         return None
     return ptr
@@ -189,20 +201,21 @@ _ready_cb = _READY(_ready)
 
 
 def _finish(lib, pool, result):
-    """(True, reply bytes, None) or (False, (domain, code, message), facts)."""
+    """(True, reply bytes, None), (False, (domain, code, message), facts)
+    for a GError, or (False, what is wrong, None) for a reply of no use."""
     error = ctypes.POINTER(_GError)()
     reply = lib.run_finish(pool, result, ctypes.byref(error))
     if reply:
         try:
             type_string = lib.variant_get_type_string(reply)
             if type_string != b"(yvav)":
-                return False, ("asynccpu_glib", 0, "the worker replied %s, not (yvav)"
+                return False, ("the worker replied %s, not (yvav)"
                                % type_string.decode("ascii", "replace")), None
             return True, lib.variant_bytes(reply), None
         finally:
             lib.variant_unref(reply)
     if not error:
-        return False, ("asynccpu_glib", 0, "the pool gave neither a result nor an error"), None
+        return False, "the pool gave neither a result nor an error", None
     try:
         e = error.contents
         domain = (lib.quark_to_string(e.domain) or b"").decode("utf-8", "replace")
@@ -237,7 +250,8 @@ class Caller:
         @cancellable (a Gio.Cancellable, which any thread may cancel), or
         one of its own that cancel() cancels. done(data, ok, value, facts)
         gets (True, reply bytes, None), or False and the pool's (domain,
-        code, message) or an exception, and the worker's end or None."""
+        code, message), a text saying what is wrong or an exception, and
+        the worker's end or None."""
         if cancellable is None:
             entry = (self.lib, self.lib.cancellable_new(), None, done, data)
         else:
