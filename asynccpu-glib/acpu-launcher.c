@@ -240,8 +240,9 @@ acpu_launcher_new_srun (const char * const *srun_options)
  *
  * Creates a launcher that runs each worker in a bubblewrap sandbox, the way
  * glycin runs image loaders: new user, pid, network, IPC, UTS and cgroup
- * namespaces, no controlling terminal, death with the pool, an environment of its own (the pool's locale and library paths
- * only), the system's `/usr` read-only, a private tmpfs home and `/tmp`,
+ * namespaces, no controlling terminal, death with the pool, an environment
+ * of its own (the pool's locale and library paths only), the system's
+ * `/usr` read-only, a private tmpfs home and `/tmp`,
  * and the worker's own program and libraries, and the files and directories
  * named on its command line, read-only; when the library
  * was built with libseccomp, a seccomp filter that refuses new network
