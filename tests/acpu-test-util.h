@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +181,29 @@ acpu_test_settle (void)
       last = now;
       g_usleep (10 * 1000);
     }
+}
+
+/* Waits up to @ms for @pid, a child of ours, to end (a bound for a test
+ * that must end, not a measure of speed); returns its wait status, or -1
+ * if it still runs then. */
+static inline int
+acpu_test_wait_status (GPid  pid,
+                       guint ms)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
+  int status;
+
+  do
+    {
+      GPid got = waitpid (pid, &status, WNOHANG);
+
+      g_assert_cmpint (got, >=, 0);
+      if (got == pid)
+        return status;
+      g_usleep (5000);
+    }
+  while (g_get_monotonic_time () < end);
+  return -1;
 }
 
 /* In a g_test_trap_subprocess() child: makes a new pty this process's

@@ -603,28 +603,6 @@ test_channel_orphan_busy (void)
   run_orphan (TRUE);
 }
 
-/* Waits up to @ms for @pid (our child) to end; returns its wait status, or
- * -1 if it still runs. */
-static int
-wait_status_for (GPid pid,
-                 guint ms)
-{
-  gint64 end = g_get_monotonic_time () + (gint64) ms * 1000;
-  int status;
-
-  do
-    {
-      GPid got = waitpid (pid, &status, WNOHANG);
-
-      g_assert_cmpint (got, >=, 0);
-      if (got == pid)
-        return status;
-      g_usleep (5000);
-    }
-  while (g_get_monotonic_time () < end);
-  return -1;
-}
-
 static void
 test_channel_reader_gone (void)
 {
@@ -663,7 +641,7 @@ test_channel_reader_gone (void)
   g_assert_no_error (error);
 
   /* Still there a second later (SIGPIPE took it within milliseconds). */
-  status = wait_status_for (chan.pid, 1000);
+  status = acpu_test_wait_status (chan.pid, 1000);
   if (status != -1 && WIFSIGNALED (status))
     g_error ("the worker died of signal %d (%s) when it answered", WTERMSIG (status),
              g_strsignal (WTERMSIG (status)));
@@ -672,7 +650,7 @@ test_channel_reader_gone (void)
   /* Its input ends: it hangs up, with what its task started. */
   close (chan.to_fd);
   chan.to_fd = -1;
-  status = wait_status_for (chan.pid, PATIENCE_S * 1000);
+  status = acpu_test_wait_status (chan.pid, PATIENCE_S * 1000);
   chan.pid = 0;
   g_assert_true (WIFEXITED (status));
   g_assert_cmpint (wait_gone (grandchild), >=, 0);

@@ -258,18 +258,12 @@ peer_expect_result (Peer    *peer,
 static int
 peer_hang_up (Peer *peer)
 {
-  gint64 deadline = g_get_monotonic_time () + PATIENCE_S * G_USEC_PER_SEC;
-  int status = 0;
-  pid_t got;
+  int status;
 
   close (peer->fd);
   peer->fd = -1;
-  while ((got = waitpid (peer->pid, &status, WNOHANG)) == 0)
-    {
-      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
-      g_usleep (2000);
-    }
-  g_assert_cmpint (got, ==, peer->pid);
+  status = acpu_test_wait_status (peer->pid, PATIENCE_S * 1000);
+  g_assert_cmpint (status, !=, -1);
   acpu_wire_in_clear (&peer->in);
   acpu_wire_out_clear (&peer->out);
   return status;
