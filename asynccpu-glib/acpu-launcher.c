@@ -824,10 +824,10 @@ sandbox_seccomp_fd (GError **error)
 }
 #endif
 
-/* Any thread: whether the workers this process starts are sure to have no
- * controlling terminal: it has none (ENXIO), or it has one that it can open,
- * which the child setup (acpu-worker-proc.c) opens to let go of it
- * (TIOCNOTTY). A worker that leads no session can never get one back, so it
+/* Any thread, no lock: whether the workers this process starts are sure to
+ * have no controlling terminal: it has none (ENXIO), or it has one that it
+ * can open, which the child setup (acpu-worker-proc.c) opens to let go of
+ * it (TIOCNOTTY). A worker that leads no session can never get one back, so it
  * cannot push input into the user's terminal (TIOCSTI), and bwrap's
  * --new-session is not needed for that. It has a price: a session of its
  * own is a scheduling group (autogroup) of its own, which weighs as much as

@@ -191,7 +191,7 @@ acpu_worker_control_thread (gpointer data)
   return NULL;
 }
 
-/* Main thread, at start-up. A pool that starts its own program runs
+/* Main thread, no lock, at start-up. A pool that starts its own program runs
  * `/proc/self/exe` (see acpu_core_self_argv()), and the kernel names the
  * process after that path's last part: every worker of a GTK application
  * would be "exe" in ps, top and the system monitor. Give it its pool's
