@@ -7,7 +7,7 @@ quickstart="gcc libc6-dev meson ninja-build pkg-config libglib2.0-dev"
 all="$quickstart gobject-introspection libgirepository1.0-dev python3 python3-gi
      python3-pytest gir1.2-glib-2.0 gjs valac gi-docgen clang libclang-rt-14-dev
      valgrind procps bubblewrap libseccomp-dev openssh-server openssh-client slurm-wlm munge
-     dpkg-dev debhelper dh-python python3-mesonpy patchelf python3-venv
+     dpkg-dev debhelper dh-python python3-mesonpy patchelf python3-venv lintian
      libgtk-4-dev xvfb xauth"
 
 case "${1:-all}" in
